@@ -1,1 +1,13 @@
+//! hubwatch: detection rules over Azure Activity Log and Key Vault logs streamed through Event Hubs.
+//!
+//! Data flows one way: a source yields Event Hubs bodies, [`decode`] splits them into records,
+//! [`detect`] runs the [`rules`], [`dedup`] turns matches into [`alert`]s, sinks deliver them and
+//! the checkpoint advances only past what the sinks acknowledged.
 
+pub mod alert;
+pub mod dead_letter;
+pub mod decode;
+pub mod dedup;
+pub mod detect;
+pub mod record;
+pub mod rules;

@@ -1,0 +1,212 @@
+//! The alert a SOC receives, and where its record came from.
+
+use crate::rules::spec::{Mitre, Severity};
+use crate::rules::{Detection, Rule};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// Where a record came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    /// A line of a file (or of standard input, path `-`), 1-based.
+    File {
+        path: String,
+        line: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_index: Option<usize>,
+    },
+    /// An event of an Event Hubs partition.
+    EventHubs {
+        namespace: String,
+        eventhub: String,
+        consumer_group: String,
+        partition: String,
+        sequence_number: i64,
+        offset: Option<String>,
+        #[serde(with = "time::serde::rfc3339::option", default)]
+        enqueued_time: Option<OffsetDateTime>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_index: Option<usize>,
+    },
+}
+
+impl Source {
+    /// The same position, narrowed to one record of the body.
+    pub fn with_record(&self, index: usize) -> Source {
+        let mut s = self.clone();
+        match &mut s {
+            Source::File { record_index, .. } | Source::EventHubs { record_index, .. } => {
+                *record_index = Some(index)
+            }
+        }
+        s
+    }
+
+    /// When Event Hubs accepted the event, if known.
+    pub fn enqueued_time(&self) -> Option<OffsetDateTime> {
+        match self {
+            Source::EventHubs { enqueued_time, .. } => *enqueued_time,
+            Source::File { .. } => None,
+        }
+    }
+
+    /// A stable text form of the position, for ids of per-record alerts.
+    pub fn key(&self) -> String {
+        match self {
+            Source::File {
+                path,
+                line,
+                record_index,
+            } => format!("file:{path}:{line}:{}", record_index.unwrap_or(0)),
+            Source::EventHubs {
+                namespace,
+                eventhub,
+                partition,
+                sequence_number,
+                record_index,
+                ..
+            } => format!(
+                "eventhubs:{namespace}/{eventhub}/{partition}:{sequence_number}:{}",
+                record_index.unwrap_or(0)
+            ),
+        }
+    }
+}
+
+/// One alert, as delivered to every sink.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alert {
+    /// Deterministic: the same rule, dedup string and window give the same id on every replica.
+    pub alert_id: String,
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub dedup: String,
+    #[serde(rename = "resourceId")]
+    pub resource_id: Value,
+    #[serde(rename = "callerIpAddress")]
+    pub caller_ip_address: Value,
+    #[serde(rename = "correlationId")]
+    pub correlation_id: Value,
+    /// The record's `time`, as received.
+    pub event_time: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub detected_at: OffsetDateTime,
+    /// Start of the dedup window this alert stands for (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub window_start: OffsetDateTime,
+    pub alert_context: Map<String, Value>,
+    pub display_name: String,
+    pub description: String,
+    pub runbook: String,
+    pub reference: String,
+    pub mitre: Vec<Mitre>,
+    pub tags: Vec<String>,
+    pub log_types: Vec<String>,
+    /// The rule's `SummaryAttributes` and their values in the record.
+    pub summary: Map<String, Value>,
+    /// The matched record exactly as received.
+    pub event: Box<RawValue>,
+    pub source: Source,
+}
+
+/// Everything needed to build an alert from one matched record.
+pub struct AlertInput<'a> {
+    pub rule: &'a Rule,
+    pub detection: Detection,
+    pub record: &'a Map<String, Value>,
+    pub raw: &'a str,
+    pub source: Source,
+    pub window_start: OffsetDateTime,
+    pub alert_id: String,
+    pub detected_at: OffsetDateTime,
+}
+
+impl Alert {
+    /// Builds the alert; fails only if `raw` is not JSON (the decoder has validated it).
+    pub fn build(input: AlertInput<'_>) -> Result<Alert, serde_json::Error> {
+        let AlertInput {
+            rule,
+            detection,
+            record,
+            raw,
+            source,
+            window_start,
+            alert_id,
+            detected_at,
+        } = input;
+        let field = |key: &str| {
+            crate::record::lookup(record, key)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let spec = &rule.spec;
+        let summary = spec
+            .summary_attributes
+            .iter()
+            .map(|k| (k.clone(), field(k)))
+            .collect();
+        let event = RawValue::from_string(raw.to_string())?;
+        Ok(Alert {
+            alert_id,
+            rule_id: spec.rule_id.clone(),
+            title: detection.title,
+            severity: spec.severity,
+            dedup: detection.dedup,
+            resource_id: field("resourceId"),
+            caller_ip_address: field("callerIpAddress"),
+            correlation_id: field("correlationId"),
+            event_time: field("time"),
+            detected_at,
+            window_start,
+            alert_context: detection.alert_context,
+            display_name: spec.display_name.clone().unwrap_or_default(),
+            description: spec
+                .description
+                .clone()
+                .unwrap_or_default()
+                .trim_end()
+                .to_string(),
+            runbook: crate::rules::truncate(spec.runbook.as_deref().unwrap_or_default().trim_end()),
+            reference: crate::rules::truncate(spec.reference.as_deref().unwrap_or_default()),
+            mitre: rule.mitre.clone(),
+            tags: spec.tags.clone(),
+            log_types: spec.log_types.clone(),
+            summary,
+            event,
+            source,
+        })
+    }
+
+    /// The alert as one JSON line (no trailing newline).
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: every map key is a string.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The id of a deduplicated alert: rule, dedup string and window start.
+pub fn alert_id(rule_id: &str, dedup: &str, window_start: OffsetDateTime) -> String {
+    let mut h = Sha256::new();
+    h.update(rule_id.as_bytes());
+    h.update([0]);
+    h.update(dedup.as_bytes());
+    h.update([0]);
+    h.update(window_start.unix_timestamp().to_be_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The id of a per-record alert (dedup off): rule, dedup string and the record's position.
+pub fn record_alert_id(rule_id: &str, dedup: &str, source: &Source) -> String {
+    let mut h = Sha256::new();
+    h.update(rule_id.as_bytes());
+    h.update([0]);
+    h.update(dedup.as_bytes());
+    h.update([0]);
+    h.update(source.key().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}

@@ -1,0 +1,155 @@
+//! Dedup and threshold: at most one alert per rule, dedup string and event-time window.
+//!
+//! Windows are tumbling, `DedupPeriodMinutes` long and aligned to the Unix epoch, so every
+//! replica and every re-run puts a record in the same window and computes the same `alert_id`.
+//! A key raises its alert when its count in the window reaches `Threshold`; later records in
+//! the window raise nothing. State is bounded: windows older than one period behind the newest
+//! event time seen are evicted, and so are the oldest windows when the key count exceeds a cap.
+
+use crate::alert::{alert_id, record_alert_id, Source};
+use crate::rules::Rule;
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+
+/// Default cap on keys held across all rules and windows.
+pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+/// What dedup decided for one matching record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Raise an alert with this id for the window starting at `window_start`.
+    Emit {
+        alert_id: String,
+        window_start: OffsetDateTime,
+    },
+    /// Counted, but no alert: below the threshold or already raised in this window.
+    Suppressed,
+}
+
+#[derive(Debug, Default)]
+struct RuleWindows {
+    by_window: BTreeMap<i64, HashMap<String, u64>>,
+    watermark: i64,
+}
+
+/// Dedup state of one replica.
+#[derive(Debug)]
+pub struct Deduper {
+    enabled: bool,
+    max_keys: usize,
+    keys: usize,
+    rules: HashMap<String, RuleWindows>,
+}
+
+impl Deduper {
+    /// `enabled = false` raises one alert per matching record.
+    pub fn new(enabled: bool) -> Self {
+        Self::with_capacity(enabled, DEFAULT_MAX_KEYS)
+    }
+
+    pub fn with_capacity(enabled: bool, max_keys: usize) -> Self {
+        Deduper {
+            enabled,
+            max_keys: max_keys.max(1),
+            keys: 0,
+            rules: HashMap::new(),
+        }
+    }
+
+    /// Keys currently held.
+    pub fn len(&self) -> usize {
+        self.keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+
+    /// Counts one matching record and decides whether it raises an alert.
+    pub fn admit(
+        &mut self,
+        rule: &Rule,
+        dedup: &str,
+        event_time: OffsetDateTime,
+        source: &Source,
+    ) -> Admission {
+        let period = rule.dedup_period_minutes() as i64 * 60;
+        let t = event_time.unix_timestamp();
+        let start_secs = t.div_euclid(period) * period;
+        let window_start =
+            OffsetDateTime::from_unix_timestamp(start_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        if !self.enabled {
+            return Admission::Emit {
+                alert_id: record_alert_id(rule.id(), dedup, source),
+                window_start,
+            };
+        }
+        let state = self.rules.entry(rule.id().to_string()).or_default();
+        state.watermark = state.watermark.max(t);
+        let window = state.by_window.entry(start_secs).or_default();
+        let count = match window.get_mut(dedup) {
+            Some(c) => {
+                *c += 1;
+                *c
+            }
+            None => {
+                window.insert(dedup.to_string(), 1);
+                self.keys += 1;
+                1
+            }
+        };
+        self.evict(period);
+        if count == rule.threshold() {
+            Admission::Emit {
+                alert_id: alert_id(rule.id(), dedup, window_start),
+                window_start,
+            }
+        } else {
+            Admission::Suppressed
+        }
+    }
+
+    fn evict(&mut self, period: i64) {
+        for state in self.rules.values_mut() {
+            // A window can still receive records for one period after it ends.
+            let horizon = state.watermark - 2 * period;
+            while let Some((&start, _)) = state.by_window.first_key_value() {
+                if start > horizon {
+                    break;
+                }
+                if let Some((_, keys)) = state.by_window.pop_first() {
+                    self.keys -= keys.len();
+                }
+            }
+        }
+        while self.keys > self.max_keys {
+            let oldest = self
+                .rules
+                .iter()
+                .filter_map(|(id, s)| s.by_window.keys().next().map(|k| (*k, id.clone())))
+                .min();
+            let Some((_, id)) = oldest else { break };
+            if let Some((_, keys)) = self
+                .rules
+                .get_mut(&id)
+                .and_then(|s| s.by_window.pop_first())
+            {
+                self.keys -= keys.len();
+            }
+        }
+    }
+}
+
+/// The event time of a record: its `time` field when it is an RFC 3339 string, else `fallback`.
+pub fn event_time(
+    record: &serde_json::Map<String, serde_json::Value>,
+    fallback: OffsetDateTime,
+) -> OffsetDateTime {
+    match crate::record::lookup(record, "time") {
+        Some(serde_json::Value::String(s)) => {
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .unwrap_or(fallback)
+        }
+        _ => fallback,
+    }
+}

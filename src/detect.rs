@@ -1,0 +1,254 @@
+//! The detection transform: one body in, alerts and dead letters out.
+//!
+//! For each body: [`decode`](crate::decode) splits it into records; a conservative prefilter
+//! skips records that no rule can match (pure ASCII, no escapes, and none of the rules' needles
+//! in any casing); the remaining records are parsed and run through every rule; matches go
+//! through [`dedup`](crate::dedup) and become [`Alert`]s. Nothing here does I/O.
+
+use crate::alert::{Alert, AlertInput, Source};
+use crate::dead_letter::{DeadLetter, EntryKind};
+use crate::decode::{decode_body, excerpt, DecodeLimits};
+use crate::dedup::{event_time, Admission, Deduper};
+use crate::record::Record;
+use crate::rules::RuleSet;
+use aho_corasick::AhoCorasick;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Characters of raw input quoted in a log line or reason.
+pub const EXCERPT_CHARS: usize = 160;
+
+/// Counts for one or more bodies.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub bodies: u64,
+    pub records: u64,
+    pub matches: u64,
+    pub alerts: u64,
+    pub body_errors: u64,
+    pub record_errors: u64,
+    pub rule_errors: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.bodies += o.bodies;
+        self.records += o.records;
+        self.matches += o.matches;
+        self.alerts += o.alerts;
+        self.body_errors += o.body_errors;
+        self.record_errors += o.record_errors;
+        self.rule_errors += o.rule_errors;
+    }
+
+    /// Everything that went to the dead-letter file.
+    pub fn errors(&self) -> u64 {
+        self.body_errors + self.record_errors + self.rule_errors
+    }
+}
+
+/// A problem with the input, ready for the log and the dead-letter file.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Stable name for metrics (`invalid_json`, `rule_error`, ...).
+    pub kind: &'static str,
+    /// A bounded excerpt of the offending input.
+    pub excerpt: String,
+    pub entry: DeadLetter,
+}
+
+/// What one body produced.
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub alerts: Vec<Alert>,
+    pub problems: Vec<Problem>,
+    pub stats: Stats,
+}
+
+/// Rules, prefilter and limits, shared by every partition.
+#[derive(Debug)]
+pub struct Detector {
+    rules: Arc<RuleSet>,
+    /// `None` when some rule cannot name needles: every record is then evaluated.
+    needles: Option<AhoCorasick>,
+    limits: DecodeLimits,
+}
+
+impl Detector {
+    pub fn new(rules: Arc<RuleSet>, limits: DecodeLimits) -> Self {
+        let mut all = Vec::new();
+        let mut complete = true;
+        for rule in &rules.rules {
+            match rule.logic.needles() {
+                Some(n) => all.extend(n),
+                None => complete = false,
+            }
+        }
+        let needles = if complete {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&all)
+                .ok()
+        } else {
+            None
+        };
+        Detector {
+            rules,
+            needles,
+            limits,
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Whether some rule might match this text; `false` is a proof that none can.
+    fn may_match(&self, text: &[u8]) -> bool {
+        match &self.needles {
+            None => true,
+            Some(ac) => {
+                !text.is_ascii() || memchr::memchr(b'\\', text).is_some() || ac.is_match(text)
+            }
+        }
+    }
+
+    /// Runs one body through decode, rules and dedup.
+    ///
+    /// `source` is the body's position; `now` is the detection time, used as the event time of
+    /// records without a readable `time` (after the source's enqueued time).
+    pub fn process(
+        &self,
+        body: &[u8],
+        source: &Source,
+        dedup: &mut Deduper,
+        now: OffsetDateTime,
+    ) -> Processed {
+        let mut out = Processed::default();
+        out.stats.bodies = 1;
+        let decoded = match decode_body(body, &self.limits) {
+            Ok(d) => d,
+            Err(e) => {
+                out.stats.body_errors = 1;
+                out.problems.push(Problem {
+                    kind: e.kind(),
+                    excerpt: excerpt(body, EXCERPT_CHARS),
+                    entry: DeadLetter::raw(
+                        EntryKind::Body,
+                        e.to_string(),
+                        Some(source.clone()),
+                        body,
+                    ),
+                });
+                return out;
+            }
+        };
+        out.stats.records = decoded.total() as u64;
+        for bad in &decoded.bad {
+            out.stats.record_errors += 1;
+            let index = bad.error.index();
+            out.problems.push(Problem {
+                kind: bad.error.kind(),
+                excerpt: excerpt(bad.raw, EXCERPT_CHARS),
+                entry: DeadLetter::raw(
+                    EntryKind::Record,
+                    bad.error.to_string(),
+                    Some(source.with_record(index)),
+                    bad.raw,
+                ),
+            });
+        }
+        if !self.may_match(body) {
+            return out;
+        }
+        let fallback_time = source.enqueued_time().unwrap_or(now);
+        for rec in &decoded.records {
+            if !self.may_match(rec.text.as_bytes()) {
+                continue;
+            }
+            let fields: Map<String, Value> = match serde_json::from_str(rec.text) {
+                Ok(f) => f,
+                Err(e) => {
+                    // The decoder validated this text; a failure here is a limit such as depth.
+                    out.stats.record_errors += 1;
+                    out.problems.push(Problem {
+                        kind: "record_invalid_json",
+                        excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
+                        entry: DeadLetter::raw(
+                            EntryKind::Record,
+                            format!("record {} cannot be parsed: {e}", rec.index),
+                            Some(source.with_record(rec.index)),
+                            rec.text.as_bytes(),
+                        ),
+                    });
+                    continue;
+                }
+            };
+            let record = Record::new(&fields);
+            let record_source = source.with_record(rec.index);
+            for rule in &self.rules.rules {
+                let detection = match rule.evaluate(&record) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        out.stats.rule_errors += 1;
+                        let mut entry = DeadLetter::raw(
+                            EntryKind::RuleError,
+                            format!("rule {} raised: {e}", rule.id()),
+                            Some(record_source.clone()),
+                            rec.text.as_bytes(),
+                        );
+                        entry.rule_id = Some(rule.id().to_string());
+                        out.problems.push(Problem {
+                            kind: "rule_error",
+                            excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
+                            entry,
+                        });
+                        continue;
+                    }
+                };
+                out.stats.matches += 1;
+                let t = event_time(&fields, fallback_time);
+                let (alert_id, window_start) =
+                    match dedup.admit(rule, &detection.dedup, t, &record_source) {
+                        Admission::Emit {
+                            alert_id,
+                            window_start,
+                        } => (alert_id, window_start),
+                        Admission::Suppressed => continue,
+                    };
+                let built = Alert::build(AlertInput {
+                    rule,
+                    detection,
+                    record: &fields,
+                    raw: rec.text,
+                    source: record_source.clone(),
+                    window_start,
+                    alert_id,
+                    detected_at: now,
+                });
+                match built {
+                    Ok(alert) => {
+                        out.stats.alerts += 1;
+                        out.alerts.push(alert);
+                    }
+                    Err(e) => {
+                        out.stats.rule_errors += 1;
+                        out.problems.push(Problem {
+                            kind: "alert_error",
+                            excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
+                            entry: DeadLetter::raw(
+                                EntryKind::RuleError,
+                                format!("alert for rule {} could not be built: {e}", rule.id()),
+                                Some(record_source.clone()),
+                                rec.text.as_bytes(),
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,255 @@
+//! One log record as rules see it: a JSON object with Panther's field lookup.
+//!
+//! Panther wraps every record in a read-only, case-insensitive dictionary. A lookup tries the
+//! exact key first and then the keys that are equal ignoring case, the last of them winning (as
+//! in Python, where building the case-insensitive key map overwrites earlier spellings). A
+//! default applies only when a key is missing: a JSON `null` is a present value.
+
+use serde_json::{Map, Value};
+
+/// A record that is a JSON object, with Panther's case-insensitive field lookup.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    fields: &'a Map<String, Value>,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(fields: &'a Map<String, Value>) -> Self {
+        Record { fields }
+    }
+
+    /// The underlying object.
+    pub fn fields(&self) -> &'a Map<String, Value> {
+        self.fields
+    }
+
+    /// Looks up `key` the way Panther's event dictionary does; `None` only when missing.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        lookup(self.fields, key)
+    }
+
+    /// `event.get(key, default)` for a string result: a missing key gives `default`.
+    pub fn get_or<'d>(&self, key: &str, default: &'d Value) -> &'d Value
+    where
+        'a: 'd,
+    {
+        self.get(key).unwrap_or(default)
+    }
+}
+
+/// Case-insensitive lookup in any JSON object (nested objects are case-insensitive too).
+pub fn lookup<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = map.get(key) {
+        return Some(v);
+    }
+    let ascii = key.is_ascii();
+    let folded = if ascii {
+        None
+    } else {
+        Some(key.to_lowercase())
+    };
+    let mut found = None;
+    for (k, v) in map {
+        let same = match &folded {
+            None if k.is_ascii() => k.eq_ignore_ascii_case(key),
+            None => k.to_lowercase() == key.to_ascii_lowercase(),
+            Some(f) => k.to_lowercase() == *f,
+        };
+        if same {
+            found = Some(v);
+        }
+    }
+    found
+}
+
+/// Python's `str()` of a JSON value, as an f-string would render it.
+pub fn python_str(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => python_repr(other),
+    }
+}
+
+/// Python's `repr()` of a JSON value after `json.loads`.
+pub fn python_repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_repr(value, &mut out);
+    out
+}
+
+fn write_repr(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => out.push_str(&python_number(n)),
+        Value::String(s) => write_str_repr(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str_repr(k, out);
+                out.push_str(": ");
+                write_repr(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python renders integers exactly and floats with `repr(float)` (shortest round trip, with
+/// `.0` for integral values and an exponent from 1e16 upwards or below 1e-4).
+fn python_number(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let Some(f) = n.as_f64() else {
+        return n.to_string();
+    };
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Rust prints `1e16` and `1.5e-7`; Python prints `1e+16` and `1.5e-07`.
+        let s = format!("{f:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{mantissa}e{sign}{digits:0>2}");
+    }
+    let s = format!("{f}");
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn write_str_repr(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if is_python_unprintable(c) => {
+                let cp = c as u32;
+                if cp <= 0xff {
+                    out.push_str(&format!("\\x{cp:02x}"));
+                } else if cp <= 0xffff {
+                    out.push_str(&format!("\\u{cp:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{cp:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// An approximation of Python's `str.isprintable()` for the characters JSON logs carry:
+/// C1 controls, surrogates, separators other than space, and format characters are escaped.
+fn is_python_unprintable(c: char) -> bool {
+    let cp = c as u32;
+    (0x80..=0xa0).contains(&cp)
+        || cp == 0xad
+        || (0x2000..=0x200f).contains(&cp)
+        || (0x2028..=0x202f).contains(&cp)
+        || (0x205f..=0x206f).contains(&cp)
+        || cp == 0x3000
+        || cp == 0xfeff
+        || (0xfff9..=0xfffb).contains(&cp)
+        || (0xe000..=0xf8ff).contains(&cp)
+}
+
+/// Python truthiness of a JSON value.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("test input is an object"),
+        }
+    }
+
+    #[test]
+    fn exact_key_wins_then_last_case_insensitive() {
+        let m = obj(json!({"OPERATIONNAME": "a", "operationName": "b", "OperationName": "c"}));
+        let r = Record::new(&m);
+        assert_eq!(r.get("operationName"), Some(&json!("b")));
+        assert_eq!(r.get("operationname"), Some(&json!("c")));
+        assert_eq!(r.get("missing"), None);
+    }
+
+    #[test]
+    fn null_is_present() {
+        let m = obj(json!({"callerIpAddress": null}));
+        assert_eq!(Record::new(&m).get("CALLERIPADDRESS"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn python_rendering() {
+        assert_eq!(python_str(&json!(null)), "None");
+        assert_eq!(python_str(&json!(true)), "True");
+        assert_eq!(python_str(&json!(5)), "5");
+        assert_eq!(python_str(&json!(1.0)), "1.0");
+        assert_eq!(python_str(&json!(1e16)), "1e+16");
+        assert_eq!(python_str(&json!(0.00001)), "1e-05");
+        assert_eq!(python_str(&json!(0.5)), "0.5");
+        assert_eq!(python_str(&json!(["a", 1, null])), "['a', 1, None]");
+        assert_eq!(python_str(&json!({"k": "it's"})), "{'k': \"it's\"}");
+        assert_eq!(python_str(&json!("x")), "x");
+    }
+
+    #[test]
+    fn truthiness() {
+        assert!(!truthy(&json!({})));
+        assert!(!truthy(&json!("")));
+        assert!(!truthy(&json!(0)));
+        assert!(truthy(&json!({"a": 1})));
+        assert!(truthy(&json!("x")));
+    }
+}

@@ -1,0 +1,311 @@
+//! Detection rules: loading rule files, binding them to their logic, and evaluating records.
+//!
+//! A rule is Panther-format YAML (metadata, tests) plus logic: either a built-in Rust rule bound
+//! by the YAML's `Filename` (see [`builtin`]) or a simple detection written in the YAML itself
+//! (see [`simple`]). Rules are loaded and their tests run before any event is read.
+
+pub mod builtin;
+pub mod simple;
+pub mod spec;
+pub mod testing;
+
+use crate::record::Record;
+use serde_json::{Map, Value};
+use spec::{Mitre, RuleSpec, Severity};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Panther cuts titles, dedup strings, runbooks and references at this many characters.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// Why a rule's code could not compute a result for a record (Panther's "rule error").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RuleError(pub String);
+
+/// The logic of a rule: Panther's `rule()`, `title()`, `dedup()` and `alert_context()`.
+pub trait Logic: Send + Sync + std::fmt::Debug {
+    /// Whether the record matches.
+    fn matches(&self, record: &Record) -> Result<bool, RuleError>;
+
+    /// The alert title; `None` when the rule defines no title function.
+    fn title(&self, record: &Record) -> Result<Option<String>, RuleError>;
+
+    /// The dedup string; `None` when the rule defines no dedup function.
+    fn dedup(&self, _record: &Record) -> Result<Option<String>, RuleError> {
+        Ok(None)
+    }
+
+    /// Extra context for the alert, keys in the rule's order.
+    fn alert_context(&self, _record: &Record) -> Result<Map<String, Value>, RuleError> {
+        Ok(Map::new())
+    }
+
+    /// Substrings (compared ASCII case-insensitively) at least one of which appears in the raw
+    /// text of every record this rule can match, provided the text is pure ASCII and holds no
+    /// backslash. `None` when the rule cannot promise that; then every record is evaluated.
+    fn needles(&self) -> Option<Vec<String>>;
+}
+
+/// A loaded, enabled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub spec: RuleSpec,
+    pub path: PathBuf,
+    pub logic: Arc<dyn Logic>,
+    pub mitre: Vec<Mitre>,
+}
+
+/// What a rule produced for a matching record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub title: String,
+    pub dedup: String,
+    pub alert_context: Map<String, Value>,
+}
+
+impl Rule {
+    pub fn id(&self) -> &str {
+        &self.spec.rule_id
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.spec.severity
+    }
+
+    pub fn dedup_period_minutes(&self) -> u64 {
+        self.spec.dedup_period_minutes.unwrap_or(60).max(1)
+    }
+
+    pub fn threshold(&self) -> u64 {
+        self.spec.threshold.unwrap_or(1).max(1)
+    }
+
+    /// Runs the rule on a record: `Ok(None)` when it does not match.
+    ///
+    /// As in Panther, an error in any of the rule's functions means no alert for the record.
+    pub fn evaluate(&self, record: &Record) -> Result<Option<Detection>, RuleError> {
+        if !self.logic.matches(record)? {
+            return Ok(None);
+        }
+        let title_fn = self.logic.title(record)?;
+        let dedup_fn = self.logic.dedup(record)?;
+        let alert_context = self.logic.alert_context(record)?;
+        let dedup = match (dedup_fn, &title_fn) {
+            (Some(d), _) if !d.is_empty() => truncate(&d),
+            (None, Some(t)) if !t.is_empty() => truncate(t),
+            _ => format!("defaultDedupString:{}", self.spec.rule_id),
+        };
+        let title = match title_fn {
+            Some(t) if !t.is_empty() => truncate(&t),
+            _ => truncate(
+                self.spec
+                    .display_name
+                    .as_deref()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or(&self.spec.rule_id),
+            ),
+        };
+        Ok(Some(Detection {
+            title,
+            dedup,
+            alert_context,
+        }))
+    }
+}
+
+/// Cuts text at [`MAX_TEXT_CHARS`] characters, as Panther does.
+pub fn truncate(s: &str) -> String {
+    match s.char_indices().nth(MAX_TEXT_CHARS) {
+        Some((i, _)) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// A rule file that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read rules directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read rule file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: duplicate RuleID {rule_id:?} (also in {other})")]
+    Duplicate {
+        path: PathBuf,
+        rule_id: String,
+        other: PathBuf,
+    },
+}
+
+impl LoadError {
+    fn invalid(path: &Path, line: usize, message: impl Into<String>) -> Self {
+        LoadError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Every enabled rule of a directory.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    /// Rules found but disabled (`Enabled: false`), kept for `hubwatch test`.
+    pub disabled: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Loads every `*.yml`/`*.yaml` file of `dir` (sorted by name, not recursive).
+    pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| LoadError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = entry.path();
+            let is_yaml = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml") | Some("yaml")
+            );
+            if is_yaml && path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut set = RuleSet::default();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let rule = load_rule(&path, &text)?;
+            let all = set.rules.iter().chain(set.disabled.iter());
+            if let Some(other) = all.into_iter().find(|r| r.id() == rule.id()) {
+                return Err(LoadError::Duplicate {
+                    path,
+                    rule_id: rule.spec.rule_id.clone(),
+                    other: other.path.clone(),
+                });
+            }
+            if rule.spec.enabled {
+                set.rules.push(rule);
+            } else {
+                set.disabled.push(rule);
+            }
+        }
+        Ok(set)
+    }
+
+    /// The rule set used when no directory is given: the rules shipped in `rules/`.
+    pub fn embedded() -> Result<RuleSet, LoadError> {
+        let mut set = RuleSet::default();
+        for (name, text) in EMBEDDED_RULES {
+            let rule = load_rule(Path::new(name), text)?;
+            if rule.spec.enabled {
+                set.rules.push(rule);
+            } else {
+                set.disabled.push(rule);
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// The shipped rule files, compiled in so the binary works without a rules directory.
+const EMBEDDED_RULES: &[(&str, &str)] = &[
+    (
+        "rules/azure_keyvault_key_accessed_or_recovered.yml",
+        include_str!("../../rules/azure_keyvault_key_accessed_or_recovered.yml"),
+    ),
+    (
+        "rules/azure_keyvault_auditevent_key_access.yml",
+        include_str!("../../rules/azure_keyvault_auditevent_key_access.yml"),
+    ),
+];
+
+/// Parses one rule file and binds its logic.
+pub fn load_rule(path: &Path, text: &str) -> Result<Rule, LoadError> {
+    let spec: RuleSpec = serde_norway::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line()).unwrap_or(1);
+        LoadError::invalid(path, line, e.to_string())
+    })?;
+    if spec.analysis_type != "rule" {
+        return Err(LoadError::invalid(
+            path,
+            line_of(text, "AnalysisType"),
+            format!(
+                "AnalysisType {:?} is not supported (only \"rule\")",
+                spec.analysis_type
+            ),
+        ));
+    }
+    if spec.rule_id.trim().is_empty() {
+        return Err(LoadError::invalid(
+            path,
+            line_of(text, "RuleID"),
+            "RuleID is empty",
+        ));
+    }
+    let logic: Arc<dyn Logic> = match (&spec.detection, &spec.filename) {
+        (Some(detection), _) => {
+            let parsed = simple::SimpleDetection::parse(
+                detection,
+                spec.alert_title.as_deref(),
+                spec.alert_context.as_ref(),
+                spec.group_by.as_ref(),
+            )
+            .map_err(|e| LoadError::invalid(path, line_of(text, e.anchor()), e.to_string()))?;
+            Arc::new(parsed)
+        }
+        (None, Some(filename)) => builtin::lookup(filename).ok_or_else(|| {
+            LoadError::invalid(
+                path,
+                line_of(text, "Filename"),
+                format!(
+                    "Filename {filename:?} names no built-in rule (known: {})",
+                    builtin::names().join(", ")
+                ),
+            )
+        })?,
+        (None, None) => {
+            return Err(LoadError::invalid(
+                path,
+                1,
+                "a rule needs either a Detection block or a Filename naming a built-in rule",
+            ))
+        }
+    };
+    let mitre = spec.mitre();
+    Ok(Rule {
+        spec,
+        path: path.to_path_buf(),
+        logic,
+        mitre,
+    })
+}
+
+/// The 1-based line where `needle` first occurs in `text` (1 when absent).
+pub fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}

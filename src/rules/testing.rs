@@ -1,0 +1,86 @@
+//! Running rules' `Tests`, as Panther's test command does.
+//!
+//! A test passes when `rule()` returns the expected result and, for an expected `true`, title,
+//! dedup string and alert context are computed without error.
+
+use super::{Rule, RuleSet};
+use crate::record::Record;
+use serde_json::Value;
+
+/// One failed test.
+#[derive(Debug, Clone)]
+pub struct TestFailure {
+    pub rule_id: String,
+    pub path: std::path::PathBuf,
+    pub test: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for TestFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FAIL {} [{}] test {:?}: {}",
+            self.rule_id,
+            self.path.display(),
+            self.test,
+            self.reason
+        )
+    }
+}
+
+/// The outcome of every test of a rule set.
+#[derive(Debug, Default)]
+pub struct TestReport {
+    pub passed: usize,
+    pub failures: Vec<TestFailure>,
+}
+
+impl TestReport {
+    pub fn failed(&self) -> usize {
+        self.failures.len()
+    }
+}
+
+/// Runs the tests of every rule, enabled or not.
+pub fn run_all(set: &RuleSet) -> TestReport {
+    let mut report = TestReport::default();
+    for rule in set.rules.iter().chain(set.disabled.iter()) {
+        run_rule(rule, &mut report);
+    }
+    report
+}
+
+/// Runs one rule's tests into `report`.
+pub fn run_rule(rule: &Rule, report: &mut TestReport) {
+    for test in &rule.spec.tests {
+        match check(rule, &test.log, test.expected_result) {
+            Ok(()) => report.passed += 1,
+            Err(reason) => report.failures.push(TestFailure {
+                rule_id: rule.id().to_string(),
+                path: rule.path.clone(),
+                test: test.name.clone(),
+                reason,
+            }),
+        }
+    }
+}
+
+fn check(rule: &Rule, log: &Value, expected: bool) -> Result<(), String> {
+    let Value::Object(fields) = log else {
+        return Err("Log is not a JSON object".into());
+    };
+    let record = Record::new(fields);
+    let matched = rule
+        .logic
+        .matches(&record)
+        .map_err(|e| format!("rule() raised: {e}"))?;
+    if matched != expected {
+        return Err(format!("expected {expected}, rule() returned {matched}"));
+    }
+    if expected {
+        rule.evaluate(&record)
+            .map_err(|e| format!("title, dedup or alert context raised: {e}"))?;
+    }
+    Ok(())
+}
