@@ -5,9 +5,13 @@
 //! the checkpoint advances only past what the sinks acknowledged.
 
 pub mod alert;
+pub mod cli;
 pub mod dead_letter;
 pub mod decode;
 pub mod dedup;
 pub mod detect;
 pub mod record;
+pub mod replay;
 pub mod rules;
+pub mod source;
+pub mod telemetry;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `hubwatch` binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    hubwatch::cli::main()
+}

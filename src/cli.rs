@@ -1,0 +1,152 @@
+//! Command-line interface: argument definitions and the commands' entry points.
+
+use crate::decode::{DecodeLimits, DEFAULT_MAX_BODY_BYTES};
+use crate::detect::Detector;
+use crate::replay::Replay;
+use crate::rules::{testing, RuleSet};
+use crate::telemetry::{self, LogFormat};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hubwatch",
+    version,
+    about = "Detection rules over Azure logs streamed through Event Hubs"
+)]
+pub struct Cli {
+    /// Log format (default: JSON unless stderr is a terminal).
+    #[arg(long, global = true, value_enum, env = "HUBWATCH_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run files of Event Hubs bodies (one per line) through the rules; alerts go to stdout.
+    Replay {
+        /// Rules directory (default: the rules built into the binary).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Raise one alert per matching record instead of one per dedup window.
+        #[arg(long)]
+        no_dedup: bool,
+        /// Append what cannot be evaluated to this JSON-lines file.
+        #[arg(long)]
+        dead_letter: Option<PathBuf>,
+        /// Largest body accepted, in bytes.
+        #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+        /// Input files; `-` is standard input (the default).
+        #[arg(default_value = "-")]
+        inputs: Vec<String>,
+    },
+    /// Run every rule's Tests; exits 1 if any fails.
+    Test {
+        /// Rules directory (default: the rules built into the binary).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+/// Loads rules from a directory, or the embedded ones; their tests must pass.
+pub fn load_rules(dir: Option<&Path>) -> anyhow::Result<RuleSet> {
+    let set = match dir {
+        Some(d) => RuleSet::load_dir(d)?,
+        None => RuleSet::embedded()?,
+    };
+    let report = testing::run_all(&set);
+    if let Some(first) = report.failures.first() {
+        anyhow::bail!(
+            "{} rule test(s) failed, refusing to start; first: {first}",
+            report.failed()
+        );
+    }
+    Ok(set)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.log_format.unwrap_or_default();
+    match cli.command {
+        Command::Replay {
+            rules,
+            no_dedup,
+            dead_letter,
+            max_body_bytes,
+            inputs,
+        } => {
+            telemetry::init("warn", format);
+            report(replay(
+                rules.as_deref(),
+                !no_dedup,
+                dead_letter,
+                max_body_bytes,
+                &inputs,
+            ))
+        }
+        Command::Test { rules } => {
+            telemetry::init("warn", format);
+            report(test(rules.as_deref()))
+        }
+    }
+}
+
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hubwatch: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn replay(
+    rules: Option<&Path>,
+    dedup: bool,
+    dead_letter: Option<PathBuf>,
+    max_body_bytes: usize,
+    inputs: &[String],
+) -> anyhow::Result<ExitCode> {
+    let set = Arc::new(load_rules(rules)?);
+    let detector = Detector::new(set, DecodeLimits { max_body_bytes });
+    let mut replay = Replay::new(&detector, dedup, dead_letter, max_body_bytes);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut failed = false;
+    for input in inputs {
+        if let Err(e) = replay.input(input, &mut out) {
+            eprintln!("hubwatch: {e}");
+            failed = true;
+        }
+    }
+    eprintln!("{}", replay.stats.summary());
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn test(rules: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let set = match rules {
+        Some(d) => RuleSet::load_dir(d),
+        None => RuleSet::embedded(),
+    }
+    .context("loading rules")?;
+    let report = testing::run_all(&set);
+    for f in &report.failures {
+        println!("{f}");
+    }
+    println!("{} passed, {} failed", report.passed, report.failed());
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

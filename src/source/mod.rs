@@ -1,0 +1,3 @@
+//! Sources: where Event Hubs bodies come from (an Event Hub, files, standard input).
+
+pub mod lines;
