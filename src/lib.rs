@@ -4,8 +4,11 @@
 //! [`detect`] runs the [`rules`], [`dedup`] turns matches into [`alert`]s, sinks deliver them and
 //! the checkpoint advances only past what the sinks acknowledged.
 
+pub mod ack;
 pub mod alert;
+pub mod azure;
 pub mod cli;
+pub mod config;
 pub mod dead_letter;
 pub mod decode;
 pub mod dedup;
@@ -13,5 +16,6 @@ pub mod detect;
 pub mod record;
 pub mod replay;
 pub mod rules;
+pub mod sink;
 pub mod source;
 pub mod telemetry;

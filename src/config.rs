@@ -1,0 +1,555 @@
+//! Service configuration: a TOML file, overridden by `HUBWATCH_*` environment variables.
+//!
+//! An environment variable names a key path with `__` between levels, e.g.
+//! `HUBWATCH_SOURCE__CONSUMER_GROUP=audit` sets `[source] consumer_group`, and
+//! `HUBWATCH_SINKS__0__URL=...` sets `url` of the first `[[sinks]]`. Values are read as TOML
+//! (`5`, `true`, `["a"]`) when they parse as such, else as strings. Unknown keys are errors, and
+//! every error names the key. Secrets are never values here: the file names the environment
+//! variable or file that holds them.
+
+use crate::sink::SinkConfig;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The environment variable prefix for overrides.
+pub const ENV_PREFIX: &str = "HUBWATCH_";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub service: ServiceConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// `[service]`: process-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// The only directory hubwatch writes to by default (checkpoints, dead letters).
+    pub state_dir: PathBuf,
+    /// Log level when `RUST_LOG` is not set.
+    pub log_level: String,
+    pub log_format: crate::telemetry::LogFormat,
+    /// How long SIGTERM may take to drain and checkpoint before hubwatch gives up.
+    pub shutdown_grace_secs: u64,
+    /// Largest body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Bodies in flight between the source and detection, per partition.
+    pub channel_capacity: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            state_dir: PathBuf::from(".state"),
+            log_level: "info".into(),
+            log_format: Default::default(),
+            shutdown_grace_secs: 30,
+            max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
+            channel_capacity: 256,
+        }
+    }
+}
+
+/// `[http]`: health and metrics listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port`; empty disables the listener.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// Which source feeds the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Eventhubs,
+    File,
+    Stdin,
+}
+
+/// How to authenticate to Azure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialKind {
+    ManagedIdentity,
+    WorkloadIdentity,
+    ClientSecret,
+    AzureCli,
+    ConnectionString,
+}
+
+/// Credential settings shared by the Event Hubs source and the Azure sinks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Client id of a user-assigned managed identity, workload identity or app registration.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Environment variable holding the client secret (`credential = "client-secret"`).
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Environment variable holding an Event Hubs SAS connection string.
+    #[serde(default)]
+    pub connection_string_env: Option<String>,
+    /// File holding an Event Hubs SAS connection string.
+    #[serde(default)]
+    pub connection_string_file: Option<PathBuf>,
+}
+
+/// Where a partition starts when it has no checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    EnqueuedTime(time::OffsetDateTime),
+}
+
+impl<'de> Deserialize<'de> for StartPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "earliest" => Ok(StartPosition::Earliest),
+            "latest" => Ok(StartPosition::Latest),
+            other => time::OffsetDateTime::parse(
+                other,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map(StartPosition::EnqueuedTime)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "start_position {other:?} is not \"earliest\", \"latest\" or an RFC 3339 time"
+                ))
+            }),
+        }
+    }
+}
+
+/// Load balancing between replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadBalancing {
+    #[default]
+    Balanced,
+    Greedy,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// Fully qualified namespace, e.g. `myns.servicebus.windows.net`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub eventhub: Option<String>,
+    #[serde(default = "default_consumer_group")]
+    pub consumer_group: String,
+    #[serde(default)]
+    pub credential: Option<CredentialKind>,
+    #[serde(flatten)]
+    pub auth: CredentialConfig,
+    /// `amqp://host:port` (local server) or `amqps://host:port` (private endpoint).
+    #[serde(default)]
+    pub custom_endpoint: Option<String>,
+    /// AMQP over WebSockets (port 443), for networks that block 5671.
+    #[serde(default)]
+    pub websockets: bool,
+    #[serde(default = "default_start_position")]
+    pub start_position: StartPosition,
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u32,
+    #[serde(default)]
+    pub load_balancing: LoadBalancing,
+    /// How often the processor renews and rebalances partition ownership.
+    #[serde(default = "default_update_interval")]
+    pub update_interval_secs: u64,
+    /// Ownership not renewed for this long is free for another replica to take.
+    #[serde(default = "default_ownership_expiry")]
+    pub ownership_expiry_secs: u64,
+    /// Files of bodies, one per line (`kind = "file"`).
+    #[serde(default)]
+    pub path: Vec<PathBuf>,
+}
+
+fn default_consumer_group() -> String {
+    "$Default".into()
+}
+fn default_start_position() -> StartPosition {
+    StartPosition::Earliest
+}
+fn default_prefetch() -> u32 {
+    300
+}
+fn default_update_interval() -> u64 {
+    10
+}
+fn default_ownership_expiry() -> u64 {
+    60
+}
+
+/// Checkpoint store kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointKind {
+    #[default]
+    File,
+    Memory,
+    Blob,
+}
+
+/// `[checkpoint]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    pub kind: CheckpointKind,
+    /// Directory of the file store (default: `<state_dir>/checkpoints`).
+    pub path: Option<PathBuf>,
+    /// Checkpoint after this many fully delivered events of a partition...
+    pub interval_events: u64,
+    /// ...or after this long, whichever comes first.
+    pub interval_ms: u64,
+    /// Blob store: container URL, e.g. `https://ACCOUNT.blob.core.windows.net/CONTAINER`.
+    pub container_url: Option<String>,
+    /// Blob store auth: `entra` (uses `credential`), `sas`, or `shared-key`.
+    pub auth: Option<String>,
+    pub credential: Option<CredentialKind>,
+    #[serde(flatten)]
+    pub credential_config: CredentialConfig,
+    /// Environment variable holding the SAS token (`auth = "sas"`).
+    pub sas_env: Option<String>,
+    /// Account name and the variable holding its key (`auth = "shared-key"`).
+    pub account_name: Option<String>,
+    pub account_key_env: Option<String>,
+    /// Create the container at start if missing (development).
+    pub create_container: bool,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            kind: CheckpointKind::File,
+            path: None,
+            interval_events: 100,
+            interval_ms: 5000,
+            container_url: None,
+            auth: None,
+            credential: None,
+            credential_config: CredentialConfig::default(),
+            sas_env: None,
+            account_name: None,
+            account_key_env: None,
+            create_container: false,
+        }
+    }
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Rules directory; absent means the rules built into the binary.
+    pub dir: Option<PathBuf>,
+    /// `false` raises one alert per matching record.
+    pub dedup: bool,
+    pub max_dedup_keys: usize,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            dir: None,
+            dedup: true,
+            max_dedup_keys: crate::dedup::DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+/// `[dead_letter]`: where undecodable input and rule errors go.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterConfig {
+    /// Default: `<state_dir>/dead-letter.jsonl`.
+    pub path: Option<PathBuf>,
+}
+
+/// A configuration that could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads a file and applies `HUBWATCH_*` overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(path, &text, std::env::vars())
+    }
+
+    /// Parses TOML text with the given environment (for tests).
+    pub fn from_toml(
+        path: &Path,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        let mut vars: Vec<_> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            apply_env(&mut tree, &var, &value)?;
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("key `{key}`: {}", e.inner()),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types cannot: required keys per kind, consistent choices.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.source;
+        match s.kind {
+            SourceKind::Eventhubs => {
+                if s.eventhub.as_deref().unwrap_or_default().is_empty() {
+                    return Err(invalid(
+                        "source.eventhub",
+                        "required when source.kind = \"eventhubs\"",
+                    ));
+                }
+                let credential = s.credential.ok_or_else(|| {
+                    invalid(
+                        "source.credential",
+                        "required when source.kind = \"eventhubs\" (managed-identity, workload-identity, client-secret, azure-cli or connection-string)",
+                    )
+                })?;
+                if credential == CredentialKind::ConnectionString {
+                    if s.auth.connection_string_env.is_none()
+                        && s.auth.connection_string_file.is_none()
+                    {
+                        return Err(invalid(
+                            "source.connection_string_env",
+                            "credential = \"connection-string\" needs connection_string_env or connection_string_file",
+                        ));
+                    }
+                } else if s.namespace.as_deref().unwrap_or_default().is_empty() {
+                    return Err(invalid(
+                        "source.namespace",
+                        "required when source.kind = \"eventhubs\"",
+                    ));
+                }
+                if credential == CredentialKind::ClientSecret {
+                    check_client_secret("source", &s.auth)?;
+                }
+                if let Some(ep) = &s.custom_endpoint {
+                    if !(ep.starts_with("amqp://")
+                        || ep.starts_with("amqps://")
+                        || ep.starts_with("sb://"))
+                    {
+                        return Err(invalid(
+                            "source.custom_endpoint",
+                            "must start with amqp://, amqps:// or sb://",
+                        ));
+                    }
+                }
+                if s.ownership_expiry_secs <= s.update_interval_secs {
+                    return Err(invalid(
+                        "source.ownership_expiry_secs",
+                        "must be greater than source.update_interval_secs",
+                    ));
+                }
+            }
+            SourceKind::File => {
+                if s.path.is_empty() {
+                    return Err(invalid(
+                        "source.path",
+                        "required when source.kind = \"file\"",
+                    ));
+                }
+            }
+            SourceKind::Stdin => {}
+        }
+        if self.checkpoint.kind == CheckpointKind::Blob {
+            if self.checkpoint.container_url.is_none() {
+                return Err(invalid(
+                    "checkpoint.container_url",
+                    "required when checkpoint.kind = \"blob\"",
+                ));
+            }
+            if self.source.kind != SourceKind::Eventhubs {
+                return Err(invalid(
+                    "checkpoint.kind",
+                    "\"blob\" needs source.kind = \"eventhubs\"",
+                ));
+            }
+        }
+        if self.checkpoint.interval_events == 0 {
+            return Err(invalid("checkpoint.interval_events", "must be at least 1"));
+        }
+        if self.service.channel_capacity == 0 {
+            return Err(invalid("service.channel_capacity", "must be at least 1"));
+        }
+        if self.service.max_body_bytes == 0 {
+            return Err(invalid("service.max_body_bytes", "must be at least 1"));
+        }
+        if self.sinks.is_empty() {
+            return Err(invalid("sinks", "at least one [[sinks]] is required"));
+        }
+        for (i, sink) in self.sinks.iter().enumerate() {
+            sink.validate()
+                .map_err(|(key, message)| invalid(&format!("sinks[{i}].{key}"), message))?;
+        }
+        Ok(())
+    }
+
+    /// The file checkpoint store's directory.
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.checkpoint
+            .path
+            .clone()
+            .unwrap_or_else(|| self.service.state_dir.join("checkpoints"))
+    }
+
+    /// The dead-letter file for undecodable input and rule errors.
+    pub fn dead_letter_path(&self) -> PathBuf {
+        self.dead_letter
+            .path
+            .clone()
+            .unwrap_or_else(|| self.service.state_dir.join("dead-letter.jsonl"))
+    }
+}
+
+/// Checks that a client-secret credential names where its secret is.
+pub fn check_client_secret(section: &str, c: &CredentialConfig) -> Result<(), ConfigError> {
+    if c.tenant_id.is_none() || c.client_id.is_none() {
+        return Err(invalid(
+            &format!("{section}.tenant_id"),
+            "client-secret needs tenant_id and client_id",
+        ));
+    }
+    if c.client_secret_env.is_none() && c.client_secret_file.is_none() {
+        return Err(invalid(
+            &format!("{section}.client_secret_env"),
+            "client-secret needs client_secret_env or client_secret_file",
+        ));
+    }
+    Ok(())
+}
+
+fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    let mut root = toml::Value::Table(std::mem::take(tree));
+    let result = set_path(&mut root, &path, parse_env_value(value));
+    if let toml::Value::Table(t) = root {
+        *tree = t;
+    }
+    result.map_err(|message| ConfigError::Env {
+        var: var.to_string(),
+        message,
+    })
+}
+
+/// Sets `path` below `node`, creating tables (and appending to arrays) on the way.
+fn set_path(node: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((seg, rest)) = path.split_first() else {
+        *node = value;
+        return Ok(());
+    };
+    if seg.is_empty() {
+        return Err("empty key segment".into());
+    }
+    let child = match node {
+        toml::Value::Table(t) => t
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+        toml::Value::Array(a) => {
+            let idx: usize = seg
+                .parse()
+                .map_err(|_| format!("{seg:?} is not an index into an array"))?;
+            if idx > a.len() {
+                return Err(format!(
+                    "index {idx} skips entries (the array has {})",
+                    a.len()
+                ));
+            }
+            if idx == a.len() {
+                a.push(toml::Value::Table(toml::Table::new()));
+            }
+            &mut a[idx]
+        }
+        _ => return Err(format!("{seg:?} is below a key that is not a table")),
+    };
+    set_path(child, rest, value)
+}
+
+/// A TOML scalar or array when the text is one, else the text as a string.
+fn parse_env_value(value: &str) -> toml::Value {
+    let doc = format!("v = {value}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.to_string())),
+        Err(_) => toml::Value::String(value.to_string()),
+    }
+}
