@@ -1,15 +1,19 @@
 //! Command-line interface: argument definitions and the commands' entry points.
 
+use crate::config::Config;
 use crate::decode::{DecodeLimits, DEFAULT_MAX_BODY_BYTES};
 use crate::detect::Detector;
+use crate::health::Health;
 use crate::replay::Replay;
 use crate::rules::{testing, RuleSet};
+use crate::service;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +48,17 @@ pub enum Command {
         /// Input files; `-` is standard input (the default).
         #[arg(default_value = "-")]
         inputs: Vec<String>,
+    },
+    /// Run the service.
+    Run {
+        /// Configuration file (TOML); `HUBWATCH_*` variables override it.
+        #[arg(long, short, env = "HUBWATCH_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a configuration (and the rules it names) without connecting to anything.
+    CheckConfig {
+        #[arg(long, short, env = "HUBWATCH_CONFIG")]
+        config: PathBuf,
     },
     /// Run every rule's Tests; exits 1 if any fails.
     Test {
@@ -88,6 +103,11 @@ pub fn main() -> ExitCode {
                 max_body_bytes,
                 &inputs,
             ))
+        }
+        Command::Run { config } => report(run(&config, cli.log_format)),
+        Command::CheckConfig { config } => {
+            telemetry::init("warn", format);
+            report(check_config(&config))
         }
         Command::Test { rules } => {
             telemetry::init("warn", format);
@@ -149,4 +169,51 @@ fn test(rules: Option<&Path>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    telemetry::init(
+        &config.service.log_level,
+        log_format.unwrap_or(config.service.log_format),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let health = Health::new();
+        let cancel = CancellationToken::new();
+        tokio::spawn({
+            let cancel = cancel.clone();
+            async move {
+                service::shutdown_signal().await;
+                cancel.cancel();
+            }
+        });
+        tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "hubwatch starting");
+        match service::run(config, health, cancel).await {
+            Ok(()) => {
+                tracing::info!("hubwatch stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "hubwatch failed");
+                Err(e.into())
+            }
+        }
+    })
+}
+
+fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    let rules = service::load_rules(&config)?;
+    println!(
+        "{}: ok (source {:?}, {} sink(s), {} rule(s))",
+        path.display(),
+        config.source.kind,
+        config.sinks.len(),
+        rules.rules.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -136,16 +136,15 @@ impl<'de> Deserialize<'de> for StartPosition {
         match s.as_str() {
             "earliest" => Ok(StartPosition::Earliest),
             "latest" => Ok(StartPosition::Latest),
-            other => time::OffsetDateTime::parse(
-                other,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map(StartPosition::EnqueuedTime)
-            .map_err(|_| {
-                serde::de::Error::custom(format!(
+            other => {
+                time::OffsetDateTime::parse(other, &time::format_description::well_known::Rfc3339)
+                    .map(StartPosition::EnqueuedTime)
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
                     "start_position {other:?} is not \"earliest\", \"latest\" or an RFC 3339 time"
                 ))
-            }),
+                    })
+            }
         }
     }
 }
@@ -194,8 +193,25 @@ pub struct SourceConfig {
     #[serde(default = "default_ownership_expiry")]
     pub ownership_expiry_secs: u64,
     /// Files of bodies, one per line (`kind = "file"`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub path: Vec<PathBuf>,
+    /// File source: keep reading lines appended to the last file instead of stopping at its end.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// `path = "a"` or `path = ["a", "b"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 fn default_consumer_group() -> String {

@@ -41,6 +41,8 @@ pub enum BodyError {
     NotRecords(&'static str),
     #[error("\"records\" is a JSON {0}, not an array")]
     RecordsNotArray(&'static str),
+    #[error("event body is not a single AMQP data section")]
+    NotData,
 }
 
 impl BodyError {
@@ -52,6 +54,7 @@ impl BodyError {
             BodyError::InvalidJson(_) => "invalid_json",
             BodyError::NotRecords(_) => "not_records",
             BodyError::RecordsNotArray(_) => "records_not_array",
+            BodyError::NotData => "not_data",
         }
     }
 }

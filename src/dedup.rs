@@ -3,13 +3,19 @@
 //! Windows are tumbling, `DedupPeriodMinutes` long and aligned to the Unix epoch, so every
 //! replica and every re-run puts a record in the same window and computes the same `alert_id`.
 //! A key raises its alert when its count in the window reaches `Threshold`; later records in
-//! the window raise nothing. State is bounded: windows older than one period behind the newest
-//! event time seen are evicted, and so are the oldest windows when the key count exceeds a cap.
+//! the window raise nothing. State is bounded: a window is evicted once the newest event time
+//! seen (never trusted beyond an hour ahead of the clock) is more than [`LATENESS`] (or one
+//! period, if longer) past its end, and the oldest windows go first when the key count exceeds
+//! a cap. A record arriving later than that raises its alert again, with the same `alert_id`.
 
 use crate::alert::{alert_id, record_alert_id, Source};
 use crate::rules::Rule;
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
+
+/// How late a record may arrive and still be deduplicated into its window. Activity Log
+/// delivery is often delayed by minutes and partitions are read at different speeds.
+pub const LATENESS: i64 = 24 * 3600;
 
 /// Default cap on keys held across all rules and windows.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
@@ -28,6 +34,7 @@ pub enum Admission {
 
 #[derive(Debug, Default)]
 struct RuleWindows {
+    period: i64,
     by_window: BTreeMap<i64, HashMap<String, u64>>,
     watermark: i64,
 }
@@ -85,7 +92,9 @@ impl Deduper {
             };
         }
         let state = self.rules.entry(rule.id().to_string()).or_default();
-        state.watermark = state.watermark.max(t);
+        state.period = period;
+        let trusted_until = OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        state.watermark = state.watermark.max(t.min(trusted_until));
         let window = state.by_window.entry(start_secs).or_default();
         let count = match window.get_mut(dedup) {
             Some(c) => {
@@ -98,7 +107,7 @@ impl Deduper {
                 1
             }
         };
-        self.evict(period);
+        self.evict();
         if count == rule.threshold() {
             Admission::Emit {
                 alert_id: alert_id(rule.id(), dedup, window_start),
@@ -109,10 +118,10 @@ impl Deduper {
         }
     }
 
-    fn evict(&mut self, period: i64) {
+    fn evict(&mut self) {
         for state in self.rules.values_mut() {
-            // A window can still receive records for one period after it ends.
-            let horizon = state.watermark - 2 * period;
+            let period = state.period;
+            let horizon = state.watermark - period - LATENESS.max(period);
             while let Some((&start, _)) = state.by_window.first_key_value() {
                 if start > horizon {
                     break;

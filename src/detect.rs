@@ -7,7 +7,7 @@
 
 use crate::alert::{Alert, AlertInput, Source};
 use crate::dead_letter::{DeadLetter, EntryKind};
-use crate::decode::{decode_body, excerpt, DecodeLimits};
+use crate::decode::{decode_body, excerpt, BodyError, DecodeLimits};
 use crate::dedup::{event_time, Admission, Deduper};
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -66,6 +66,29 @@ pub struct Processed {
     pub stats: Stats,
 }
 
+impl Processed {
+    /// A body rejected before decoding (over the size limit, not a data section).
+    pub fn rejected(error: BodyError, raw: &[u8], source: &Source) -> Processed {
+        let mut reason = error.to_string();
+        if let BodyError::TooLarge { .. } = error {
+            reason.push_str(&format!(" (the entry keeps the first {} bytes)", raw.len()));
+        }
+        Processed {
+            alerts: Vec::new(),
+            problems: vec![Problem {
+                kind: error.kind(),
+                excerpt: excerpt(raw, EXCERPT_CHARS),
+                entry: DeadLetter::raw(EntryKind::Body, reason, Some(source.clone()), raw),
+            }],
+            stats: Stats {
+                bodies: 1,
+                body_errors: 1,
+                ..Stats::default()
+            },
+        }
+    }
+}
+
 /// Rules, prefilter and limits, shared by every partition.
 #[derive(Debug)]
 pub struct Detector {
@@ -98,6 +121,10 @@ impl Detector {
             needles,
             limits,
         }
+    }
+
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.limits
     }
 
     pub fn rules(&self) -> &RuleSet {

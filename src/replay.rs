@@ -1,10 +1,10 @@
 //! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core.
 
 use crate::alert::Source;
-use crate::dead_letter::{DeadLetter, DeadLetterFile, EntryKind};
-use crate::decode::{excerpt, BodyError};
+use crate::dead_letter::DeadLetterFile;
+use crate::decode::BodyError;
 use crate::dedup::Deduper;
-use crate::detect::{Detector, Problem, Stats, EXCERPT_CHARS};
+use crate::detect::{Detector, Processed, Stats};
 use crate::source::lines::{Line, LineReader};
 use crate::telemetry::ProblemLog;
 use std::io::{self, BufReader, Read, Write};
@@ -81,26 +81,14 @@ impl<'a> Replay<'a> {
             let now = OffsetDateTime::now_utc();
             let processed = match line {
                 Line::Body(body) => self.detector.process(&body, &source, &mut self.dedup, now),
-                Line::TooLong { len, head } => {
-                    let e = BodyError::TooLarge {
+                Line::TooLong { len, head } => Processed::rejected(
+                    BodyError::TooLarge {
                         size: len,
                         limit: self.max_body_bytes,
-                    };
-                    let mut p = crate::detect::Processed::default();
-                    p.stats.bodies = 1;
-                    p.stats.body_errors = 1;
-                    p.problems.push(Problem {
-                        kind: e.kind(),
-                        excerpt: excerpt(&head, EXCERPT_CHARS),
-                        entry: DeadLetter::raw(
-                            EntryKind::Body,
-                            format!("{e} (the entry keeps the first {} bytes)", head.len()),
-                            Some(source),
-                            &head,
-                        ),
-                    });
-                    p
-                }
+                    },
+                    &head,
+                    &source,
+                ),
             };
             self.stats.add(&processed.stats);
             for alert in &processed.alerts {

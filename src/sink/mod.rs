@@ -58,3 +58,31 @@ pub trait Sink: Send + Sync {
         Ok(())
     }
 }
+
+/// A sink that could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkBuildError(pub String);
+
+/// The sink's name: `name`, else its kind with the index when not the first.
+pub fn default_name(cfg: &SinkConfig, index: usize) -> String {
+    cfg.name.clone().unwrap_or_else(|| {
+        let kind = format!("{:?}", cfg.kind).to_lowercase();
+        if index == 0 {
+            kind
+        } else {
+            format!("{kind}-{index}")
+        }
+    })
+}
+
+/// Builds the sink a configuration entry describes.
+pub async fn build(cfg: &SinkConfig, index: usize) -> Result<Arc<dyn Sink>, SinkBuildError> {
+    let name = default_name(cfg, index);
+    match cfg.kind {
+        SinkKind::Stdout => Ok(Arc::new(stdout::StdoutSink::new(name))),
+        other => Err(SinkBuildError(format!(
+            "sink kind {other:?} is not available yet"
+        ))),
+    }
+}

@@ -1,0 +1,208 @@
+//! The pipeline every source feeds: detection, dead letters, dedup and fan-out to sinks.
+//!
+//! [`Pipeline::process`] takes one body and returns the [`Pending`] deliveries of its alerts;
+//! the source keeps them in its partition's [`Progress`](crate::progress::Progress) and
+//! checkpoints once they are done. Handing an alert to a sink waits while that sink's queue is
+//! full, which is what slows consumption when a sink is slow.
+
+use crate::ack::Pending;
+use crate::alert::{Alert, Source};
+use crate::dead_letter::{DeadLetter, DeadLetterFile};
+use crate::dedup::Deduper;
+use crate::detect::{Detector, Processed};
+use crate::health::Health;
+use crate::sink::worker::{backoff, Delivery, SinkHandle};
+use crate::telemetry::ProblemLog;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+/// Processing stopped because the service is shutting down; the event is not handled.
+#[derive(Debug, thiserror::Error)]
+#[error("shutting down")]
+pub struct Cancelled;
+
+pub struct Pipeline {
+    detector: Arc<Detector>,
+    dedup: Mutex<Deduper>,
+    sinks: Vec<SinkHandle>,
+    dead_letter: Arc<DeadLetterFile>,
+    problems: ProblemLog,
+    health: Arc<Health>,
+}
+
+impl Pipeline {
+    pub fn new(
+        detector: Arc<Detector>,
+        dedup: Deduper,
+        sinks: Vec<SinkHandle>,
+        dead_letter: Arc<DeadLetterFile>,
+        health: Arc<Health>,
+    ) -> Self {
+        for s in &sinks {
+            health.add_sink(&s.name, s.health.clone());
+        }
+        Pipeline {
+            detector,
+            dedup: Mutex::new(dedup),
+            sinks,
+            dead_letter,
+            problems: ProblemLog::default(),
+            health,
+        }
+    }
+
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Runs one body through detection and hands its alerts to the sinks.
+    ///
+    /// Returns once every alert is queued (not yet delivered) and every problem is durably
+    /// dead-lettered. A dead-letter write that fails is retried until it succeeds or `cancel`
+    /// fires; then the body is not handled and must not be checkpointed.
+    pub async fn process(
+        &self,
+        body: &[u8],
+        source: &Source,
+        cancel: &CancellationToken,
+    ) -> Result<Arc<Pending>, Cancelled> {
+        let now = OffsetDateTime::now_utc();
+        let processed = {
+            let mut dedup = self.dedup.lock().unwrap_or_else(|e| e.into_inner());
+            self.detector.process(body, source, &mut dedup, now)
+        };
+        self.handle(processed, cancel).await
+    }
+
+    async fn handle(
+        &self,
+        processed: Processed,
+        cancel: &CancellationToken,
+    ) -> Result<Arc<Pending>, Cancelled> {
+        record_metrics(&processed);
+        let Processed {
+            alerts, problems, ..
+        } = processed;
+        if !problems.is_empty() {
+            for p in &problems {
+                self.problems.report(p);
+                metrics::counter!("hubwatch_dead_lettered_total", "kind" => p.kind).increment(1);
+            }
+            let entries: Vec<DeadLetter> = problems.into_iter().map(|p| p.entry).collect();
+            self.write_dead_letters(entries, cancel).await?;
+        }
+        self.dispatch(alerts, cancel).await
+    }
+
+    /// Dead-letters a body that never reached the decoder (over the size limit, no data
+    /// section); the returned deliveries are already done.
+    pub async fn reject(
+        &self,
+        error: crate::decode::BodyError,
+        raw: &[u8],
+        source: &Source,
+        cancel: &CancellationToken,
+    ) -> Result<Arc<Pending>, Cancelled> {
+        self.handle(Processed::rejected(error, raw, source), cancel)
+            .await
+    }
+
+    /// Queues alerts to every sink that routes them; returns their pending deliveries.
+    pub async fn dispatch(
+        &self,
+        alerts: Vec<Alert>,
+        cancel: &CancellationToken,
+    ) -> Result<Arc<Pending>, Cancelled> {
+        let routed: Vec<(Arc<Alert>, Vec<&SinkHandle>)> = alerts
+            .into_iter()
+            .map(|a| {
+                let sinks = self
+                    .sinks
+                    .iter()
+                    .filter(|s| s.config.routes(&a.rule_id, a.severity))
+                    .collect();
+                (Arc::new(a), sinks)
+            })
+            .collect();
+        let total = routed.iter().map(|(_, s)| s.len()).sum();
+        let pending = Pending::new(total);
+        for (alert, sinks) in routed {
+            for sink in sinks {
+                let delivery = Delivery {
+                    alert: alert.clone(),
+                    ack: pending.ack(),
+                };
+                tokio::select! {
+                    sent = sink.deliver(delivery) => {
+                        if sent.is_err() {
+                            tracing::error!(sink = %sink.name, "sink task is gone; alert stays unacknowledged");
+                        }
+                    }
+                    _ = cancel.cancelled() => return Err(Cancelled),
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    async fn write_dead_letters(
+        &self,
+        entries: Vec<DeadLetter>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
+        let mut attempt = 0u32;
+        loop {
+            let file = self.dead_letter.clone();
+            let batch = entries.clone();
+            match tokio::task::spawn_blocking(move || file.write(&batch)).await {
+                Ok(Ok(())) => {
+                    self.health.set_dead_letter_ok(true);
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    if attempt == 0 {
+                        tracing::error!(error = %e, "cannot write the dead-letter file; the partition waits and is not checkpointed");
+                    }
+                    self.health.set_dead_letter_ok(false);
+                }
+                Err(e) => tracing::error!(error = %e, "dead-letter task failed"),
+            }
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff(attempt)) => {}
+                _ = cancel.cancelled() => return Err(Cancelled),
+            }
+        }
+    }
+
+    /// Closes every sink queue and waits for the sinks to drain and flush.
+    pub async fn close(self) {
+        for sink in self.sinks {
+            sink.close().await;
+        }
+    }
+}
+
+fn record_metrics(p: &Processed) {
+    let s = &p.stats;
+    metrics::counter!("hubwatch_bodies_total").increment(s.bodies);
+    metrics::counter!("hubwatch_records_total").increment(s.records);
+    if s.body_errors + s.record_errors > 0 {
+        for problem in &p.problems {
+            if problem.kind != "rule_error" && problem.kind != "alert_error" {
+                metrics::counter!("hubwatch_decode_errors_total", "kind" => problem.kind)
+                    .increment(1);
+            }
+        }
+    }
+    if s.rule_errors > 0 {
+        metrics::counter!("hubwatch_rule_errors_total").increment(s.rule_errors);
+    }
+    if s.matches > 0 {
+        metrics::counter!("hubwatch_matches_total").increment(s.matches);
+    }
+    for a in &p.alerts {
+        metrics::counter!("hubwatch_alerts_total", "rule" => a.rule_id.clone()).increment(1);
+    }
+}

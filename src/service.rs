@@ -1,0 +1,224 @@
+//! `hubwatch run`: wires configuration into a running service and shuts it down cleanly.
+//!
+//! Start-up: rules (and their tests), sinks with their workers, the pipeline, then the source.
+//! Shutdown on SIGTERM/SIGINT: the source stops taking events, partitions wait for their
+//! in-flight deliveries and write final checkpoints, then sink queues drain and flush; all of it
+//! within `service.shutdown_grace_secs`.
+
+use crate::config::{CheckpointKind, Config, SourceKind};
+use crate::dead_letter::DeadLetterFile;
+use crate::decode::DecodeLimits;
+use crate::dedup::Deduper;
+use crate::detect::Detector;
+use crate::health::Health;
+use crate::pipeline::Pipeline;
+use crate::rules::{testing, RuleSet};
+use crate::sink::{self, worker};
+use crate::source::eventhubs::{EventHubsSource, PartitionSettings};
+use crate::source::file::FileSource;
+use crate::source::positions::FilePositions;
+use azure_messaging_eventhubs::CheckpointStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The service could not start or failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Rules(#[from] crate::rules::LoadError),
+    #[error("{failed} rule test(s) failed, refusing to start; first: {first}")]
+    RuleTests { failed: usize, first: String },
+    #[error("sinks[{index}]: {message}")]
+    Sink { index: usize, message: String },
+    #[error("checkpoint store: {0}")]
+    Checkpoint(String),
+    #[error(transparent)]
+    FileSource(#[from] crate::source::file::FileSourceError),
+    #[error(transparent)]
+    EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
+}
+
+/// Loads rules from the configured directory (or the built-in ones) and runs their tests.
+pub fn load_rules(config: &Config) -> Result<RuleSet, ServiceError> {
+    let set = match &config.rules.dir {
+        Some(d) => RuleSet::load_dir(d)?,
+        None => RuleSet::embedded()?,
+    };
+    let report = testing::run_all(&set);
+    if let Some(first) = report.failures.first() {
+        return Err(ServiceError::RuleTests {
+            failed: report.failed(),
+            first: first.to_string(),
+        });
+    }
+    Ok(set)
+}
+
+/// Runs until the source ends (file source without `follow`) or `cancel` fires.
+pub async fn run(
+    config: Config,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+) -> Result<(), ServiceError> {
+    let rules = Arc::new(load_rules(&config)?);
+    tracing::info!(rules = rules.rules.len(), "rules loaded");
+    let detector = Arc::new(Detector::new(
+        rules,
+        DecodeLimits {
+            max_body_bytes: config.service.max_body_bytes,
+        },
+    ));
+    let mut sinks = Vec::new();
+    for (index, cfg) in config.sinks.iter().enumerate() {
+        let built = sink::build(cfg, index)
+            .await
+            .map_err(|e| ServiceError::Sink {
+                index,
+                message: e.to_string(),
+            })?;
+        let dead_letter = cfg.dead_letter_path.clone().unwrap_or_else(|| {
+            config
+                .service
+                .state_dir
+                .join(format!("dead-letter-{}.jsonl", built.name()))
+        });
+        sinks.push(worker::spawn(
+            built,
+            cfg.clone(),
+            Arc::new(DeadLetterFile::new(dead_letter)),
+        ));
+    }
+    let pipeline = Arc::new(Pipeline::new(
+        detector,
+        Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
+        sinks,
+        Arc::new(DeadLetterFile::new(config.dead_letter_path())),
+        health,
+    ));
+    let grace = Duration::from_secs(config.service.shutdown_grace_secs);
+    let checkpoint_every = Duration::from_millis(config.checkpoint.interval_ms);
+    let result = match config.source.kind {
+        SourceKind::File | SourceKind::Stdin => {
+            let paths: Vec<String> = match config.source.kind {
+                SourceKind::Stdin => vec!["-".into()],
+                _ => config
+                    .source
+                    .path
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            };
+            let positions = match (config.checkpoint.kind, config.source.kind) {
+                (CheckpointKind::File, SourceKind::File) => {
+                    Some(FilePositions::open(&config.checkpoint_dir()).map_err(|e| {
+                        ServiceError::Checkpoint(format!(
+                            "{}: {e}",
+                            config.checkpoint_dir().display()
+                        ))
+                    })?)
+                }
+                _ => None,
+            };
+            let source = FileSource {
+                paths,
+                follow: config.source.follow,
+                max_body_bytes: config.service.max_body_bytes,
+                channel_capacity: config.service.channel_capacity,
+                checkpoint_every_events: config.checkpoint.interval_events,
+                checkpoint_every,
+                shutdown_grace: grace,
+                positions,
+            };
+            source
+                .run(pipeline.clone(), cancel.clone())
+                .await
+                .map_err(ServiceError::from)
+        }
+        SourceKind::Eventhubs => {
+            let store = checkpoint_store(&config)?;
+            let source = EventHubsSource {
+                config: config.source.clone(),
+                store,
+                settings: PartitionSettings {
+                    checkpoint_every_events: config.checkpoint.interval_events,
+                    checkpoint_every,
+                    shutdown_grace: grace,
+                },
+                owner_id: EventHubsSource::new_owner_id(),
+            };
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(source.run(pipeline.clone(), cancel.clone()))
+                .await
+                .map_err(ServiceError::from)
+        }
+    };
+    close_pipeline(pipeline, grace).await;
+    result
+}
+
+/// Drains and flushes the sinks once every source task has let go of the pipeline.
+async fn close_pipeline(pipeline: Arc<Pipeline>, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut pipeline = pipeline;
+    loop {
+        match Arc::try_unwrap(pipeline) {
+            Ok(p) => {
+                if tokio::time::timeout_at(deadline, p.close()).await.is_err() {
+                    tracing::warn!("sinks did not drain within the grace period; undelivered alerts are not checkpointed");
+                }
+                return;
+            }
+            Err(shared) => {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!("source tasks still running at the end of the grace period");
+                    return;
+                }
+                pipeline = shared;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// The checkpoint store for the Event Hubs source.
+fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, ServiceError> {
+    match config.checkpoint.kind {
+        CheckpointKind::Memory => Ok(Arc::new(
+            azure_messaging_eventhubs::InMemoryCheckpointStore::new(),
+        )),
+        CheckpointKind::File => Err(ServiceError::Checkpoint(
+            "the file store is not wired yet".into(),
+        )),
+        CheckpointKind::Blob => Err(ServiceError::Checkpoint(
+            "the blob store is not wired yet".into(),
+        )),
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+                    _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

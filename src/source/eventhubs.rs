@@ -1,0 +1,480 @@
+//! The Event Hubs source: the SDK's `EventProcessor` claims partitions (balanced across
+//! replicas through the checkpoint store), and one task per claimed partition feeds the
+//! pipeline in order and checkpoints the delivered prefix.
+//!
+//! Connection loss ends the processor's run; the outer loop then rebuilds the client and the
+//! processor with backoff, and partitions resume from their last checkpoint. A partition
+//! taken over by another replica ends its task without waiting for it.
+
+use crate::alert::Source;
+use crate::azure;
+use crate::config::{CredentialKind, LoadBalancing, SourceConfig, StartPosition as StartCfg};
+use crate::decode::BodyError;
+use crate::pipeline::Pipeline;
+use crate::progress::Progress;
+use crate::sink::worker::backoff;
+use azure_messaging_eventhubs::error::ErrorKind as EhErrorKind;
+use azure_messaging_eventhubs::models::{Ownership, ReceivedEventData, StartPositions};
+use azure_messaging_eventhubs::processor::PartitionClient;
+use azure_messaging_eventhubs::{
+    CheckpointStore, ConsumerClient, EventProcessor, ProcessorStrategy, StartLocation,
+    StartPosition,
+};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The source could not start (bad credentials configuration); runtime faults are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum EventHubsSourceError {
+    #[error(transparent)]
+    Credential(#[from] azure::CredentialError),
+    #[error("source.{key}: {message}")]
+    Config { key: &'static str, message: String },
+}
+
+/// Checkpoint cadence and shutdown budget of partition tasks.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionSettings {
+    pub checkpoint_every_events: u64,
+    pub checkpoint_every: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// The Event Hubs source.
+pub struct EventHubsSource {
+    pub config: SourceConfig,
+    pub store: Arc<dyn CheckpointStore>,
+    pub settings: PartitionSettings,
+    /// This replica's owner id in ownership records.
+    pub owner_id: String,
+}
+
+/// How to reach the hub: SAS connection string or a token credential.
+enum Auth {
+    ConnectionString(String),
+    Token(Arc<dyn azure_core::credentials::TokenCredential>),
+}
+
+impl EventHubsSource {
+    /// A fresh owner id: host name, process id and a random suffix.
+    pub fn new_owner_id() -> String {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "hubwatch".into());
+        format!(
+            "{host}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    }
+
+    fn auth(&self) -> Result<Auth, EventHubsSourceError> {
+        let kind = self.config.credential.ok_or(EventHubsSourceError::Config {
+            key: "credential",
+            message: "is required".into(),
+        })?;
+        Ok(match kind {
+            CredentialKind::ConnectionString => {
+                Auth::ConnectionString(azure::connection_string(&self.config.auth)?)
+            }
+            other => Auth::Token(azure::token_credential(other, &self.config.auth)?),
+        })
+    }
+
+    async fn open_consumer(
+        &self,
+        auth: &Auth,
+    ) -> azure_messaging_eventhubs::Result<ConsumerClient> {
+        let c = &self.config;
+        let mut builder = ConsumerClient::builder()
+            .with_consumer_group(c.consumer_group.clone())
+            .with_instance_id(self.owner_id.clone())
+            .with_application_id("hubwatch".into());
+        if let Some(ep) = &c.custom_endpoint {
+            builder = builder.with_custom_endpoint(ep.clone());
+        }
+        if c.websockets {
+            builder = builder.with_transport(azure_core_amqp::AmqpTransport::WebSocket);
+        }
+        let hub = c.eventhub.clone().unwrap_or_default();
+        match auth {
+            Auth::ConnectionString(cs) => builder.open_with_connection_string(cs, Some(&hub)).await,
+            Auth::Token(cred) => {
+                builder
+                    .open(
+                        c.namespace.as_deref().unwrap_or_default(),
+                        hub,
+                        cred.clone(),
+                    )
+                    .await
+            }
+        }
+    }
+
+    fn start_positions(&self) -> StartPositions {
+        let location = match &self.config.start_position {
+            StartCfg::Earliest => StartLocation::Earliest,
+            StartCfg::Latest => StartLocation::Latest,
+            StartCfg::EnqueuedTime(t) => StartLocation::EnqueuedTime(SystemTime::from(*t)),
+        };
+        StartPositions {
+            default: StartPosition {
+                location,
+                inclusive: true,
+            },
+            ..Default::default()
+        }
+    }
+
+    async fn build_processor(
+        &self,
+        auth: &Auth,
+    ) -> azure_messaging_eventhubs::Result<Arc<EventProcessor>> {
+        let consumer = self.open_consumer(auth).await?;
+        let strategy = match self.config.load_balancing {
+            LoadBalancing::Balanced => ProcessorStrategy::Balanced,
+            LoadBalancing::Greedy => ProcessorStrategy::Greedy,
+        };
+        EventProcessor::builder()
+            .with_load_balancing_strategy(strategy)
+            .with_update_interval(time::Duration::seconds(
+                self.config.update_interval_secs as i64,
+            ))
+            .with_partition_expiration_duration(time::Duration::seconds(
+                self.config.ownership_expiry_secs as i64,
+            ))
+            .with_start_positions(self.start_positions())
+            .with_prefetch(self.config.prefetch)
+            .build(consumer, self.store.clone())
+            .await
+    }
+
+    /// Runs until `cancel` fires; reconnects on its own after faults. Must run inside a
+    /// [`tokio::task::LocalSet`] (partition readers are local tasks).
+    pub async fn run(
+        self,
+        pipeline: Arc<Pipeline>,
+        cancel: CancellationToken,
+    ) -> Result<(), EventHubsSourceError> {
+        let auth = self.auth()?;
+        let mut attempt = 0u32;
+        let mut was_connected = false;
+        while !cancel.is_cancelled() {
+            let processor = tokio::select! {
+                p = self.build_processor(&auth) => p,
+                _ = cancel.cancelled() => break,
+            };
+            let processor = match processor {
+                Ok(p) => p,
+                Err(e) => {
+                    pipeline.health().set_source_connected(false);
+                    if attempt == 0 || was_connected {
+                        tracing::warn!(error = %e, "cannot connect to Event Hubs; retrying");
+                    }
+                    was_connected = false;
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff(attempt.min(8))) => continue,
+                        _ = cancel.cancelled() => break,
+                    }
+                }
+            };
+            if attempt > 0 || !was_connected {
+                tracing::info!(eventhub = ?self.config.eventhub, consumer_group = %self.config.consumer_group, "connected to Event Hubs");
+            }
+            attempt = 0;
+            was_connected = true;
+            pipeline.health().set_source_connected(true);
+            let lost = self.serve(processor, &pipeline, &cancel).await;
+            pipeline.health().set_source_connected(false);
+            if lost {
+                tracing::warn!("connection to Event Hubs lost; reconnecting");
+                attempt = 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(1)) => {}
+                    _ = cancel.cancelled() => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves one processor until it fails (returns true) or `cancel` fires (returns false).
+    async fn serve(
+        &self,
+        processor: Arc<EventProcessor>,
+        pipeline: &Arc<Pipeline>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let run = tokio::spawn({
+            let p = processor.clone();
+            async move { p.run().await }
+        });
+        let partitions_cancel = cancel.child_token();
+        let mut partitions: JoinSet<String> = JoinSet::new();
+        let mut owned: Vec<String> = Vec::new();
+        let lost = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break false,
+                done = partitions.join_next(), if !partitions.is_empty() => {
+                    if let Some(Ok(id)) = done {
+                        owned.retain(|p| *p != id);
+                    }
+                }
+                next = processor.next_partition_client() => match next {
+                    Ok(client) => {
+                        let id = client.get_partition_id().to_string();
+                        tracing::info!(partition = %id, "partition claimed");
+                        owned.push(id);
+                        let worker = PartitionWorker {
+                            client: client.clone(),
+                            pipeline: pipeline.clone(),
+                            settings: self.settings,
+                            namespace: self.config.namespace.clone().unwrap_or_default(),
+                            eventhub: self.config.eventhub.clone().unwrap_or_default(),
+                            consumer_group: self.config.consumer_group.clone(),
+                        };
+                        let task = PartitionTask { client, worker };
+                        partitions.spawn_local(task.run(partitions_cancel.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event processor stopped handing out partitions");
+                        break true;
+                    }
+                },
+            }
+            if run.is_finished() {
+                break true;
+            }
+        };
+        let _ = processor.shutdown().await;
+        partitions_cancel.cancel();
+        while partitions.join_next().await.is_some() {}
+        run.abort();
+        if !lost {
+            self.relinquish(&owned).await;
+        }
+        lost
+    }
+
+    /// Hands this replica's partitions back at once on a graceful stop, so other replicas need
+    /// not wait for the ownership to expire: the records are rewritten with an empty owner.
+    async fn relinquish(&self, partitions: &[String]) {
+        let Ok(current) = self
+            .store
+            .list_ownerships(
+                self.config.namespace.as_deref().unwrap_or_default(),
+                self.config.eventhub.as_deref().unwrap_or_default(),
+                &self.config.consumer_group,
+            )
+            .await
+        else {
+            return;
+        };
+        let mine: Vec<Ownership> = current
+            .into_iter()
+            .filter(|o| {
+                partitions.contains(&o.partition_id)
+                    && o.owner_id.as_deref() == Some(self.owner_id.as_str())
+            })
+            .map(|mut o| {
+                o.owner_id = Some(String::new());
+                o
+            })
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        match self.store.claim_ownership(&mine).await {
+            Ok(released) => tracing::info!(partitions = released.len(), "partitions handed back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand partitions back; they expire instead")
+            }
+        }
+    }
+}
+
+/// One claimed partition. The SDK's event stream is not `Send`, so reading runs as a local
+/// task (on the thread driving the source's `LocalSet`) that only forwards events; processing
+/// and checkpoints run in a [`PartitionWorker`] on the multi-threaded runtime.
+struct PartitionTask {
+    client: Arc<PartitionClient>,
+    worker: PartitionWorker,
+}
+
+impl PartitionTask {
+    async fn run(self, cancel: CancellationToken) -> String {
+        let id = self.client.get_partition_id().to_string();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let worker = tokio::spawn(self.worker.run(id.clone(), rx, cancel));
+        {
+            let mut stream = self.client.stream_events();
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => break,
+                    item = stream.next() => {
+                        let Some(item) = item else { break };
+                        let failed = item.is_err();
+                        if tx.send(item).await.is_err() || failed {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        drop(tx);
+        let end = worker.await.unwrap_or(End::Failed);
+        match end {
+            End::Lost => {
+                tracing::info!(partition = %id, "partition lost to another replica; released")
+            }
+            End::Failed => {
+                tracing::warn!(partition = %id, "partition receiver failed; released for reconnection")
+            }
+            End::Stopped => tracing::info!(partition = %id, "partition released"),
+        }
+        // The processor keeps only a weak reference: with the stream and the worker gone this
+        // task holds the client alone, and closing it frees the partition for the next claim.
+        match Arc::try_unwrap(self.client) {
+            Ok(c) => {
+                if let Err(e) = c.close().await {
+                    tracing::debug!(partition = %id, error = %e, "closing partition client");
+                }
+            }
+            Err(_) => tracing::warn!(partition = %id, "partition client still shared; not closed"),
+        }
+        id
+    }
+}
+
+/// Processes one partition's events in order and checkpoints the delivered prefix.
+struct PartitionWorker {
+    client: Arc<PartitionClient>,
+    pipeline: Arc<Pipeline>,
+    settings: PartitionSettings,
+    namespace: String,
+    eventhub: String,
+    consumer_group: String,
+}
+
+type Received = azure_messaging_eventhubs::Result<ReceivedEventData>;
+
+impl PartitionWorker {
+    async fn run(
+        self,
+        id: String,
+        mut rx: tokio::sync::mpsc::Receiver<Received>,
+        cancel: CancellationToken,
+    ) -> End {
+        let mut progress = Progress::new(
+            self.settings.checkpoint_every_events,
+            self.settings.checkpoint_every,
+        );
+        let end = self.consume(&id, &mut rx, &mut progress, &cancel).await;
+        drop(rx);
+        if end == End::Stopped {
+            progress
+                .drain(tokio::time::Instant::now() + self.settings.shutdown_grace)
+                .await;
+        }
+        if end != End::Lost {
+            self.checkpoint_due(&id, &mut progress, true).await;
+        }
+        if progress.in_flight() > 0 {
+            tracing::warn!(partition = %id, in_flight = progress.in_flight(), "undelivered events will be read again");
+        }
+        end
+    }
+
+    async fn consume(
+        &self,
+        id: &str,
+        rx: &mut tokio::sync::mpsc::Receiver<Received>,
+        progress: &mut Progress<ReceivedEventData>,
+        cancel: &CancellationToken,
+    ) -> End {
+        let mut tick = tokio::time::interval(
+            self.settings
+                .checkpoint_every
+                .max(Duration::from_millis(10)),
+        );
+        let seq_gauge =
+            metrics::gauge!("hubwatch_partition_sequence_number", "partition" => id.to_string());
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return End::Stopped,
+                _ = tick.tick() => self.checkpoint_due(id, progress, false).await,
+                item = rx.recv() => {
+                    let ev = match item {
+                        None => return End::Failed,
+                        Some(Err(e)) if matches!(e.kind, EhErrorKind::ConsumerDisconnected(_)) => return End::Lost,
+                        Some(Err(e)) => {
+                            tracing::warn!(partition = %id, error = %e, "receiving from partition failed");
+                            return End::Failed;
+                        }
+                        Some(Ok(ev)) => ev,
+                    };
+                    let sequence_number = ev.sequence_number().unwrap_or(-1);
+                    let source = Source::EventHubs {
+                        namespace: self.namespace.clone(),
+                        eventhub: self.eventhub.clone(),
+                        consumer_group: self.consumer_group.clone(),
+                        partition: id.to_string(),
+                        sequence_number,
+                        offset: ev.offset().clone(),
+                        enqueued_time: ev.enqueued_time().map(OffsetDateTime::from),
+                        record_index: None,
+                    };
+                    let pending = match ev.event_data().body() {
+                        Some(body) => self.pipeline.process(body, &source, cancel).await,
+                        None => self.pipeline.reject(BodyError::NotData, &[], &source, cancel).await,
+                    };
+                    let Ok(pending) = pending else { return End::Stopped };
+                    seq_gauge.set(sequence_number as f64);
+                    progress.push(ev, pending);
+                    self.checkpoint_due(id, progress, false).await;
+                }
+            }
+        }
+    }
+
+    /// Checkpoints the delivered prefix if due; a failed write keeps it as the candidate.
+    async fn checkpoint_due(
+        &self,
+        id: &str,
+        progress: &mut Progress<ReceivedEventData>,
+        force: bool,
+    ) {
+        if let Some(ev) = progress.due(force) {
+            if self.checkpoint(id, &ev).await.is_err() {
+                progress.restore(ev);
+            }
+        }
+    }
+
+    async fn checkpoint(&self, id: &str, ev: &ReceivedEventData) -> Result<(), ()> {
+        match self.client.update_checkpoint(ev).await {
+            Ok(()) => {
+                self.pipeline.health().set_checkpoint_ok(true);
+                metrics::gauge!("hubwatch_partition_checkpoint_sequence_number", "partition" => id.to_string())
+                    .set(ev.sequence_number().unwrap_or(-1) as f64);
+                Ok(())
+            }
+            Err(e) => {
+                self.pipeline.health().set_checkpoint_ok(false);
+                tracing::error!(partition = %id, error = %e, "checkpoint failed; it is retried at the next interval");
+                Err(())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Stopped,
+    Lost,
+    Failed,
+}

@@ -1,0 +1,61 @@
+//! Where the file source stopped: the number of fully delivered lines of each input file.
+//!
+//! Kept as one small JSON file in the checkpoint directory, replaced atomically (write to a
+//! temporary file, fsync, rename, fsync the directory) so a `kill -9` leaves the old or the new
+//! version, never a torn one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub struct FilePositions {
+    path: PathBuf,
+    lines: BTreeMap<String, u64>,
+}
+
+impl FilePositions {
+    /// Loads positions from `dir/file-positions.json` (none yet is fine).
+    pub fn open(dir: &Path) -> std::io::Result<FilePositions> {
+        let path = dir.join("file-positions.json");
+        let lines = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is corrupt: {e}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(FilePositions { path, lines })
+    }
+
+    /// Lines of `file` already delivered.
+    pub fn get(&self, file: &str) -> u64 {
+        self.lines.get(file).copied().unwrap_or(0)
+    }
+
+    /// Records that the first `line` lines of `file` are delivered, durably.
+    pub fn set(&mut self, file: &str, line: u64) -> std::io::Result<()> {
+        self.lines.insert(file.to_string(), line);
+        write_atomic(&self.path, &serde_json::to_vec_pretty(&self.lines)?)
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
