@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn salvages_other_records() {
-        let mut body = br#"{"records":[{"a":1},{"b":"#.to_vec();
+        let mut body = br#"{"records":[{"a":1},{"b":""#.to_vec();
         body.extend_from_slice(b"\xff\xfe");
         body.extend_from_slice(br#""},{"c":3}]}"#);
         let d = dec(&body).unwrap_or_default();
