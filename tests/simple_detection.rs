@@ -16,7 +16,11 @@ fn shipped_rules_load_and_pass_their_tests() {
     );
     let report = testing::run_all(&set);
     let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
-    assert!(failures.is_empty(), "failing rule tests:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing rule tests:\n{}",
+        failures.join("\n")
+    );
     assert!(report.passed >= 6, "only {} tests ran", report.passed);
 }
 
@@ -57,7 +61,10 @@ fn shipped_simple_rule_alerts_like_panther() {
             "client_info"
         ]
     );
-    assert_eq!(detection.alert_context["correlation_id"], serde_json::Value::Null);
+    assert_eq!(
+        detection.alert_context["correlation_id"],
+        serde_json::Value::Null
+    );
     assert_eq!(
         detection.alert_context["key_id"],
         serde_json::json!("https://v.vault.azure.net/keys/k")
@@ -87,7 +94,11 @@ fn broken_rule_reports_file_and_line() {
     std::fs::write(&path, BROKEN).expect("write rule");
     let err = RuleSet::load_dir(dir.path()).expect_err("an unknown condition must not load");
     match &err {
-        LoadError::Invalid { path: p, line, message } => {
+        LoadError::Invalid {
+            path: p,
+            line,
+            message,
+        } => {
             assert_eq!(p, &path);
             assert_eq!(*line, 10, "the Condition line");
             assert!(message.contains("IsOneOf"), "{message}");
@@ -95,7 +106,10 @@ fn broken_rule_reports_file_and_line() {
         other => panic!("unexpected error {other:?}"),
     }
     let text = err.to_string();
-    assert!(text.starts_with(&format!("{}:10:", path.display())), "{text}");
+    assert!(
+        text.starts_with(&format!("{}:10:", path.display())),
+        "{text}"
+    );
     assert!(text.contains("unknown Condition \"IsOneOf\""), "{text}");
 }
 

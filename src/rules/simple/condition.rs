@@ -306,10 +306,7 @@ impl Condition {
                     _ => None,
                 })
                 .collect(),
-            Test::IIsIn(items) => items
-                .iter()
-                .map(|s| usable(s).then(|| s.clone()))
-                .collect(),
+            Test::IIsIn(items) => items.iter().map(|s| usable(s).then(|| s.clone())).collect(),
             _ => None,
         }
     }
@@ -502,7 +499,13 @@ mod tests {
         for v in [json!(null), json!(""), json!([]), json!({})] {
             assert!(on(&empty, v.clone()) && !on(&not_empty, v));
         }
-        for v in [json!(0), json!(false), json!(" "), json!([null]), json!({"a": 1})] {
+        for v in [
+            json!(0),
+            json!(false),
+            json!(" "),
+            json!([null]),
+            json!({"a": 1}),
+        ] {
             assert!(!on(&empty, v.clone()) && on(&not_empty, v));
         }
         assert!(missing(&empty) && !missing(&not_empty));
@@ -539,7 +542,10 @@ mod tests {
         assert!(on(&ge, json!(5)) && on(&ge, json!(5.0)) && !on(&ge, json!(4.999)));
         let lt = cond("IsLessThan", n(5));
         assert!(on(&lt, json!(-1)) && !on(&lt, json!(5)) && on(&lt, json!(true)));
-        let le = cond("IsLessThanOrEquals", Given::One(Literal::Num(Num::Float(0.5))));
+        let le = cond(
+            "IsLessThanOrEquals",
+            Given::One(Literal::Num(Num::Float(0.5))),
+        );
         assert!(on(&le, json!(0.5)) && on(&le, json!(0)) && !on(&le, json!(1)));
         let big = cond("IsGreaterThan", n(i128::from(u64::MAX) - 1));
         assert!(on(&big, json!(u64::MAX)));
@@ -563,8 +569,14 @@ mod tests {
 
     #[test]
     fn condition_needles() {
-        assert_eq!(cond("Equals", s("KeyGet")).needles(), Some(vec!["KeyGet".into()]));
-        assert_eq!(cond("IContains", s("Key")).needles(), Some(vec!["key".into()]));
+        assert_eq!(
+            cond("Equals", s("KeyGet")).needles(),
+            Some(vec!["KeyGet".into()])
+        );
+        assert_eq!(
+            cond("IContains", s("Key")).needles(),
+            Some(vec!["key".into()])
+        );
         assert_eq!(cond("Equals", s("")).needles(), None);
         assert_eq!(cond("Equals", s("é")).needles(), None);
         assert_eq!(cond("DoesNotEqual", s("a")).needles(), None);

@@ -208,7 +208,10 @@ pub fn parse_key_spec(
     let text = |v: &Yaml, what: &str| match v {
         Yaml::String(s) if !s.is_empty() => Ok(s.clone()),
         other => Err(SimpleError::new(
-            format!("{what} must be a non-empty string, found {}", yaml_kind(other)),
+            format!(
+                "{what} must be a non-empty string, found {}",
+                yaml_kind(other)
+            ),
             what,
         )),
     };

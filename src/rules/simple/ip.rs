@@ -85,7 +85,11 @@ fn v4_in(addr: Ipv4Addr, table: &[(Ipv4Addr, u8)]) -> bool {
 fn v6_in(addr: Ipv6Addr, table: &[(Ipv6Addr, u8)]) -> bool {
     let a = u128::from(addr);
     table.iter().any(|(net, len)| {
-        let mask = if *len == 0 { 0 } else { u128::MAX << (128 - len) };
+        let mask = if *len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        };
         a & mask == u128::from(*net) & mask
     })
 }
@@ -153,7 +157,14 @@ mod tests {
 
     #[test]
     fn private_and_global() {
-        for p in ["10.0.0.1", "192.168.1.1", "172.31.255.255", "127.0.0.1", "::1", "fd00::1"] {
+        for p in [
+            "10.0.0.1",
+            "192.168.1.1",
+            "172.31.255.255",
+            "127.0.0.1",
+            "::1",
+            "fd00::1",
+        ] {
             assert!(is_private(ip(p)), "{p}");
             assert!(!is_global(ip(p)), "{p}");
         }

@@ -93,7 +93,9 @@ pub fn parse_context(value: &Yaml) -> Result<Vec<ContextEntry>, SimpleError> {
                 Yaml::String(s) if s == "KeyValue" => key_value = Some(v),
                 Yaml::String(s) => {
                     return Err(SimpleError::new(
-                        format!("unknown key {s:?} in AlertContext entry (expected KeyName, KeyValue)"),
+                        format!(
+                            "unknown key {s:?} in AlertContext entry (expected KeyName, KeyValue)"
+                        ),
                         s.clone(),
                     ))
                 }
@@ -129,8 +131,9 @@ pub fn parse_context(value: &Yaml) -> Result<Vec<ContextEntry>, SimpleError> {
                 name,
             ));
         };
-        let path = parse_spec_mapping(key_value, "KeyValue")
-            .map_err(|e| SimpleError::new(format!("AlertContext {name:?}: {}", e.message), e.anchor))?;
+        let path = parse_spec_mapping(key_value, "KeyValue").map_err(|e| {
+            SimpleError::new(format!("AlertContext {name:?}: {}", e.message), e.anchor)
+        })?;
         entries.push(ContextEntry { name, path });
     }
     Ok(entries)

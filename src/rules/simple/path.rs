@@ -172,7 +172,9 @@ mod tests {
             ]
         );
         assert!(p.has_wildcard());
-        for bad in ["", "a..b", ".a", "a.", "a[", "a[x]", "a[-1]", "a]b", "a[0]x", "[0]"] {
+        for bad in [
+            "", "a..b", ".a", "a.", "a[", "a[x]", "a[-1]", "a]b", "a[0]x", "[0]",
+        ] {
             assert!(KeyPath::parse(bad).is_err(), "{bad:?} should not parse");
         }
     }
@@ -194,7 +196,10 @@ mod tests {
             KeyPath::parse("records[3]").unwrap().resolve(&rec),
             vec![&json!(5)]
         );
-        assert!(KeyPath::parse("records[9]").unwrap().resolve(&rec).is_empty());
+        assert!(KeyPath::parse("records[9]")
+            .unwrap()
+            .resolve(&rec)
+            .is_empty());
         assert!(KeyPath::parse("props[*]").unwrap().resolve(&rec).is_empty());
         assert!(KeyPath::parse("a.b").unwrap().resolve(&rec).is_empty());
         assert_eq!(KeyPath::key("A.B").resolve(&rec), vec![&json!("dotted")]);

@@ -54,13 +54,16 @@ impl Template {
                     };
                     let field = rest[..end].trim();
                     if field.contains('{') {
-                        return Err(format!("AlertTitle has a nested '{{' in {:?}", &rest[..end]));
+                        return Err(format!(
+                            "AlertTitle has a nested '{{' in {:?}",
+                            &rest[..end]
+                        ));
                     }
                     if field.is_empty() {
                         return Err("AlertTitle has an empty placeholder '{}'".into());
                     }
-                    let path =
-                        KeyPath::parse(field).map_err(|m| format!("AlertTitle placeholder: {m}"))?;
+                    let path = KeyPath::parse(field)
+                        .map_err(|m| format!("AlertTitle placeholder: {m}"))?;
                     if !literal.is_empty() {
                         pieces.push(Piece::Text(std::mem::take(&mut literal)));
                     }
@@ -120,7 +123,10 @@ mod tests {
             "é": "accent"
         });
         assert_eq!(
-            render("op {OPERATIONNAME} on [{props.id}] n={props.n}", rec.clone()),
+            render(
+                "op {OPERATIONNAME} on [{props.id}] n={props.n}",
+                rec.clone()
+            ),
             "op KeyGet on [k1] n=5"
         );
         assert_eq!(
@@ -128,7 +134,10 @@ mod tests {
             "None/True//2"
         );
         assert_eq!(render("{list[*].a}", rec.clone()), "['x', 2]");
-        assert_eq!(render("{{literal}} {{{é}}}", rec.clone()), "{literal} {accent}");
+        assert_eq!(
+            render("{{literal}} {{{é}}}", rec.clone()),
+            "{literal} {accent}"
+        );
         assert_eq!(render("no fields", rec.clone()), "no fields");
         assert_eq!(render("", rec), "");
     }

@@ -52,7 +52,10 @@ fn implicit_all() {
         &d,
         json!({"category": "AuditEvent", "operationName": "keyget", "resultType": "Success"})
     ));
-    assert!(!matches(&d, json!({"category": "AuditEvent", "operationName": "KeyGet"})));
+    assert!(!matches(
+        &d,
+        json!({"category": "AuditEvent", "operationName": "KeyGet"})
+    ));
     assert_eq!(
         d.needles(),
         Some(vec!["AuditEvent".to_string()]),
@@ -92,10 +95,19 @@ fn combinators() {
     assert!(matches(&d, json!({"a": "x", "c": 1})));
     assert!(matches(&d, json!({"b": "y", "d": 1, "f": 1})));
     assert!(!matches(&d, json!({"a": "z", "c": 1})), "Any: neither");
-    assert!(!matches(&d, json!({"a": "x", "c": 1, "d": 1})), "OnlyOne: both");
+    assert!(
+        !matches(&d, json!({"a": "x", "c": 1, "d": 1})),
+        "OnlyOne: both"
+    );
     assert!(!matches(&d, json!({"a": "x"})), "OnlyOne: none");
-    assert!(!matches(&d, json!({"a": "x", "c": 1, "e": "bad"})), "None: first");
-    assert!(!matches(&d, json!({"a": "x", "c": 1, "f": 1, "g": 2})), "None: All");
+    assert!(
+        !matches(&d, json!({"a": "x", "c": 1, "e": "bad"})),
+        "None: first"
+    );
+    assert!(
+        !matches(&d, json!({"a": "x", "c": 1, "f": 1, "g": 2})),
+        "None: All"
+    );
     assert!(matches(&d, json!({"a": "x", "c": 1, "f": 1, "g": 3})));
     assert_eq!(d.needles(), Some(vec!["x".to_string(), "y".to_string()]));
 }
@@ -144,8 +156,14 @@ fn negative_over_wildcard_means_no_element() {
   Value: admin
 "#,
     );
-    assert!(matches(&d, json!({"items": [{"name": "a"}, {"name": "b"}]})));
-    assert!(!matches(&d, json!({"items": [{"name": "a"}, {"name": "admin"}]})));
+    assert!(matches(
+        &d,
+        json!({"items": [{"name": "a"}, {"name": "b"}]})
+    ));
+    assert!(!matches(
+        &d,
+        json!({"items": [{"name": "a"}, {"name": "admin"}]})
+    ));
     assert!(matches(&d, json!({"items": []})));
     assert!(matches(&d, json!({})));
     assert_eq!(d.needles(), None);
@@ -222,24 +240,80 @@ fn parse_errors_name_the_problem() {
             "Valeu",
         ),
         ("- {Key: a, Condition: Equals}", "Equals needs a Value", "a"),
-        ("- {Key: a, Condition: IsIn, Value: x}", "Values (a list), not Value", "a"),
-        ("- {Key: a, Condition: IsIn, Values: x}", "to be a list", "a"),
-        ("- {Key: a, Condition: IsIn, Values: []}", "empty Values", "a"),
-        ("- {Key: a, Condition: IIsIn, Values: [1]}", "to be a string", "a"),
-        ("- {Key: a, Condition: StartsWith, Value: 5}", "to be a string", "a"),
-        ("- {Key: a, Condition: IsGreaterThan, Value: '5'}", "to be a number", "a"),
-        ("- {Key: a, Condition: Equals, Value: [1]}", "found a list", "a"),
+        (
+            "- {Key: a, Condition: IsIn, Value: x}",
+            "Values (a list), not Value",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: IsIn, Values: x}",
+            "to be a list",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: IsIn, Values: []}",
+            "empty Values",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: IIsIn, Values: [1]}",
+            "to be a string",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: StartsWith, Value: 5}",
+            "to be a string",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: IsGreaterThan, Value: '5'}",
+            "to be a number",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: Equals, Value: [1]}",
+            "found a list",
+            "a",
+        ),
         ("- {Key: a, Condition: Equals, Value: null}", "IsNull", "a"),
-        ("- {Key: a, Condition: Exists, Value: x}", "takes no Value", "a"),
-        ("- {Key: a, Condition: Equals, Values: [x]}", "single Value", "a"),
-        ("- {Key: a, Condition: IsIPAddressInCIDR, Value: 1.2.3.4/40}", "CIDR", "a"),
-        ("- {Key: a, KeyPath: b.c, Condition: Exists}", "cannot be combined", "b.c"),
-        ("- {KeyPath: 'b..c', Condition: Exists}", "empty key name", "b..c"),
-        ("- {KeyPath: 'b[x]', Condition: Exists}", "array index", "b[x]"),
+        (
+            "- {Key: a, Condition: Exists, Value: x}",
+            "takes no Value",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: Equals, Values: [x]}",
+            "single Value",
+            "a",
+        ),
+        (
+            "- {Key: a, Condition: IsIPAddressInCIDR, Value: 1.2.3.4/40}",
+            "CIDR",
+            "a",
+        ),
+        (
+            "- {Key: a, KeyPath: b.c, Condition: Exists}",
+            "cannot be combined",
+            "b.c",
+        ),
+        (
+            "- {KeyPath: 'b..c', Condition: Exists}",
+            "empty key name",
+            "b..c",
+        ),
+        (
+            "- {KeyPath: 'b[x]', Condition: Exists}",
+            "array index",
+            "b[x]",
+        ),
         ("- {Key: a}", "has no Condition", "a"),
         ("- {Key: a, Condition: 5}", "condition name", "a"),
         ("- {Condition: Exists}", "needs a key", "Detection"),
-        ("- {DeepKey: [], Condition: Exists}", "DeepKey is an empty list", "DeepKey"),
+        (
+            "- {DeepKey: [], Condition: Exists}",
+            "DeepKey is an empty list",
+            "DeepKey",
+        ),
         ("- {All: [], Any: []}", "cannot share", ""),
         ("- {All: []}", "All is an empty list", "All"),
         ("- Key", "must be a mapping", "Detection"),
@@ -319,13 +393,11 @@ fn huge_arrays_are_fine() {
 fn needles_of_combinators() {
     let none = detection("- None: [{Key: a, Condition: Equals, Value: xyz}]");
     assert_eq!(none.needles(), None);
-    let any_partial = detection(
-        "- Any: [{Key: a, Condition: Equals, Value: xyz}, {Key: b, Condition: Exists}]",
-    );
+    let any_partial =
+        detection("- Any: [{Key: a, Condition: Equals, Value: xyz}, {Key: b, Condition: Exists}]");
     assert_eq!(any_partial.needles(), None);
-    let all_partial = detection(
-        "- All: [{Key: a, Condition: IEquals, Value: XYZ}, {Key: b, Condition: Exists}]",
-    );
+    let all_partial =
+        detection("- All: [{Key: a, Condition: IEquals, Value: XYZ}, {Key: b, Condition: Exists}]");
     assert_eq!(all_partial.needles(), Some(vec!["xyz".to_string()]));
     let numeric = detection("- {Key: a, Condition: Equals, Value: 5}");
     assert_eq!(numeric.needles(), None);
@@ -365,7 +437,10 @@ fn arb_expr() -> impl Strategy<Value = String> {
         arb_leaf(),
         (key, set, members).prop_map(|(k, c, m)| {
             let list: Vec<String> = m.iter().map(|w| format!("'{w}'")).collect();
-            format!("{{KeyPath: '{k}', Condition: {c}, Values: [{}]}}", list.join(", "))
+            format!(
+                "{{KeyPath: '{k}', Condition: {c}, Values: [{}]}}",
+                list.join(", ")
+            )
         })
     ];
     leaf.prop_recursive(3, 12, 3, |inner| {
@@ -378,7 +453,15 @@ fn arb_expr() -> impl Strategy<Value = String> {
 fn arb_value() -> impl Strategy<Value = Value> {
     let scalar = prop_oneof![
         prop::sample::select(vec![
-            "key", "KEYGET", "keyget", "xKeyGety", "Vault", "vault get", "x", "", "VAULTX"
+            "key",
+            "KEYGET",
+            "keyget",
+            "xKeyGety",
+            "Vault",
+            "vault get",
+            "x",
+            "",
+            "VAULTX"
         ])
         .prop_map(|s| json!(s)),
         Just(Value::Null),
