@@ -169,16 +169,29 @@ pub fn parse_expr(value: &Yaml, depth: usize) -> Result<Expr, SimpleError> {
         ));
     }
     let path = parse_key_spec(get("Key"), get("DeepKey"), get("KeyPath"))?;
-    let anchor = path.text().to_string();
+    let shown = path.text().to_string();
+    // Text that occurs in the file: the Key, else the KeyPath, else the last DeepKey name.
+    let anchor = match (get("Key"), get("KeyPath"), get("DeepKey")) {
+        (Some(Yaml::String(k)), _, _) | (None, Some(Yaml::String(k)), _) => k.clone(),
+        (None, None, Some(Yaml::Sequence(parts))) => parts
+            .iter()
+            .rev()
+            .find_map(|p| match p {
+                Yaml::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "DeepKey".to_string()),
+        _ => shown.clone(),
+    };
     let Some(cond_value) = get("Condition") else {
         return Err(SimpleError::new(
-            format!("match expression on {anchor:?} has no Condition"),
+            format!("match expression on {shown:?} has no Condition"),
             anchor,
         ));
     };
     let Yaml::String(cond_name) = cond_value else {
         return Err(SimpleError::new(
-            format!("Condition of {anchor:?} must be a condition name"),
+            format!("Condition of {shown:?} must be a condition name"),
             anchor,
         ));
     };
@@ -186,16 +199,16 @@ pub fn parse_expr(value: &Yaml, depth: usize) -> Result<Expr, SimpleError> {
         let known: Vec<&str> = CONDITIONS.iter().map(|(n, _, _)| *n).collect();
         return Err(SimpleError::new(
             format!(
-                "unknown Condition {cond_name:?} on {anchor:?} (supported: {})",
+                "unknown Condition {cond_name:?} on {shown:?} (supported: {})",
                 known.join(", ")
             ),
             cond_name.clone(),
         ));
     };
     let given = parse_operand(name, operand, get("Value"), get("Values"))
-        .map_err(|m| SimpleError::new(format!("{m} (on {anchor:?})"), anchor.clone()))?;
+        .map_err(|m| SimpleError::new(format!("{m} (on {shown:?})"), anchor.clone()))?;
     let condition = Condition::build(name, given)
-        .map_err(|m| SimpleError::new(format!("{m} (on {anchor:?})"), anchor.clone()))?;
+        .map_err(|m| SimpleError::new(format!("{m} (on {shown:?})"), anchor.clone()))?;
     Ok(Expr::Match { path, condition })
 }
 
@@ -252,7 +265,10 @@ pub fn parse_key_spec(
                     }
                     Yaml::Number(n) if n.as_u64().is_some() => {
                         let i = n.as_u64().unwrap_or(0);
-                        shown.push(format!("[{i}]"));
+                        match shown.last_mut() {
+                            Some(last) => last.push_str(&format!("[{i}]")),
+                            None => shown.push(format!("[{i}]")),
+                        }
                         steps.push(Step::Index(usize::try_from(i).unwrap_or(usize::MAX)));
                     }
                     other => {

@@ -307,6 +307,11 @@ fn parse_errors_name_the_problem() {
             "b[x]",
         ),
         ("- {Key: a}", "has no Condition", "a"),
+        (
+            "- {DeepKey: [props, 0, leaf], Condition: Equals}",
+            "needs a Value (on \"props[0].leaf\")",
+            "leaf",
+        ),
         ("- {Key: a, Condition: 5}", "condition name", "a"),
         ("- {Condition: Exists}", "needs a key", "Detection"),
         (
