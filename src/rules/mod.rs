@@ -272,7 +272,7 @@ pub fn load_rule(path: &Path, text: &str) -> Result<Rule, LoadError> {
                 spec.alert_context.as_ref(),
                 spec.group_by.as_ref(),
             )
-            .map_err(|e| LoadError::invalid(path, line_of(text, e.anchor()), e.to_string()))?;
+            .map_err(|e| LoadError::invalid(path, e.line_in(text), e.to_string()))?;
             Arc::new(parsed)
         }
         (None, Some(filename)) => builtin::lookup(filename).ok_or_else(|| {
