@@ -683,7 +683,11 @@ impl Inner {
                 req = req.header(reqwest::header::AUTHORIZATION, auth);
             }
             if with_body {
-                req = req.body(Vec::<u8>::new());
+                // hyper omits Content-Length for an empty body; the Blob
+                // service requires it on PUT (411/400 otherwise).
+                req = req
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+                    .body(Vec::<u8>::new());
             }
 
             let outcome = match req.send().await {

@@ -17,9 +17,11 @@ use std::{
 
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
-/// Azurite's well-known development account key (public, not a secret).
+/// Azurite's well-known development account key (public, not a secret), as
+/// in `node_modules/azurite/dist/src/common/utils/constants.js`
+/// (`EMULATOR_ACCOUNT_KEY`).
 pub const KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFEYc1ZiO8E6gHiA==";
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 pub struct Azurite {
     /// Account URL, path-style: `http://127.0.0.1:PORT/devstoreaccount1`.
@@ -71,9 +73,8 @@ impl Azurite {
                     "--skipApiVersionCheck",
                     "--loose",
                     "--silent",
-                    "--location",
                 ])
-                .arg(dir.path())
+                .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
