@@ -42,7 +42,10 @@ async fn store(azurite: &Azurite, container: &str) -> BlobCheckpointStore {
         options(),
     )
     .expect("store");
-    store.create_container_if_missing().await.expect("create container");
+    store
+        .create_container_if_missing()
+        .await
+        .expect("create container");
     store
 }
 
@@ -148,7 +151,10 @@ async fn conflicting_claims_exactly_one_wins() {
         let b = store(&azurite, &container).await;
 
         // Race for an unowned partition.
-        let (oa, ob) = ([ownership("3", "owner-a", None)], [ownership("3", "owner-b", None)]);
+        let (oa, ob) = (
+            [ownership("3", "owner-a", None)],
+            [ownership("3", "owner-b", None)],
+        );
         let (ra, rb) = tokio::join!(a.claim_ownership(&oa), b.claim_ownership(&ob));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         assert_eq!(ra.len() + rb.len(), 1, "exactly one first claim wins");
@@ -163,7 +169,11 @@ async fn conflicting_claims_exactly_one_wins() {
         );
         let (ra, rb) = tokio::join!(a.claim_ownership(&oa), b.claim_ownership(&ob));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        assert_eq!(ra.len() + rb.len(), 1, "exactly one claim with the same etag wins");
+        assert_eq!(
+            ra.len() + rb.len(),
+            1,
+            "exactly one claim with the same etag wins"
+        );
         let winner = ra.into_iter().chain(rb).next().unwrap();
         let listed = a.list_ownerships(NS, HUB, CG).await.unwrap();
         assert_eq!(listed[0].owner_id, winner.owner_id);
@@ -190,11 +200,24 @@ async fn checkpoints_round_trip_and_survive_restart() {
         let container = unique_container("ckpt");
         {
             let store = store(&azurite, &container).await;
-            assert!(store.list_checkpoints(NS, HUB, CG).await.unwrap().is_empty());
-            store.update_checkpoint(checkpoint("0", 41, "4096")).await.unwrap();
-            store.update_checkpoint(checkpoint("1", 7, "100")).await.unwrap();
+            assert!(store
+                .list_checkpoints(NS, HUB, CG)
+                .await
+                .unwrap()
+                .is_empty());
+            store
+                .update_checkpoint(checkpoint("0", 41, "4096"))
+                .await
+                .unwrap();
+            store
+                .update_checkpoint(checkpoint("1", 7, "100"))
+                .await
+                .unwrap();
             // Overwrite an existing checkpoint.
-            store.update_checkpoint(checkpoint("0", 42, "8192")).await.unwrap();
+            store
+                .update_checkpoint(checkpoint("0", 42, "8192"))
+                .await
+                .unwrap();
             // Only a sequence number.
             store
                 .update_checkpoint(Checkpoint {
@@ -204,7 +227,10 @@ async fn checkpoints_round_trip_and_survive_restart() {
                 .await
                 .unwrap();
             store
-                .claim_ownership(&[ownership("0", "owner-a", None), ownership("1", "owner-a", None)])
+                .claim_ownership(&[
+                    ownership("0", "owner-a", None),
+                    ownership("1", "owner-a", None),
+                ])
                 .await
                 .unwrap();
             let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
@@ -225,18 +251,33 @@ async fn checkpoints_round_trip_and_survive_restart() {
         let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
         let got: Vec<_> = cps
             .iter()
-            .map(|c| (c.partition_id.as_str(), c.sequence_number, c.offset.as_deref()))
+            .map(|c| {
+                (
+                    c.partition_id.as_str(),
+                    c.sequence_number,
+                    c.offset.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
-            vec![("0", Some(42), Some("8192")), ("1", Some(7), Some("100")), ("2", Some(5), None)]
+            vec![
+                ("0", Some(42), Some("8192")),
+                ("1", Some(7), Some("100")),
+                ("2", Some(5), None)
+            ]
         );
-        assert!(cps.iter().all(|c| c.consumer_group == CG && c.event_hub_name == HUB));
+        assert!(cps
+            .iter()
+            .all(|c| c.consumer_group == CG && c.event_hub_name == HUB));
         let owns = store.list_ownerships(NS, HUB, CG).await.unwrap();
         assert_eq!(owns.len(), 2);
-        assert!(owns.iter().all(|o| o.owner_id.as_deref() == Some("owner-a")));
+        assert!(owns
+            .iter()
+            .all(|o| o.owner_id.as_deref() == Some("owner-a")));
         assert!(owns.iter().all(|o| o.etag.is_some()));
-        owns.iter().for_each(|o| assert_recent(o.last_modified_time));
+        owns.iter()
+            .for_each(|o| assert_recent(o.last_modified_time));
 
         // Names are case-insensitive, as in the other SDKs.
         let lower = store
@@ -246,7 +287,11 @@ async fn checkpoints_round_trip_and_survive_restart() {
         assert_eq!(lower.len(), 3);
 
         // Another consumer group sees nothing.
-        assert!(store.list_checkpoints(NS, HUB, "other").await.unwrap().is_empty());
+        assert!(store
+            .list_checkpoints(NS, HUB, "other")
+            .await
+            .unwrap()
+            .is_empty());
 
         // The restarted instance can renew with the listed etag.
         let renewed = store
@@ -274,10 +319,15 @@ async fn listing_follows_continuation_markers() {
         .unwrap();
         store.create_container_if_missing().await.unwrap();
         store.create_container_if_missing().await.unwrap(); // idempotent
-        let claims: Vec<_> = (0..7).map(|p| ownership(&p.to_string(), "o", None)).collect();
+        let claims: Vec<_> = (0..7)
+            .map(|p| ownership(&p.to_string(), "o", None))
+            .collect();
         assert_eq!(store.claim_ownership(&claims).await.unwrap().len(), 7);
         for p in 0..5 {
-            store.update_checkpoint(checkpoint(&p.to_string(), p, "1")).await.unwrap();
+            store
+                .update_checkpoint(checkpoint(&p.to_string(), p, "1"))
+                .await
+                .unwrap();
         }
         assert_eq!(store.list_ownerships(NS, HUB, CG).await.unwrap().len(), 7);
         assert_eq!(store.list_checkpoints(NS, HUB, CG).await.unwrap().len(), 5);
@@ -321,16 +371,25 @@ async fn raw_blobs_use_the_cross_sdk_layout_and_metadata() {
             .claim_ownership(&[ownership("0", "owner-a", None)])
             .await
             .unwrap();
-        store.update_checkpoint(checkpoint("0", 42, "8192")).await.unwrap();
+        store
+            .update_checkpoint(checkpoint("0", 42, "8192"))
+            .await
+            .unwrap();
 
-        let account_path = reqwest::Url::parse(&azurite.account_url).unwrap().path().to_string();
+        let account_path = reqwest::Url::parse(&azurite.account_url)
+            .unwrap()
+            .path()
+            .to_string();
         // Lower-cased namespace, hub and consumer group, as .NET/Python/Java do.
         let prefix = "hubwatch-test.servicebus.windows.net/activity-logs/$default";
         for (kind, expect) in [
             ("ownership", vec![("x-ms-meta-ownerid", "owner-a")]),
             (
                 "checkpoint",
-                vec![("x-ms-meta-sequencenumber", "42"), ("x-ms-meta-offset", "8192")],
+                vec![
+                    ("x-ms-meta-sequencenumber", "42"),
+                    ("x-ms-meta-offset", "8192"),
+                ],
             ),
         ] {
             let path = format!("{account_path}/{container}/{prefix}/{kind}/0");

@@ -52,10 +52,23 @@ async fn checkpoint_round_trip() {
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpointStore::open(dir.path()).unwrap();
-        assert!(store.list_checkpoints(NS, HUB, CG).await.unwrap().is_empty());
-        store.update_checkpoint(checkpoint("0", 41, "4096")).await.unwrap();
-        store.update_checkpoint(checkpoint("1", 7, "100")).await.unwrap();
-        store.update_checkpoint(checkpoint("0", 42, "8192")).await.unwrap();
+        assert!(store
+            .list_checkpoints(NS, HUB, CG)
+            .await
+            .unwrap()
+            .is_empty());
+        store
+            .update_checkpoint(checkpoint("0", 41, "4096"))
+            .await
+            .unwrap();
+        store
+            .update_checkpoint(checkpoint("1", 7, "100"))
+            .await
+            .unwrap();
+        store
+            .update_checkpoint(checkpoint("0", 42, "8192"))
+            .await
+            .unwrap();
         let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
         assert_eq!(cps.len(), 2);
         assert_eq!(cps[0].partition_id, "0");
@@ -64,10 +77,24 @@ async fn checkpoint_round_trip() {
         assert_eq!(cps[0].consumer_group, CG);
         assert_eq!(cps[1].sequence_number, Some(7));
         // Case-insensitive names; other consumer groups are separate.
-        assert_eq!(store.list_checkpoints(&NS.to_uppercase(), HUB, "$default").await.unwrap().len(), 2);
-        assert!(store.list_checkpoints(NS, HUB, "other").await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .list_checkpoints(&NS.to_uppercase(), HUB, "$default")
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(store
+            .list_checkpoints(NS, HUB, "other")
+            .await
+            .unwrap()
+            .is_empty());
         // Empty identifying fields are rejected.
-        assert!(store.update_checkpoint(checkpoint("", 1, "1")).await.is_err());
+        assert!(store
+            .update_checkpoint(checkpoint("", 1, "1"))
+            .await
+            .is_err());
     })
     .await;
 }
@@ -78,13 +105,20 @@ async fn ownership_claims_honour_etags() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpointStore::open(dir.path()).unwrap();
 
-        let first = store.claim_ownership(&[ownership("0", "a", None)]).await.unwrap();
+        let first = store
+            .claim_ownership(&[ownership("0", "a", None)])
+            .await
+            .unwrap();
         assert_eq!(first.len(), 1);
         let etag1 = first[0].etag.clone().unwrap();
         assert_recent(first[0].last_modified_time);
 
         // Second "first claim" loses; a made-up etag loses.
-        assert!(store.claim_ownership(&[ownership("0", "b", None)]).await.unwrap().is_empty());
+        assert!(store
+            .claim_ownership(&[ownership("0", "b", None)])
+            .await
+            .unwrap()
+            .is_empty());
         assert!(store
             .claim_ownership(&[ownership("0", "b", Some(Etag::from("nope")))])
             .await
@@ -143,7 +177,9 @@ async fn concurrent_claims_with_the_same_etag_exactly_one_wins() {
             for owner in ["a", "b", "c", "d"] {
                 let store = Arc::clone(&store);
                 let o = ownership(&partition, owner, seen.clone());
-                tasks.push(tokio::spawn(async move { store.claim_ownership(&[o]).await }));
+                tasks.push(tokio::spawn(
+                    async move { store.claim_ownership(&[o]).await },
+                ));
             }
             let mut wins = 0;
             for t in tasks {
@@ -161,7 +197,10 @@ async fn state_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let claimed = {
             let store = FileCheckpointStore::open(dir.path()).unwrap();
-            store.update_checkpoint(checkpoint("0", 42, "8192")).await.unwrap();
+            store
+                .update_checkpoint(checkpoint("0", 42, "8192"))
+                .await
+                .unwrap();
             store
                 .claim_ownership(&[ownership("0", "a", None), ownership("1", "a", None)])
                 .await
@@ -211,8 +250,14 @@ async fn partial_temp_files_do_not_break_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = FileCheckpointStore::open(dir.path()).unwrap();
-            store.update_checkpoint(checkpoint("0", 42, "8192")).await.unwrap();
-            store.claim_ownership(&[ownership("0", "a", None)]).await.unwrap();
+            store
+                .update_checkpoint(checkpoint("0", 42, "8192"))
+                .await
+                .unwrap();
+            store
+                .claim_ownership(&[ownership("0", "a", None)])
+                .await
+                .unwrap();
         }
         // Simulate a crash between creating and renaming temp files: leave
         // truncated JSON next to every record.
@@ -221,7 +266,11 @@ async fn partial_temp_files_do_not_break_reopen() {
         for record in &records {
             let parent = record.parent().unwrap();
             let name = record.file_name().unwrap().to_str().unwrap();
-            std::fs::write(parent.join(format!(".tmp.{name}.99999.0")), b"{\"version\":1,\"ful").unwrap();
+            std::fs::write(
+                parent.join(format!(".tmp.{name}.99999.0")),
+                b"{\"version\":1,\"ful",
+            )
+            .unwrap();
         }
         // Listing with the garbage present ignores it.
         let store = FileCheckpointStore::open(dir.path());
@@ -246,14 +295,20 @@ async fn a_corrupt_record_is_a_clear_error() {
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpointStore::open(dir.path()).unwrap();
-        store.update_checkpoint(checkpoint("0", 42, "8192")).await.unwrap();
+        store
+            .update_checkpoint(checkpoint("0", 42, "8192"))
+            .await
+            .unwrap();
         let record = files_under(dir.path()).pop().unwrap();
         std::fs::write(&record, b"{ not json").unwrap();
         let err = store.list_checkpoints(NS, HUB, CG).await.unwrap_err();
         let text = err.to_string();
         assert!(text.contains(record.to_str().unwrap()), "{text}");
         // Rewriting the checkpoint repairs it.
-        store.update_checkpoint(checkpoint("0", 43, "9000")).await.unwrap();
+        store
+            .update_checkpoint(checkpoint("0", 43, "9000"))
+            .await
+            .unwrap();
         assert_eq!(
             store.list_checkpoints(NS, HUB, CG).await.unwrap()[0].sequence_number,
             Some(43)

@@ -163,7 +163,10 @@ impl Default for BlobCheckpointStoreOptions {
 }
 
 enum Auth {
-    SharedKey { account: String, key: Vec<u8> },
+    SharedKey {
+        account: String,
+        key: Vec<u8>,
+    },
     Token {
         credential: Arc<dyn TokenCredential>,
         cached: Mutex<Option<(Secret, OffsetDateTime)>>,
@@ -218,7 +221,10 @@ impl BlobResponse {
 }
 
 fn config_error(message: impl Into<String>) -> Error {
-    Error::with_message(ErrorKind::Other, format!("blob checkpoint store: {}", message.into()))
+    Error::with_message(
+        ErrorKind::Other,
+        format!("blob checkpoint store: {}", message.into()),
+    )
 }
 
 impl BlobCheckpointStore {
@@ -321,7 +327,13 @@ impl BlobCheckpointStore {
     pub async fn create_container_if_missing(&self) -> Result<()> {
         let resp = self
             .inner
-            .send(Method::PUT, None, &[("restype", "container")], Vec::new(), true)
+            .send(
+                Method::PUT,
+                None,
+                &[("restype", "container")],
+                Vec::new(),
+                true,
+            )
             .await?;
         match resp.status {
             201 => {
@@ -361,19 +373,31 @@ impl BlobCheckpointStore {
             }
             Some(etag) => {
                 let headers = vec![
-                    ("if-match".to_string(), normalize_etag(etag.as_ref()).to_string()),
+                    (
+                        "if-match".to_string(),
+                        normalize_etag(etag.as_ref()).to_string(),
+                    ),
                     meta,
                 ];
                 self.inner
-                    .send(Method::PUT, Some(&name), &[("comp", "metadata")], headers, true)
+                    .send(
+                        Method::PUT,
+                        Some(&name),
+                        &[("comp", "metadata")],
+                        headers,
+                        true,
+                    )
                     .await?
             }
         };
         match resp.status {
             200 | 201 => {
                 let etag = resp.etag().ok_or_else(|| {
-                    self.inner
-                        .status_error("claim ownership (no ETag in response)", Some(&name), &resp)
+                    self.inner.status_error(
+                        "claim ownership (no ETag in response)",
+                        Some(&name),
+                        &resp,
+                    )
                 })?;
                 Ok(Some(Ownership {
                     etag: Some(etag),
@@ -391,7 +415,9 @@ impl BlobCheckpointStore {
                 );
                 Ok(None)
             }
-            _ => Err(self.inner.status_error("claim ownership", Some(&name), &resp)),
+            _ => Err(self
+                .inner
+                .status_error("claim ownership", Some(&name), &resp)),
         }
     }
 
@@ -435,8 +461,7 @@ impl BlobCheckpointStore {
 #[async_trait::async_trait]
 impl CheckpointStore for BlobCheckpointStore {
     async fn claim_ownership(&self, ownerships: &[Ownership]) -> Result<Vec<Ownership>> {
-        let results =
-            futures::future::join_all(ownerships.iter().map(|o| self.claim_one(o))).await;
+        let results = futures::future::join_all(ownerships.iter().map(|o| self.claim_one(o))).await;
         let mut claimed = Vec::new();
         let mut first_error = None;
         for (ownership, result) in ownerships.iter().zip(results) {
@@ -559,12 +584,22 @@ impl CheckpointStore for BlobCheckpointStore {
         // the blob when it does not exist yet.
         let resp = self
             .inner
-            .send(Method::PUT, Some(&name), &[("comp", "metadata")], meta.clone(), true)
+            .send(
+                Method::PUT,
+                Some(&name),
+                &[("comp", "metadata")],
+                meta.clone(),
+                true,
+            )
             .await?;
         match resp.status {
             200 => return Ok(()),
             404 => {}
-            _ => return Err(self.inner.status_error("update checkpoint", Some(&name), &resp)),
+            _ => {
+                return Err(self
+                    .inner
+                    .status_error("update checkpoint", Some(&name), &resp))
+            }
         }
         let mut headers = vec![("x-ms-blob-type".to_string(), "BlockBlob".to_string())];
         headers.extend(meta);
@@ -574,7 +609,9 @@ impl CheckpointStore for BlobCheckpointStore {
             .await?;
         match resp.status {
             200 | 201 => Ok(()),
-            _ => Err(self.inner.status_error("create checkpoint", Some(&name), &resp)),
+            _ => Err(self
+                .inner
+                .status_error("create checkpoint", Some(&name), &resp)),
         }
     }
 }
@@ -637,13 +674,16 @@ impl Inner {
                         return Ok(Some(format!("Bearer {}", token.secret())));
                     }
                 }
-                let token = credential.get_token(&[STORAGE_SCOPE], None).await.map_err(|e| {
-                    Error::with_error(
-                        ErrorKind::Credential,
-                        e,
-                        "blob checkpoint store: cannot get an Entra ID token for Azure Storage",
-                    )
-                })?;
+                let token = credential
+                    .get_token(&[STORAGE_SCOPE], None)
+                    .await
+                    .map_err(|e| {
+                        Error::with_error(
+                            ErrorKind::Credential,
+                            e,
+                            "blob checkpoint store: cannot get an Entra ID token for Azure Storage",
+                        )
+                    })?;
                 let header = format!("Bearer {}", token.token.secret());
                 *cached = Some((token.token, token.expires_on));
                 Ok(Some(header))
@@ -718,8 +758,12 @@ impl Inner {
                 (Some(hint), true) => {
                     let delay = self.backoff(attempt, hint);
                     match &outcome {
-                        Ok(r) => debug!(request = %what, status = r.status, ?delay, "retrying blob request"),
-                        Err(e) => debug!(request = %what, error = %e, ?delay, "retrying blob request"),
+                        Ok(r) => {
+                            debug!(request = %what, status = r.status, ?delay, "retrying blob request")
+                        }
+                        Err(e) => {
+                            debug!(request = %what, error = %e, ?delay, "retrying blob request")
+                        }
                     }
                     attempt += 1;
                     tokio::time::sleep(delay).await;
@@ -1067,16 +1111,26 @@ mod tests {
 
     #[test]
     fn string_to_sign_matches_the_spec_layout() {
-        let url = Url::parse("http://127.0.0.1:10000/devstoreaccount1/c?restype=container&comp=list&prefix=a%2Fb").unwrap();
+        let url = Url::parse(
+            "http://127.0.0.1:10000/devstoreaccount1/c?restype=container&comp=list&prefix=a%2Fb",
+        )
+        .unwrap();
         let headers = vec![
             ("x-ms-version".to_string(), "2021-12-02".to_string()),
-            ("x-ms-date".to_string(), "Tue, 01 Dec 2026 10:00:00 GMT".to_string()),
+            (
+                "x-ms-date".to_string(),
+                "Tue, 01 Dec 2026 10:00:00 GMT".to_string(),
+            ),
         ];
         let s = shared_key_string_to_sign(
             &Method::GET,
             "devstoreaccount1",
             &url,
-            &[("restype", "container"), ("comp", "list"), ("prefix", "a/b")],
+            &[
+                ("restype", "container"),
+                ("comp", "list"),
+                ("prefix", "a/b"),
+            ],
             &headers,
             None,
         );
@@ -1096,7 +1150,10 @@ mod tests {
         .unwrap();
         let dbg = format!("{store:?}");
         assert!(!dbg.contains("SECRETSIG"), "{dbg}");
-        assert_eq!(store.container_url(), "https://acct.blob.core.windows.net/c");
+        assert_eq!(
+            store.container_url(),
+            "https://acct.blob.core.windows.net/c"
+        );
         let auth = BlobAuth::shared_key("acct", "S2VZ");
         assert!(!format!("{auth:?}").contains("S2VZ"));
         let err = BlobCheckpointStore::new(

@@ -145,13 +145,23 @@ impl FileCheckpointStore {
         tokio::task::spawn_blocking(move || f(&inner))
             .await
             .map_err(|e| {
-                Error::with_error(ErrorKind::Other, e, "file checkpoint store: I/O task failed")
+                Error::with_error(
+                    ErrorKind::Other,
+                    e,
+                    "file checkpoint store: I/O task failed",
+                )
             })?
     }
 }
 
 impl Inner {
-    fn group_dir(&self, namespace: &str, event_hub: &str, consumer_group: &str, kind: Kind) -> PathBuf {
+    fn group_dir(
+        &self,
+        namespace: &str,
+        event_hub: &str,
+        consumer_group: &str,
+        kind: Kind,
+    ) -> PathBuf {
         self.root
             .join(escape(&namespace.to_lowercase()))
             .join(escape(&event_hub.to_lowercase()))
@@ -299,7 +309,12 @@ impl CheckpointStore for FileCheckpointStore {
             consumer_group.to_string(),
         );
         self.blocking(move |inner| {
-            let dir = inner.group_dir(&namespace, &event_hub_name, &consumer_group, Kind::Checkpoint);
+            let dir = inner.group_dir(
+                &namespace,
+                &event_hub_name,
+                &consumer_group,
+                Kind::Checkpoint,
+            );
             let mut checkpoints: Vec<Checkpoint> = inner
                 .list::<CheckpointRecord>(&dir)?
                 .into_iter()
@@ -331,7 +346,12 @@ impl CheckpointStore for FileCheckpointStore {
             consumer_group.to_string(),
         );
         self.blocking(move |inner| {
-            let dir = inner.group_dir(&namespace, &event_hub_name, &consumer_group, Kind::Ownership);
+            let dir = inner.group_dir(
+                &namespace,
+                &event_hub_name,
+                &consumer_group,
+                Kind::Ownership,
+            );
             let mut ownerships = Vec::new();
             for r in inner.list::<OwnershipRecord>(&dir)? {
                 ownerships.push(Ownership {
@@ -492,7 +512,9 @@ fn remove_stale_temp_files(root: &Path) {
             {
                 match fs::remove_file(&path) {
                     Ok(()) => debug!(path = %path.display(), "removed stale temporary file"),
-                    Err(e) => warn!(path = %path.display(), error = %e, "cannot remove stale temporary file"),
+                    Err(e) => {
+                        warn!(path = %path.display(), error = %e, "cannot remove stale temporary file")
+                    }
                 }
             }
         }
@@ -506,7 +528,10 @@ mod tests {
     #[test]
     fn escaping_keeps_names_safe() {
         assert_eq!(escape("$default"), "%24default");
-        assert_eq!(escape("ns.servicebus.windows.net"), "ns.servicebus.windows.net");
+        assert_eq!(
+            escape("ns.servicebus.windows.net"),
+            "ns.servicebus.windows.net"
+        );
         assert_eq!(escape(".."), "%2E.");
         assert_eq!(escape("a/b"), "a%2Fb");
         assert_eq!(escape("0"), "0");

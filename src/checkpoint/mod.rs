@@ -79,7 +79,10 @@ pub(crate) fn check_fields(
     } else {
         Err(Error::with_message(
             ErrorKind::Other,
-            format!("checkpoint store: required field(s) empty: {}", missing.join(", ")),
+            format!(
+                "checkpoint store: required field(s) empty: {}",
+                missing.join(", ")
+            ),
         ))
     }
 }

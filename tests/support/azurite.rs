@@ -36,9 +36,9 @@ impl Azurite {
         if let Ok(url) = std::env::var("AZURITE_BLOB_URL") {
             let url = url.trim().trim_end_matches('/').to_string();
             if !url.is_empty() {
-                wait_ready(&url, None).await.unwrap_or_else(|e| {
-                    panic!("AZURITE_BLOB_URL={url} does not answer: {e}")
-                });
+                wait_ready(&url, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("AZURITE_BLOB_URL={url} does not answer: {e}"));
                 return Azurite {
                     account_url: url,
                     child: None,
@@ -79,7 +79,9 @@ impl Azurite {
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e} (is node installed?)", bin.display()));
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {}: {e} (is node installed?)", bin.display())
+                });
             let mut azurite = Azurite {
                 account_url: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
                 child: Some(child),
