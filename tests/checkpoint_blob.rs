@@ -471,3 +471,238 @@ async fn usable_as_the_sdk_checkpoint_store() {
     .unwrap();
     let _dyn_store: Arc<dyn CheckpointStore> = Arc::new(store);
 }
+
+/// An account SAS for Azurite's dev account (blob service, all resource
+/// types), signed per the account SAS spec for version 2021-12-02.
+fn account_sas() -> String {
+    let (sv, ss, srt, sp, se, spr) = (
+        "2021-12-02",
+        "b",
+        "sco",
+        "rwdlac",
+        "2099-01-01T00:00:00Z",
+        "https,http",
+    );
+    let to_sign = format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n{spr}\n{sv}\n\n");
+    let key = BASE64.decode(KEY).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = BASE64.encode(mac.finalize().into_bytes());
+    let mut url = reqwest::Url::parse("http://x/").unwrap();
+    url.query_pairs_mut()
+        .append_pair("sv", sv)
+        .append_pair("ss", ss)
+        .append_pair("srt", srt)
+        .append_pair("sp", sp)
+        .append_pair("se", se)
+        .append_pair("spr", spr)
+        .append_pair("sig", &sig);
+    url.query().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn sas_auth_works_as_option_and_in_the_url() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let container = unique_container("sas");
+        let sas = account_sas();
+
+        let by_option = BlobCheckpointStore::new(
+            &azurite.container_url(&container),
+            BlobAuth::sas(format!("?{sas}")),
+            options(),
+        )
+        .unwrap();
+        by_option.create_container_if_missing().await.unwrap();
+        let claimed = by_option
+            .claim_ownership(&[ownership("0", "owner-a", None)])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        by_option
+            .update_checkpoint(checkpoint("0", 9, "900"))
+            .await
+            .unwrap();
+
+        let in_url = BlobCheckpointStore::new(
+            &format!("{}?{sas}", azurite.container_url(&container)),
+            BlobAuth::Anonymous,
+            options(),
+        )
+        .unwrap();
+        assert!(!format!("{in_url:?}").contains("sig="));
+        let owns = in_url.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(owns.len(), 1);
+        assert_eq!(owns[0].etag, claimed[0].etag);
+        let renewed = in_url
+            .claim_ownership(&[ownership("0", "owner-a", owns[0].etag.clone())])
+            .await
+            .unwrap();
+        assert_eq!(renewed.len(), 1);
+        let cps = in_url.list_checkpoints(NS, HUB, CG).await.unwrap();
+        assert_eq!(cps[0].sequence_number, Some(9));
+
+        // Without credentials the same container is refused (403), and the
+        // error names no secret.
+        let anonymous = BlobCheckpointStore::new(
+            &azurite.container_url(&container),
+            BlobAuth::Anonymous,
+            options(),
+        )
+        .unwrap();
+        let err = anonymous.list_ownerships(NS, HUB, CG).await.unwrap_err();
+        assert!(err.to_string().contains("403"), "{err}");
+    })
+    .await;
+}
+
+/// A one-request-per-connection HTTP server answering with `responses` in
+/// order (the last one repeats), recording each request head.
+async fn mock_blob_server(
+    responses: Vec<(u16, &'static str)>,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut i = 0;
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf).into_owned());
+            let (status, body) = responses[i.min(responses.len() - 1)];
+            i += 1;
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (format!("http://{addr}/{ACCOUNT}/c"), seen)
+}
+
+#[derive(Debug)]
+struct FakeCredential {
+    calls: std::sync::atomic::AtomicUsize,
+    scopes: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for FakeCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.scopes
+            .lock()
+            .unwrap()
+            .extend(scopes.iter().map(|s| s.to_string()));
+        Ok(azure_core::credentials::AccessToken::new(
+            "fake-access-token".to_string(),
+            OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}
+
+const EMPTY_LIST: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs /><NextMarker /></EnumerationResults>";
+
+#[tokio::test]
+async fn entra_token_is_sent_as_bearer_and_cached() {
+    bounded(async {
+        let (url, seen) = mock_blob_server(vec![(200, EMPTY_LIST)]).await;
+        let credential = Arc::new(FakeCredential {
+            calls: Default::default(),
+            scopes: Default::default(),
+        });
+        let store =
+            BlobCheckpointStore::new(&url, BlobAuth::token(credential.clone()), options()).unwrap();
+        assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
+        assert!(store
+            .list_checkpoints(NS, HUB, CG)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            credential.calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "token is cached"
+        );
+        assert_eq!(
+            *credential.scopes.lock().unwrap(),
+            vec!["https://storage.azure.com/.default".to_string()]
+        );
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 2);
+        for r in &requests {
+            let lower = r.to_ascii_lowercase();
+            assert!(
+                lower.contains("authorization: bearer fake-access-token"),
+                "{r}"
+            );
+            assert!(lower.contains("x-ms-version: 2021-12-02"), "{r}");
+            assert!(lower.contains("x-ms-date: "), "{r}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transient_statuses_are_retried() {
+    bounded(async {
+        let (url, seen) =
+            mock_blob_server(vec![(503, ""), (429, ""), (500, ""), (200, EMPTY_LIST)]).await;
+        let store = BlobCheckpointStore::new(
+            &url,
+            BlobAuth::shared_key(ACCOUNT, KEY),
+            BlobCheckpointStoreOptions {
+                max_retries: 3,
+                initial_backoff: Duration::from_millis(10),
+                ..options()
+            },
+        )
+        .unwrap();
+        assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
+        assert_eq!(seen.lock().unwrap().len(), 4);
+
+        // Retries are bounded: with none left the status is returned.
+        let (url, seen) = mock_blob_server(vec![(503, "")]).await;
+        let store = BlobCheckpointStore::new(
+            &url,
+            BlobAuth::shared_key(ACCOUNT, KEY),
+            BlobCheckpointStoreOptions {
+                max_retries: 2,
+                initial_backoff: Duration::from_millis(10),
+                ..options()
+            },
+        )
+        .unwrap();
+        let err = store.list_ownerships(NS, HUB, CG).await.unwrap_err();
+        assert_eq!(err.http_status().map(u16::from), Some(503));
+        assert_eq!(seen.lock().unwrap().len(), 3);
+
+        // A 4xx other than 408/429 is not retried.
+        let (url, seen) = mock_blob_server(vec![(403, "")]).await;
+        let store =
+            BlobCheckpointStore::new(&url, BlobAuth::shared_key(ACCOUNT, KEY), options()).unwrap();
+        assert!(store.list_ownerships(NS, HUB, CG).await.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    })
+    .await;
+}
