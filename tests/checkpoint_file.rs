@@ -328,3 +328,80 @@ async fn io_errors_name_the_path() {
     })
     .await;
 }
+
+const CHILD_ENV: &str = "HUBWATCH_FILE_STORE_KILL9_DIR";
+
+/// Helper run as a child process by `survives_kill_9_mid_write`: writes
+/// checkpoints and claims in a tight loop until killed. A no-op in a normal
+/// test run.
+#[tokio::test]
+async fn kill9_writer_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = FileCheckpointStore::open(dir).unwrap();
+    let mut etag = None;
+    for seq in 0.. {
+        store
+            .update_checkpoint(checkpoint("0", seq, &seq.to_string()))
+            .await
+            .unwrap();
+        let won = store
+            .claim_ownership(&[ownership("0", "child", etag.clone())])
+            .await
+            .unwrap();
+        etag = won.into_iter().next().and_then(|o| o.etag);
+    }
+}
+
+#[tokio::test]
+async fn survives_kill_9_mid_write() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "kill9_writer_child", "--test-threads=1"])
+            .env(CHILD_ENV, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it write for a while (without opening the store here: open()
+        // removes temporary files, and a directory has one writer), then
+        // SIGKILL it (std's kill is SIGKILL) while it is still writing.
+        let started = std::time::Instant::now();
+        let record = dir.path().join("hubwatch-test.servicebus.windows.net");
+        while !record.exists() && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the writer child must still be running when killed"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let store = FileCheckpointStore::open(dir.path()).unwrap();
+        let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
+        assert_eq!(cps.len(), 1);
+        let seq = cps[0].sequence_number.unwrap();
+        assert!(seq > 0, "the child made progress");
+        assert_eq!(cps[0].offset.as_deref(), Some(seq.to_string().as_str()));
+        let owns = store.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(owns.len(), 1);
+        // The last state is consistent: a renewal with the listed etag wins.
+        let won = store
+            .claim_ownership(&[ownership("0", "parent", owns[0].etag.clone())])
+            .await
+            .unwrap();
+        assert_eq!(won.len(), 1);
+        // No temporary files survive a reopen.
+        assert!(files_under(dir.path()).iter().all(|p| !p
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with('.')));
+    })
+    .await;
+}

@@ -18,9 +18,10 @@
 //! Namespace, event hub and consumer group are lower-cased in blob names, as
 //! the .NET (`Azure.Messaging.EventHubs.Processor`), Java, Python
 //! (`azure-eventhub-checkpointstoreblob[-aio]`) and JavaScript checkpoint
-//! stores do, so `$Default` becomes `$default`. (The Go store and the Rust
-//! SDK's own unreleased-for-0.16 blob store keep the caller's case; with
-//! lower-case names, which Azure portal defaults produce, all agree.) The
+//! stores do, so `$Default` becomes `$default`. (The Go `checkpoints.BlobStore`
+//! and the Rust `azure_messaging_eventhubs_checkpointstore_blob` 0.9, which
+//! targets SDK 0.15, keep the caller's case: with names that are already
+//! lower case, all of them agree.) The
 //! `list_*` calls return the namespace, event hub and consumer group as the
 //! caller passed them, and the partition id from the blob name.
 //!

@@ -117,7 +117,8 @@ impl FileCheckpointStore {
     /// temporary files that an interrupted write left behind.
     ///
     /// This does blocking file I/O; call it at start-up (or through
-    /// `spawn_blocking`).
+    /// `spawn_blocking`). Do not open a directory that another live process
+    /// is writing to: the clean-up could remove its in-flight temporary file.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         create_dir_durable(&root)?;
