@@ -23,3 +23,4 @@ pub mod service;
 pub mod sink;
 pub mod source;
 pub mod telemetry;
+pub mod checkpoint;

@@ -1,0 +1,708 @@
+//! Contract tests for `BlobCheckpointStore` against Azurite (see
+//! `tests/support/azurite.rs` for how Azurite is found or started).
+
+#[path = "support/azurite.rs"]
+mod azurite;
+
+use azure_core::http::Etag;
+use azure_messaging_eventhubs::{
+    models::{Checkpoint, Ownership},
+    CheckpointStore,
+};
+use azurite::{unique_container, Azurite, ACCOUNT, KEY};
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+use hmac::{Hmac, Mac};
+use hubwatch::checkpoint::{BlobAuth, BlobCheckpointStore, BlobCheckpointStoreOptions};
+use sha2::Sha256;
+use std::{future::Future, sync::Arc, time::Duration};
+use time::OffsetDateTime;
+
+const NS: &str = "HubWatch-Test.servicebus.windows.net";
+const HUB: &str = "Activity-Logs";
+const CG: &str = "$Default";
+
+/// Fails the test instead of hanging.
+async fn bounded<F: Future<Output = ()>>(f: F) {
+    tokio::time::timeout(Duration::from_secs(120), f)
+        .await
+        .expect("test timed out after 120 s");
+}
+
+fn options() -> BlobCheckpointStoreOptions {
+    BlobCheckpointStoreOptions {
+        request_timeout: Duration::from_secs(10),
+        ..Default::default()
+    }
+}
+
+async fn store(azurite: &Azurite, container: &str) -> BlobCheckpointStore {
+    let store = BlobCheckpointStore::new(
+        &azurite.container_url(container),
+        BlobAuth::shared_key(ACCOUNT, KEY),
+        options(),
+    )
+    .expect("store");
+    store
+        .create_container_if_missing()
+        .await
+        .expect("create container");
+    store
+}
+
+fn ownership(partition: &str, owner: &str, etag: Option<Etag>) -> Ownership {
+    Ownership {
+        fully_qualified_namespace: NS.into(),
+        event_hub_name: HUB.into(),
+        consumer_group: CG.into(),
+        partition_id: partition.into(),
+        owner_id: Some(owner.into()),
+        etag,
+        last_modified_time: None,
+    }
+}
+
+fn checkpoint(partition: &str, seq: i64, offset: &str) -> Checkpoint {
+    Checkpoint {
+        fully_qualified_namespace: NS.into(),
+        event_hub_name: HUB.into(),
+        consumer_group: CG.into(),
+        partition_id: partition.into(),
+        offset: Some(offset.into()),
+        sequence_number: Some(seq),
+    }
+}
+
+fn assert_recent(t: Option<OffsetDateTime>) {
+    let t = t.expect("last_modified_time is set");
+    let age = OffsetDateTime::now_utc() - t;
+    assert!(
+        age < time::Duration::minutes(2) && age > time::Duration::minutes(-2),
+        "last_modified_time {t} is not recent"
+    );
+}
+
+#[tokio::test]
+async fn claim_unowned_then_renew_with_current_etag() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let store = store(&azurite, &unique_container("claim")).await;
+
+        assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
+
+        let claimed = store
+            .claim_ownership(&[ownership("0", "owner-a", None)])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let first = &claimed[0];
+        assert_eq!(first.owner_id.as_deref(), Some("owner-a"));
+        assert_eq!(first.partition_id, "0");
+        let etag1 = first.etag.clone().expect("etag after claim");
+        assert_recent(first.last_modified_time);
+
+        // list agrees with the claim result (etag, owner, expiry data).
+        let listed = store.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].etag.as_ref(), Some(&etag1));
+        assert_eq!(listed[0].owner_id.as_deref(), Some("owner-a"));
+        assert_eq!(listed[0].fully_qualified_namespace, NS);
+        assert_eq!(listed[0].consumer_group, CG);
+        assert_eq!(listed[0].last_modified_time, first.last_modified_time);
+
+        // Renewal with the current etag succeeds and rotates the etag.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let renewed = store
+            .claim_ownership(&[ownership("0", "owner-a", Some(etag1.clone()))])
+            .await
+            .unwrap();
+        assert_eq!(renewed.len(), 1);
+        let etag2 = renewed[0].etag.clone().unwrap();
+        assert_ne!(etag1, etag2, "renewal must change the etag");
+        assert!(renewed[0].last_modified_time > first.last_modified_time);
+        assert_recent(renewed[0].last_modified_time);
+
+        // The old etag is now stale: a claim with it loses, without error.
+        let stale = store
+            .claim_ownership(&[ownership("0", "owner-b", Some(etag1))])
+            .await
+            .unwrap();
+        assert!(stale.is_empty());
+
+        // A "first" claim on an owned partition loses too.
+        let again = store
+            .claim_ownership(&[ownership("0", "owner-b", None)])
+            .await
+            .unwrap();
+        assert!(again.is_empty());
+
+        let listed = store.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(listed[0].owner_id.as_deref(), Some("owner-a"));
+        assert_eq!(listed[0].etag.as_ref(), Some(&etag2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn conflicting_claims_exactly_one_wins() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let container = unique_container("race");
+        let a = store(&azurite, &container).await;
+        let b = store(&azurite, &container).await;
+
+        // Race for an unowned partition.
+        let (oa, ob) = (
+            [ownership("3", "owner-a", None)],
+            [ownership("3", "owner-b", None)],
+        );
+        let (ra, rb) = tokio::join!(a.claim_ownership(&oa), b.claim_ownership(&ob));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(ra.len() + rb.len(), 1, "exactly one first claim wins");
+
+        // Race to steal with the same etag (as two processors would after
+        // both listing the same expired ownership).
+        let seen = a.list_ownerships(NS, HUB, CG).await.unwrap();
+        let etag = seen[0].etag.clone();
+        let (oa, ob) = (
+            [ownership("3", "owner-a", etag.clone())],
+            [ownership("3", "owner-b", etag.clone())],
+        );
+        let (ra, rb) = tokio::join!(a.claim_ownership(&oa), b.claim_ownership(&ob));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(
+            ra.len() + rb.len(),
+            1,
+            "exactly one claim with the same etag wins"
+        );
+        let winner = ra.into_iter().chain(rb).next().unwrap();
+        let listed = a.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(listed[0].owner_id, winner.owner_id);
+        assert_eq!(listed[0].etag, winner.etag);
+
+        // A batch mixing a stale and a fresh claim returns only the fresh one.
+        let mixed = b
+            .claim_ownership(&[
+                ownership("3", "owner-b", etag),
+                ownership("4", "owner-b", None),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(mixed.len(), 1);
+        assert_eq!(mixed[0].partition_id, "4");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn checkpoints_round_trip_and_survive_restart() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let container = unique_container("ckpt");
+        {
+            let store = store(&azurite, &container).await;
+            assert!(store
+                .list_checkpoints(NS, HUB, CG)
+                .await
+                .unwrap()
+                .is_empty());
+            store
+                .update_checkpoint(checkpoint("0", 41, "4096"))
+                .await
+                .unwrap();
+            store
+                .update_checkpoint(checkpoint("1", 7, "100"))
+                .await
+                .unwrap();
+            // Overwrite an existing checkpoint.
+            store
+                .update_checkpoint(checkpoint("0", 42, "8192"))
+                .await
+                .unwrap();
+            // Only a sequence number.
+            store
+                .update_checkpoint(Checkpoint {
+                    offset: None,
+                    ..checkpoint("2", 5, "")
+                })
+                .await
+                .unwrap();
+            store
+                .claim_ownership(&[
+                    ownership("0", "owner-a", None),
+                    ownership("1", "owner-a", None),
+                ])
+                .await
+                .unwrap();
+            let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
+            assert_eq!(cps.len(), 3);
+            assert_eq!(cps[0].sequence_number, Some(42));
+            assert_eq!(cps[0].offset.as_deref(), Some("8192"));
+            assert_eq!(cps[2].offset, None);
+            assert_eq!(cps[2].sequence_number, Some(5));
+        }
+
+        // "Restart": a new store instance over the same container.
+        let store = BlobCheckpointStore::new(
+            &azurite.container_url(&container),
+            BlobAuth::shared_key(ACCOUNT, KEY),
+            options(),
+        )
+        .unwrap();
+        let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
+        let got: Vec<_> = cps
+            .iter()
+            .map(|c| {
+                (
+                    c.partition_id.as_str(),
+                    c.sequence_number,
+                    c.offset.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("0", Some(42), Some("8192")),
+                ("1", Some(7), Some("100")),
+                ("2", Some(5), None)
+            ]
+        );
+        assert!(cps
+            .iter()
+            .all(|c| c.consumer_group == CG && c.event_hub_name == HUB));
+        let owns = store.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(owns.len(), 2);
+        assert!(owns
+            .iter()
+            .all(|o| o.owner_id.as_deref() == Some("owner-a")));
+        assert!(owns.iter().all(|o| o.etag.is_some()));
+        owns.iter()
+            .for_each(|o| assert_recent(o.last_modified_time));
+
+        // Names are case-insensitive, as in the other SDKs.
+        let lower = store
+            .list_checkpoints(&NS.to_lowercase(), &HUB.to_uppercase(), "$default")
+            .await
+            .unwrap();
+        assert_eq!(lower.len(), 3);
+
+        // Another consumer group sees nothing.
+        assert!(store
+            .list_checkpoints(NS, HUB, "other")
+            .await
+            .unwrap()
+            .is_empty());
+
+        // The restarted instance can renew with the listed etag.
+        let renewed = store
+            .claim_ownership(&[ownership("0", "owner-a", owns[0].etag.clone())])
+            .await
+            .unwrap();
+        assert_eq!(renewed.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn listing_follows_continuation_markers() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let container = unique_container("pages");
+        let store = BlobCheckpointStore::new(
+            &azurite.container_url(&container),
+            BlobAuth::shared_key(ACCOUNT, KEY),
+            BlobCheckpointStoreOptions {
+                list_page_size: Some(2),
+                ..options()
+            },
+        )
+        .unwrap();
+        store.create_container_if_missing().await.unwrap();
+        store.create_container_if_missing().await.unwrap(); // idempotent
+        let claims: Vec<_> = (0..7)
+            .map(|p| ownership(&p.to_string(), "o", None))
+            .collect();
+        assert_eq!(store.claim_ownership(&claims).await.unwrap().len(), 7);
+        for p in 0..5 {
+            store
+                .update_checkpoint(checkpoint(&p.to_string(), p, "1"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.list_ownerships(NS, HUB, CG).await.unwrap().len(), 7);
+        assert_eq!(store.list_checkpoints(NS, HUB, CG).await.unwrap().len(), 5);
+    })
+    .await;
+}
+
+/// Signs a HEAD request with Shared Key independently of the store, to look
+/// at the raw blob the store wrote.
+fn signed_head(url: &str, path: &str) -> reqwest::RequestBuilder {
+    let date = httpdate_now();
+    let version = "2021-12-02";
+    let to_sign = format!(
+        "HEAD\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}{path}"
+    );
+    let key = BASE64.decode(KEY).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = BASE64.encode(mac.finalize().into_bytes());
+    reqwest::Client::new()
+        .head(url)
+        .header("x-ms-date", date)
+        .header("x-ms-version", version)
+        .header("authorization", format!("SharedKey {ACCOUNT}:{sig}"))
+}
+
+fn httpdate_now() -> String {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    OffsetDateTime::now_utc().format(&fmt).unwrap()
+}
+
+#[tokio::test]
+async fn raw_blobs_use_the_cross_sdk_layout_and_metadata() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let container = unique_container("layout");
+        let store = store(&azurite, &container).await;
+        store
+            .claim_ownership(&[ownership("0", "owner-a", None)])
+            .await
+            .unwrap();
+        store
+            .update_checkpoint(checkpoint("0", 42, "8192"))
+            .await
+            .unwrap();
+
+        let account_path = reqwest::Url::parse(&azurite.account_url)
+            .unwrap()
+            .path()
+            .to_string();
+        // Lower-cased namespace, hub and consumer group, as .NET/Python/Java do.
+        let prefix = "hubwatch-test.servicebus.windows.net/activity-logs/$default";
+        for (kind, expect) in [
+            ("ownership", vec![("x-ms-meta-ownerid", "owner-a")]),
+            (
+                "checkpoint",
+                vec![
+                    ("x-ms-meta-sequencenumber", "42"),
+                    ("x-ms-meta-offset", "8192"),
+                ],
+            ),
+        ] {
+            let path = format!("{account_path}/{container}/{prefix}/{kind}/0");
+            let url = format!("{}/{container}/{prefix}/{kind}/0", azurite.account_url);
+            let resp = signed_head(&url, &path).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "HEAD {kind} blob");
+            let h = resp.headers();
+            assert_eq!(h.get("x-ms-blob-type").unwrap(), "BlockBlob");
+            assert_eq!(h.get("content-length").unwrap(), "0");
+            for (name, value) in expect {
+                assert_eq!(
+                    h.get(name).map(|v| v.to_str().unwrap()),
+                    Some(value),
+                    "{kind}: header {name}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_key_is_an_error_without_secrets() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let wrong_key = BASE64.encode(b"definitely-not-the-key-0123456789");
+        let store = BlobCheckpointStore::new(
+            &azurite.container_url(&unique_container("auth")),
+            BlobAuth::shared_key(ACCOUNT, wrong_key.clone()),
+            options(),
+        )
+        .unwrap();
+        let err = store.list_ownerships(NS, HUB, CG).await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("403"), "{text}");
+        assert!(!text.contains(&wrong_key), "{text}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transport_errors_redact_the_sas() {
+    bounded(async {
+        // Nothing listens on this port once the listener is dropped.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = BlobCheckpointStore::new(
+            &format!("http://127.0.0.1:{port}/{ACCOUNT}/c"),
+            BlobAuth::sas("?sv=2021-12-02&sig=TOP-SECRET-SIG"),
+            BlobCheckpointStoreOptions {
+                max_retries: 1,
+                initial_backoff: Duration::from_millis(10),
+                ..options()
+            },
+        )
+        .unwrap();
+        let err = store
+            .update_checkpoint(checkpoint("0", 1, "1"))
+            .await
+            .unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("TOP-SECRET-SIG"), "{text}");
+        assert!(text.contains("2 attempt"), "{text}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn usable_as_the_sdk_checkpoint_store() {
+    // The EventProcessor takes an `Arc<dyn CheckpointStore>`.
+    let store = BlobCheckpointStore::new(
+        "http://127.0.0.1:1/devstoreaccount1/c",
+        BlobAuth::shared_key(ACCOUNT, KEY),
+        BlobCheckpointStoreOptions::default(),
+    )
+    .unwrap();
+    let _dyn_store: Arc<dyn CheckpointStore> = Arc::new(store);
+}
+
+/// An account SAS for Azurite's dev account (blob service, all resource
+/// types), signed per the account SAS spec for version 2021-12-02.
+fn account_sas() -> String {
+    let (sv, ss, srt, sp, se, spr) = (
+        "2021-12-02",
+        "b",
+        "sco",
+        "rwdlac",
+        "2099-01-01T00:00:00Z",
+        "https,http",
+    );
+    let to_sign = format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n{spr}\n{sv}\n\n");
+    let key = BASE64.decode(KEY).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = BASE64.encode(mac.finalize().into_bytes());
+    let mut url = reqwest::Url::parse("http://x/").unwrap();
+    url.query_pairs_mut()
+        .append_pair("sv", sv)
+        .append_pair("ss", ss)
+        .append_pair("srt", srt)
+        .append_pair("sp", sp)
+        .append_pair("se", se)
+        .append_pair("spr", spr)
+        .append_pair("sig", &sig);
+    url.query().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn sas_auth_works_as_option_and_in_the_url() {
+    bounded(async {
+        let azurite = Azurite::start().await;
+        let container = unique_container("sas");
+        let sas = account_sas();
+
+        let by_option = BlobCheckpointStore::new(
+            &azurite.container_url(&container),
+            BlobAuth::sas(format!("?{sas}")),
+            options(),
+        )
+        .unwrap();
+        by_option.create_container_if_missing().await.unwrap();
+        let claimed = by_option
+            .claim_ownership(&[ownership("0", "owner-a", None)])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        by_option
+            .update_checkpoint(checkpoint("0", 9, "900"))
+            .await
+            .unwrap();
+
+        let in_url = BlobCheckpointStore::new(
+            &format!("{}?{sas}", azurite.container_url(&container)),
+            BlobAuth::Anonymous,
+            options(),
+        )
+        .unwrap();
+        assert!(!format!("{in_url:?}").contains("sig="));
+        let owns = in_url.list_ownerships(NS, HUB, CG).await.unwrap();
+        assert_eq!(owns.len(), 1);
+        assert_eq!(owns[0].etag, claimed[0].etag);
+        let renewed = in_url
+            .claim_ownership(&[ownership("0", "owner-a", owns[0].etag.clone())])
+            .await
+            .unwrap();
+        assert_eq!(renewed.len(), 1);
+        let cps = in_url.list_checkpoints(NS, HUB, CG).await.unwrap();
+        assert_eq!(cps[0].sequence_number, Some(9));
+
+        // Without credentials the same container is refused (403), and the
+        // error names no secret.
+        let anonymous = BlobCheckpointStore::new(
+            &azurite.container_url(&container),
+            BlobAuth::Anonymous,
+            options(),
+        )
+        .unwrap();
+        let err = anonymous.list_ownerships(NS, HUB, CG).await.unwrap_err();
+        assert!(err.to_string().contains("403"), "{err}");
+    })
+    .await;
+}
+
+/// A one-request-per-connection HTTP server answering with `responses` in
+/// order (the last one repeats), recording each request head.
+async fn mock_blob_server(
+    responses: Vec<(u16, &'static str)>,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut i = 0;
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf).into_owned());
+            let (status, body) = responses[i.min(responses.len() - 1)];
+            i += 1;
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (format!("http://{addr}/{ACCOUNT}/c"), seen)
+}
+
+#[derive(Debug)]
+struct FakeCredential {
+    calls: std::sync::atomic::AtomicUsize,
+    scopes: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for FakeCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.scopes
+            .lock()
+            .unwrap()
+            .extend(scopes.iter().map(|s| s.to_string()));
+        Ok(azure_core::credentials::AccessToken::new(
+            "fake-access-token".to_string(),
+            OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}
+
+const EMPTY_LIST: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs /><NextMarker /></EnumerationResults>";
+
+#[tokio::test]
+async fn entra_token_is_sent_as_bearer_and_cached() {
+    bounded(async {
+        let (url, seen) = mock_blob_server(vec![(200, EMPTY_LIST)]).await;
+        let credential = Arc::new(FakeCredential {
+            calls: Default::default(),
+            scopes: Default::default(),
+        });
+        let store =
+            BlobCheckpointStore::new(&url, BlobAuth::token(credential.clone()), options()).unwrap();
+        assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
+        assert!(store
+            .list_checkpoints(NS, HUB, CG)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            credential.calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "token is cached"
+        );
+        assert_eq!(
+            *credential.scopes.lock().unwrap(),
+            vec!["https://storage.azure.com/.default".to_string()]
+        );
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 2);
+        for r in &requests {
+            let lower = r.to_ascii_lowercase();
+            assert!(
+                lower.contains("authorization: bearer fake-access-token"),
+                "{r}"
+            );
+            assert!(lower.contains("x-ms-version: 2021-12-02"), "{r}");
+            assert!(lower.contains("x-ms-date: "), "{r}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transient_statuses_are_retried() {
+    bounded(async {
+        let (url, seen) =
+            mock_blob_server(vec![(503, ""), (429, ""), (500, ""), (200, EMPTY_LIST)]).await;
+        let store = BlobCheckpointStore::new(
+            &url,
+            BlobAuth::shared_key(ACCOUNT, KEY),
+            BlobCheckpointStoreOptions {
+                max_retries: 3,
+                initial_backoff: Duration::from_millis(10),
+                ..options()
+            },
+        )
+        .unwrap();
+        assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
+        assert_eq!(seen.lock().unwrap().len(), 4);
+
+        // Retries are bounded: with none left the status is returned.
+        let (url, seen) = mock_blob_server(vec![(503, "")]).await;
+        let store = BlobCheckpointStore::new(
+            &url,
+            BlobAuth::shared_key(ACCOUNT, KEY),
+            BlobCheckpointStoreOptions {
+                max_retries: 2,
+                initial_backoff: Duration::from_millis(10),
+                ..options()
+            },
+        )
+        .unwrap();
+        let err = store.list_ownerships(NS, HUB, CG).await.unwrap_err();
+        assert_eq!(err.http_status().map(u16::from), Some(503));
+        assert_eq!(seen.lock().unwrap().len(), 3);
+
+        // A 4xx other than 408/429 is not retried.
+        let (url, seen) = mock_blob_server(vec![(403, "")]).await;
+        let store =
+            BlobCheckpointStore::new(&url, BlobAuth::shared_key(ACCOUNT, KEY), options()).unwrap();
+        assert!(store.list_ownerships(NS, HUB, CG).await.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    })
+    .await;
+}
