@@ -7,6 +7,7 @@
 pub mod ack;
 pub mod alert;
 pub mod azure;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod dead_letter;
@@ -23,4 +24,3 @@ pub mod service;
 pub mod sink;
 pub mod source;
 pub mod telemetry;
-pub mod checkpoint;

@@ -5,6 +5,10 @@
 //! in-flight deliveries and write final checkpoints, then sink queues drain and flush; all of it
 //! within `service.shutdown_grace_secs`.
 
+use crate::azure;
+use crate::checkpoint::{
+    BlobAuth, BlobCheckpointStore, BlobCheckpointStoreOptions, FileCheckpointStore,
+};
 use crate::config::{CheckpointKind, Config, SourceKind};
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::DecodeLimits;
@@ -136,7 +140,7 @@ pub async fn run(
                 .map_err(ServiceError::from)
         }
         SourceKind::Eventhubs => {
-            let store = checkpoint_store(&config)?;
+            let store = checkpoint_store(&config).await?;
             let source = EventHubsSource {
                 config: config.source.clone(),
                 store,
@@ -183,17 +187,63 @@ async fn close_pipeline(pipeline: Arc<Pipeline>, grace: Duration) {
 }
 
 /// The checkpoint store for the Event Hubs source.
-fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, ServiceError> {
-    match config.checkpoint.kind {
+async fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, ServiceError> {
+    let c = &config.checkpoint;
+    match c.kind {
         CheckpointKind::Memory => Ok(Arc::new(
             azure_messaging_eventhubs::InMemoryCheckpointStore::new(),
         )),
-        CheckpointKind::File => Err(ServiceError::Checkpoint(
-            "the file store is not wired yet".into(),
-        )),
-        CheckpointKind::Blob => Err(ServiceError::Checkpoint(
-            "the blob store is not wired yet".into(),
-        )),
+        CheckpointKind::File => {
+            let dir = config.checkpoint_dir();
+            let store = FileCheckpointStore::open(&dir)
+                .map_err(|e| ServiceError::Checkpoint(format!("{}: {e}", dir.display())))?;
+            Ok(Arc::new(store))
+        }
+        CheckpointKind::Blob => {
+            let fail = |e: String| ServiceError::Checkpoint(e);
+            let url = c.container_url.clone().unwrap_or_default();
+            let auth = match c.auth.as_deref().unwrap_or("entra") {
+                "entra" => {
+                    let kind = c.credential.ok_or_else(|| {
+                        fail("checkpoint.credential is required for auth = \"entra\"".into())
+                    })?;
+                    BlobAuth::token(
+                        azure::token_credential(kind, &c.credential_config)
+                            .map_err(|e| fail(e.to_string()))?,
+                    )
+                }
+                "sas" => BlobAuth::sas(
+                    azure::read_secret(c.sas_env.as_deref(), None, "checkpoint SAS token")
+                        .map_err(|e| fail(e.to_string()))?,
+                ),
+                "shared-key" => {
+                    let account = c.account_name.clone().ok_or_else(|| {
+                        fail("checkpoint.account_name is required for auth = \"shared-key\"".into())
+                    })?;
+                    let key = azure::read_secret(
+                        c.account_key_env.as_deref(),
+                        None,
+                        "checkpoint account key",
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
+                    BlobAuth::shared_key(account, key)
+                }
+                other => {
+                    return Err(fail(format!(
+                        "checkpoint.auth {other:?} is not one of \"entra\", \"sas\", \"shared-key\""
+                    )))
+                }
+            };
+            let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
+                .map_err(|e| fail(e.to_string()))?;
+            if c.create_container {
+                store
+                    .create_container_if_missing()
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            Ok(Arc::new(store))
+        }
     }
 }
 
