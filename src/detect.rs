@@ -9,9 +9,9 @@ use crate::alert::{Alert, AlertInput, Source};
 use crate::dead_letter::{DeadLetter, EntryKind};
 use crate::decode::{decode_body, excerpt, BodyError, DecodeLimits};
 use crate::dedup::{event_time, Admission, Deduper};
+use crate::prefilter::{Hits, Prefilter};
 use crate::record::Record;
 use crate::rules::RuleSet;
-use aho_corasick::AhoCorasick;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -94,31 +94,22 @@ impl Processed {
 pub struct Detector {
     rules: Arc<RuleSet>,
     /// `None` when some rule cannot name needles: every record is then evaluated.
-    needles: Option<AhoCorasick>,
+    prefilter: Option<Prefilter>,
     limits: DecodeLimits,
 }
 
 impl Detector {
     pub fn new(rules: Arc<RuleSet>, limits: DecodeLimits) -> Self {
-        let mut all = Vec::new();
-        let mut complete = true;
-        for rule in &rules.rules {
-            match rule.logic.needles() {
-                Some(n) => all.extend(n),
-                None => complete = false,
-            }
-        }
-        let needles = if complete {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&all)
-                .ok()
-        } else {
-            None
-        };
+        let needles: Option<Vec<String>> = rules
+            .rules
+            .iter()
+            .map(|r| r.logic.needles())
+            .collect::<Option<Vec<Vec<String>>>>()
+            .map(|v| v.concat());
+        let prefilter = Prefilter::new(needles);
         Detector {
             rules,
-            needles,
+            prefilter,
             limits,
         }
     }
@@ -129,16 +120,6 @@ impl Detector {
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
-    }
-
-    /// Whether some rule might match this text; `false` is a proof that none can.
-    fn may_match(&self, text: &[u8]) -> bool {
-        match &self.needles {
-            None => true,
-            Some(ac) => {
-                !text.is_ascii() || memchr::memchr(b'\\', text).is_some() || ac.is_match(text)
-            }
-        }
     }
 
     /// Runs one body through decode, rules and dedup.
@@ -186,13 +167,19 @@ impl Detector {
                 ),
             });
         }
-        if !self.may_match(body) {
+        let hits = self.prefilter.as_ref().map(|p| p.scan(body));
+        if hits == Some(Hits::None) {
             return out;
         }
+        let body_start = body.as_ptr() as usize;
         let fallback_time = source.enqueued_time().unwrap_or(now);
         for rec in &decoded.records {
-            if !self.may_match(rec.text.as_bytes()) {
-                continue;
+            if let Some(hits) = &hits {
+                // Record texts are slices of the body; anything else is simply evaluated.
+                let start = (rec.text.as_ptr() as usize).checked_sub(body_start);
+                if start.is_some_and(|s| !hits.any_in(s..s + rec.text.len())) {
+                    continue;
+                }
             }
             let fields: Map<String, Value> = match serde_json::from_str(rec.text) {
                 Ok(f) => f,

@@ -16,6 +16,7 @@ pub mod dedup;
 pub mod detect;
 pub mod health;
 pub mod pipeline;
+pub mod prefilter;
 pub mod progress;
 pub mod record;
 pub mod replay;
