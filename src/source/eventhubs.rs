@@ -187,7 +187,20 @@ impl EventHubsSource {
             attempt = 0;
             was_connected = true;
             pipeline.health().set_source_connected(true);
-            let lost = self.serve(processor, &pipeline, &cancel).await;
+            let lag = LagTracker::default();
+            let lag_task = match self.open_consumer(&auth).await {
+                Ok(consumer) => Some(tokio::task::spawn_local(
+                    lag.clone().run(consumer, cancel.child_token()),
+                )),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open a client for consumer lag; lag is not reported");
+                    None
+                }
+            };
+            let lost = self.serve(processor, &pipeline, &lag, &cancel).await;
+            if let Some(task) = lag_task {
+                task.abort();
+            }
             pipeline.health().set_source_connected(false);
             if lost {
                 tracing::warn!("connection to Event Hubs lost; reconnecting");
@@ -206,6 +219,7 @@ impl EventHubsSource {
         &self,
         processor: Arc<EventProcessor>,
         pipeline: &Arc<Pipeline>,
+        lag: &LagTracker,
         cancel: &CancellationToken,
     ) -> bool {
         let run = tokio::spawn({
@@ -221,6 +235,7 @@ impl EventHubsSource {
                 done = partitions.join_next(), if !partitions.is_empty() => {
                     if let Some(Ok(id)) = done {
                         owned.retain(|p| *p != id);
+                        lag.forget(&id);
                     }
                 }
                 next = processor.next_partition_client() => match next {
@@ -235,6 +250,7 @@ impl EventHubsSource {
                             namespace: self.config.namespace.clone().unwrap_or_default(),
                             eventhub: self.config.eventhub.clone().unwrap_or_default(),
                             consumer_group: self.config.consumer_group.clone(),
+                            lag: lag.clone(),
                         };
                         let task = PartitionTask { client, worker };
                         partitions.spawn_local(task.run(partitions_cancel.clone()));
@@ -357,6 +373,7 @@ struct PartitionWorker {
     namespace: String,
     eventhub: String,
     consumer_group: String,
+    lag: LagTracker,
 }
 
 type Received = azure_messaging_eventhubs::Result<ReceivedEventData>;
@@ -434,6 +451,7 @@ impl PartitionWorker {
                     };
                     let Ok(pending) = pending else { return End::Stopped };
                     seq_gauge.set(sequence_number as f64);
+                    self.lag.processed(id, sequence_number);
                     progress.push(ev, pending);
                     self.checkpoint_due(id, progress, false).await;
                 }
@@ -469,6 +487,58 @@ impl PartitionWorker {
                 Err(())
             }
         }
+    }
+}
+
+/// Consumer lag: for each partition this replica reads, the last enqueued sequence number
+/// (from the partition's properties, polled every few seconds) minus the last one processed.
+#[derive(Clone, Default)]
+struct LagTracker {
+    processed: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+}
+
+/// How often partition properties are read for the lag gauge.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+impl LagTracker {
+    fn processed(&self, partition: &str, sequence_number: i64) {
+        let mut map = self.processed.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(partition.to_string(), sequence_number);
+    }
+
+    fn forget(&self, partition: &str) {
+        self.processed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(partition);
+    }
+
+    fn snapshot(&self) -> Vec<(String, i64)> {
+        let map = self.processed.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    async fn run(self, consumer: ConsumerClient, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(LAG_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            for (partition, processed) in self.snapshot() {
+                match consumer.get_partition_properties(&partition).await {
+                    Ok(p) => {
+                        let lag = (p.last_enqueued_sequence_number - processed).max(0);
+                        metrics::gauge!("hubwatch_partition_lag_events", "partition" => partition)
+                            .set(lag as f64);
+                    }
+                    Err(e) => {
+                        tracing::debug!(partition = %partition, error = %e, "reading partition properties failed")
+                    }
+                }
+            }
+        }
+        let _ = consumer.close().await;
     }
 }
 
