@@ -1,0 +1,286 @@
+//! Test support: the local Event Hubs-compatible server, a producer, and a `hubwatch run`
+//! child process whose stdout sink is captured line by line.
+#![allow(dead_code)]
+
+#[path = "../../examples/eventhubs-emulator/server.rs"]
+pub mod emulator;
+
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_messaging_eventhubs::{ProducerClient, SendEventOptions};
+pub use emulator::{Emulator, EmulatorConfig};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const HUB: &str = "activity";
+pub const NAMESPACE: &str = "hubwatch-test.servicebus.windows.net";
+pub const CONNECTION_STRING: &str = "Endpoint=sb://hubwatch-test.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0LWtleS1mb3ItdGVzdHM=;EntityPath=activity";
+
+#[derive(Debug)]
+pub struct FakeCredential;
+
+#[async_trait::async_trait]
+impl TokenCredential for FakeCredential {
+    async fn get_token(
+        &self,
+        _scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        Ok(AccessToken::new(
+            "fake-token",
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}
+
+pub async fn start_emulator(partitions: u32, data_dir: Option<PathBuf>) -> Emulator {
+    start_emulator_on("127.0.0.1:0", partitions, data_dir).await
+}
+
+pub async fn start_emulator_on(listen: &str, partitions: u32, data_dir: Option<PathBuf>) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        listen: listen.parse().expect("address"),
+        hub: HUB.to_string(),
+        partitions,
+        data_dir,
+    })
+    .await
+    .expect("emulator starts")
+}
+
+pub async fn producer(addr: std::net::SocketAddr) -> ProducerClient {
+    ProducerClient::builder()
+        .with_custom_endpoint(format!("amqp://{addr}"))
+        .open(NAMESPACE, HUB, Arc::new(FakeCredential))
+        .await
+        .expect("producer opens")
+}
+
+/// Sends each body as one event to `partition`.
+pub async fn send(producer: &ProducerClient, partition: &str, bodies: &[String]) {
+    for b in bodies {
+        producer
+            .send_event(
+                b.clone().into_bytes(),
+                Some(SendEventOptions {
+                    partition_id: Some(partition.to_string()),
+                }),
+            )
+            .await
+            .expect("event sent");
+    }
+}
+
+/// A body of one matching Key Vault key read (correlationId `id`) and one unrelated record.
+pub fn matching_body(id: &str) -> String {
+    json!({"records": [
+        {"time": "2025-12-23T10:30:00Z", "operationName": "Microsoft.Web/sites/write", "resultType": "Success",
+         "resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app", "correlationId": format!("other-{id}")},
+        {"time": "2025-12-23T10:30:00Z", "operationName": "Microsoft.KeyVault/vaults/keys/read/action", "resultType": "Success",
+         "resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/keys/k",
+         "callerIpAddress": "10.0.0.1", "correlationId": id}
+    ]})
+    .to_string()
+}
+
+/// A service configuration against the local server: stdout sink, file checkpoints, dedup off
+/// (one alert per matching record, so every record's alert can be checked).
+pub fn config(dir: &Path, addr: std::net::SocketAddr, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[service]
+state_dir = "{state}"
+shutdown_grace_secs = 10
+log_format = "json"
+
+[http]
+listen = ""
+
+[source]
+kind = "eventhubs"
+eventhub = "{HUB}"
+credential = "connection-string"
+connection_string_env = "HUBWATCH_TEST_CONNECTION_STRING"
+custom_endpoint = "amqp://{addr}"
+start_position = "earliest"
+update_interval_secs = 1
+ownership_expiry_secs = 6
+
+[checkpoint]
+kind = "file"
+interval_events = 5
+interval_ms = 200
+
+[rules]
+dedup = false
+
+[[sinks]]
+kind = "stdout"
+{extra}
+"#,
+        state = dir.join("state").display()
+    );
+    let path = dir.join("hubwatch.toml");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// A running `hubwatch run`.
+pub struct Hubwatch {
+    child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    pub log: PathBuf,
+}
+
+impl Hubwatch {
+    pub fn start(config: &Path, log: &Path) -> Hubwatch {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("HUBWATCH_TEST_CONNECTION_STRING", CONNECTION_STRING)
+            .env("RUST_LOG", "info,azure_messaging_eventhubs=warn,azure_core_amqp=warn,fe2o3_amqp=warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("hubwatch starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Hubwatch {
+            child,
+            lines,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn alerts(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("alert JSON"))
+            .collect()
+    }
+
+    /// Waits until `pred` holds for the alerts so far, or panics after `within`.
+    pub fn wait_for(&self, within: Duration, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let end = Instant::now() + within;
+        loop {
+            let alerts = self.alerts();
+            if pred(&alerts) {
+                return alerts;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "timed out waiting for {what}; {} alerts so far; log:\n{}",
+                    alerts.len(),
+                    tail(&self.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    pub fn kill9(mut self) -> Vec<Value> {
+        self.signal("KILL");
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        self.alerts()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit code.
+    pub fn terminate(mut self, within: Duration) -> (Option<i32>, Vec<Value>) {
+        self.signal("TERM");
+        let end = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                std::thread::sleep(Duration::from_millis(100));
+                return (status.code(), self.alerts());
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!("hubwatch did not exit within {within:?}; log:\n{}", tail(&self.log));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Hubwatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Correlation ids of the alerts.
+pub fn ids(alerts: &[Value]) -> Vec<String> {
+    alerts
+        .iter()
+        .filter_map(|a| a["correlationId"].as_str().map(String::from))
+        .collect()
+}
+
+/// The checkpointed sequence number of each partition in the file store.
+pub fn checkpoints(state: &Path) -> std::collections::BTreeMap<String, i64> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in walk(&state.join("checkpoints")) {
+        if entry.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "checkpoint")
+            && entry.extension().is_some_and(|e| e == "json")
+        {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+            let partition = entry.file_stem().unwrap().to_string_lossy().into_owned();
+            if let Some(seq) = v["sequence_number"].as_i64() {
+                out.insert(partition, seq);
+            }
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
