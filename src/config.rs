@@ -136,16 +136,15 @@ impl<'de> Deserialize<'de> for StartPosition {
         match s.as_str() {
             "earliest" => Ok(StartPosition::Earliest),
             "latest" => Ok(StartPosition::Latest),
-            other => time::OffsetDateTime::parse(
-                other,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map(StartPosition::EnqueuedTime)
-            .map_err(|_| {
-                serde::de::Error::custom(format!(
+            other => {
+                time::OffsetDateTime::parse(other, &time::format_description::well_known::Rfc3339)
+                    .map(StartPosition::EnqueuedTime)
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
                     "start_position {other:?} is not \"earliest\", \"latest\" or an RFC 3339 time"
                 ))
-            }),
+                    })
+            }
         }
     }
 }

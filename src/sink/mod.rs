@@ -5,12 +5,19 @@
 //! delivery only once the destination accepted it or the dead-letter file holds it.
 
 pub mod config;
+pub mod eventhubs;
+pub mod file;
+pub mod http;
+pub mod sentinel;
 pub mod stdout;
+pub mod webhook;
 pub mod worker;
 
-pub use config::{SinkConfig, SinkKind};
+pub use config::{SinkConfig, SinkKind, WebhookAuth, WebhookPreset};
 
 use crate::alert::Alert;
+use crate::azure::CredentialError;
+use azure_core::credentials::TokenCredential;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,4 +64,119 @@ pub trait Sink: Send + Sync {
     async fn flush(&self) -> Result<(), SinkError> {
         Ok(())
     }
+}
+
+/// A sink that could not be built; the message names the sink and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkBuildError {
+    /// A key is missing or has a bad value.
+    #[error("sink {sink}: {key}: {message}")]
+    Config {
+        sink: String,
+        key: String,
+        message: String,
+    },
+    /// A secret or credential the key points at could not be read or built.
+    #[error("sink {sink}: {key}: {source}")]
+    Credential {
+        sink: String,
+        key: String,
+        #[source]
+        source: CredentialError,
+    },
+    /// Two sinks have the same name (dead-letter entries and `redrive` find sinks by name).
+    #[error("sinks[{index}].name: {name:?} is already the name of another sink")]
+    DuplicateName { index: usize, name: String },
+}
+
+impl SinkBuildError {
+    pub fn config(sink: &str, key: &str, message: String) -> Self {
+        SinkBuildError::Config {
+            sink: sink.to_string(),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    pub fn credential(sink: &str, key: &str, source: CredentialError) -> Self {
+        SinkBuildError::Credential {
+            sink: sink.to_string(),
+            key: key.to_string(),
+            source,
+        }
+    }
+}
+
+/// The name of a sink: its configured `name`, else its kind, followed by `-{index}` when
+/// `index > 0`. `index` is the sink's position among the `[[sinks]]` **of the same kind**
+/// (0 for the first webhook, 1 for the second...): `webhook`, `webhook-1`, `file`. Use
+/// [`names`] to compute every sink's name from the whole list.
+pub fn default_name(cfg: &SinkConfig, index: usize) -> String {
+    if let Some(n) = cfg.name.as_deref().filter(|n| !n.trim().is_empty()) {
+        return n.to_string();
+    }
+    if index == 0 {
+        cfg.kind_str().to_string()
+    } else {
+        format!("{}-{index}", cfg.kind_str())
+    }
+}
+
+/// The names of all configured sinks, in order (see [`default_name`]); names must be unique.
+pub fn names(cfgs: &[SinkConfig]) -> Result<Vec<String>, SinkBuildError> {
+    let mut out: Vec<String> = Vec::with_capacity(cfgs.len());
+    for (i, cfg) in cfgs.iter().enumerate() {
+        let same_kind_before = cfgs[..i].iter().filter(|c| c.kind == cfg.kind).count();
+        let name = default_name(cfg, same_kind_before);
+        if out.contains(&name) {
+            return Err(SinkBuildError::DuplicateName { index: i, name });
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// Builds the sink a `[[sinks]]` entry describes; `index` as in [`default_name`]. Secrets are
+/// read and credentials built here; nothing connects yet (the first send does).
+pub async fn build(cfg: &SinkConfig, index: usize) -> Result<Arc<dyn Sink>, SinkBuildError> {
+    build_named(&default_name(cfg, index), cfg).await
+}
+
+/// Builds a sink under a given name (e.g. one of [`names`]).
+pub async fn build_named(name: &str, cfg: &SinkConfig) -> Result<Arc<dyn Sink>, SinkBuildError> {
+    cfg.validate()
+        .map_err(|(key, message)| SinkBuildError::config(name, &key, message))?;
+    Ok(match cfg.kind {
+        SinkKind::Stdout => Arc::new(stdout::StdoutSink::new(name)),
+        SinkKind::File => {
+            let path = cfg.path.clone().ok_or_else(|| {
+                SinkBuildError::config(name, "path", "required for kind = \"file\"".into())
+            })?;
+            Arc::new(file::FileSink::new(
+                name,
+                path,
+                cfg.max_bytes,
+                cfg.max_files,
+            ))
+        }
+        SinkKind::Webhook => Arc::new(webhook::WebhookSink::from_config(name, cfg)?),
+        SinkKind::Sentinel => Arc::new(sentinel::SentinelSink::from_config(name, cfg)?),
+        SinkKind::Eventhubs => Arc::new(eventhubs::EventHubsSink::from_config(name, cfg)?),
+    })
+}
+
+/// The Entra ID credential a sink's `credential` key names.
+pub(crate) fn entra_credential(
+    name: &str,
+    cfg: &SinkConfig,
+) -> Result<Arc<dyn TokenCredential>, SinkBuildError> {
+    let kind = cfg.credential.ok_or_else(|| {
+        SinkBuildError::config(
+            name,
+            "credential",
+            "required: managed-identity, workload-identity, client-secret or azure-cli".into(),
+        )
+    })?;
+    crate::azure::token_credential(kind, &cfg.credential_config())
+        .map_err(|e| SinkBuildError::credential(name, "credential", e))
 }
