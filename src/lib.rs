@@ -14,6 +14,7 @@ pub mod decode;
 pub mod dedup;
 pub mod detect;
 pub mod record;
+pub mod redrive;
 pub mod replay;
 pub mod rules;
 pub mod sink;
