@@ -69,7 +69,10 @@ async fn rotates_by_size_keeping_max_files() {
         assert_eq!(ids(&path), ["alert-0008"]);
         assert_eq!(ids(&rotated(1)), ["alert-0006", "alert-0007"]);
         assert_eq!(ids(&rotated(2)), ["alert-0004", "alert-0005"]);
-        assert!(!rotated(3).exists(), "only max_files rotated files are kept");
+        assert!(
+            !rotated(3).exists(),
+            "only max_files rotated files are kept"
+        );
         for p in [path.clone(), rotated(1), rotated(2)] {
             assert!(std::fs::metadata(&p).unwrap().len() <= line * 2 + 10);
         }

@@ -68,7 +68,8 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
     tokio::time::timeout(T, async {
         let server = serve_ok().await;
         let cred = Arc::new(FakeCredential::default());
-        let sink = SentinelSink::new("sentinel", &config(&server.url("/"), ""), cred.clone()).unwrap();
+        let sink =
+            SentinelSink::new("sentinel", &config(&server.url("/"), ""), cred.clone()).unwrap();
         let alerts: Vec<_> = (0..3).map(|i| Arc::new(alert(i))).collect();
         sink.send(&alerts).await.unwrap();
 
@@ -81,8 +82,14 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
             "/dataCollectionRules/dcr-0123456789abcdef/streams/Custom-HubwatchAlerts"
         );
         assert_eq!(r.query.as_deref(), Some("api-version=2023-01-01"));
-        assert_eq!(r.header("authorization").as_deref(), Some("Bearer fake-token"));
-        assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+        assert_eq!(
+            r.header("authorization").as_deref(),
+            Some("Bearer fake-token")
+        );
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/json")
+        );
         assert_eq!(r.header("content-encoding"), None);
         assert_eq!(
             cred.scopes.lock().unwrap().as_slice(),
@@ -109,14 +116,37 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(row["Event"]["operationName"], "KeyGet");
         assert_eq!(row["Event"]["i"], 1);
         assert_eq!(row["Source"]["kind"], "file");
-        let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             keys,
             [
-                "TimeGenerated", "AlertId", "RuleId", "Title", "Severity", "Dedup", "ResourceId",
-                "CallerIpAddress", "CorrelationId", "EventTime", "WindowStart", "DisplayName",
-                "Description", "Runbook", "Reference", "Mitre", "Tags", "LogTypes", "Summary",
-                "AlertContext", "Event", "Source"
+                "TimeGenerated",
+                "AlertId",
+                "RuleId",
+                "Title",
+                "Severity",
+                "Dedup",
+                "ResourceId",
+                "CallerIpAddress",
+                "CorrelationId",
+                "EventTime",
+                "WindowStart",
+                "DisplayName",
+                "Description",
+                "Runbook",
+                "Reference",
+                "Mitre",
+                "Tags",
+                "LogTypes",
+                "Summary",
+                "AlertContext",
+                "Event",
+                "Source"
             ]
         );
     })
@@ -156,7 +186,10 @@ async fn batches_split_under_the_limit_and_gzip() {
             let rows = rows(&r.body, true);
             let uncompressed = serde_json::to_vec(&rows).unwrap().len();
             assert!(uncompressed <= limit, "{uncompressed} > {limit}");
-            ids.extend(rows.iter().map(|row| row["AlertId"].as_str().unwrap().to_string()));
+            ids.extend(
+                rows.iter()
+                    .map(|row| row["AlertId"].as_str().unwrap().to_string()),
+            );
         }
         let want: Vec<String> = (0..5).map(|i| alert(i).alert_id).collect();
         assert_eq!(ids, want, "every row, in order");

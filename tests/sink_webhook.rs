@@ -19,8 +19,10 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(30);
 
 fn verify_hmac(secret: &str, r: &Recorded) -> bool {
-    let (Some(ts), Some(sig)) = (r.header("x-hubwatch-timestamp"), r.header("x-hubwatch-signature"))
-    else {
+    let (Some(ts), Some(sig)) = (
+        r.header("x-hubwatch-timestamp"),
+        r.header("x-hubwatch-signature"),
+    ) else {
         return false;
     };
     let Some(hex_sig) = sig.strip_prefix("sha256=") else {
@@ -110,7 +112,11 @@ async fn transient_failures_are_retried_until_every_alert_arrives() {
         handle.close().await;
 
         let reqs = server.requests();
-        assert!(reqs.len() >= 4, "three refusals then success: {}", reqs.len());
+        assert!(
+            reqs.len() >= 4,
+            "three refusals then success: {}",
+            reqs.len()
+        );
         assert!(!early_done.load(Ordering::SeqCst), "acked before the 200");
         // Retry-After: 1 was honoured.
         assert!(reqs[1].at - reqs[0].at >= Duration::from_millis(950));
@@ -119,7 +125,10 @@ async fn transient_failures_are_retried_until_every_alert_arrives() {
             assert_eq!(r.method, "POST");
             assert_eq!(r.path, "/alerts");
             assert_eq!(r.query.as_deref(), Some("key=abc"));
-            assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+            assert_eq!(
+                r.header("content-type").as_deref(),
+                Some("application/json")
+            );
             assert_eq!(r.header("x-team").as_deref(), Some("soc"));
             assert!(verify_hmac("s3cret-value", r), "signature of request {i}");
             assert!(!verify_hmac("other", r));
@@ -187,7 +196,11 @@ async fn refused_alert_is_dead_lettered_then_redriven() {
         assert_eq!(e.sink.as_deref(), Some("hook"));
         assert_eq!(e.rule_id.as_deref(), Some("Test.KeyVault.Access"));
         assert!(e.reason.contains("400"), "{}", e.reason);
-        assert!(!e.reason.contains("/in"), "no URL path in reasons: {}", e.reason);
+        assert!(
+            !e.reason.contains("/in"),
+            "no URL path in reasons: {}",
+            e.reason
+        );
         assert_eq!(e.alert.as_ref().unwrap().alert_id, "alert-0007");
 
         // Entries redrive must keep: another kind, and an alert for a sink it was not given.
@@ -240,7 +253,10 @@ async fn redrive_keeps_what_still_fails() {
         let report = hubwatch::redrive::redrive(&path, &[("webhook".into(), sink)])
             .await
             .unwrap();
-        assert_eq!((report.delivered, report.failed, report.remaining), (0, 1, 1));
+        assert_eq!(
+            (report.delivered, report.failed, report.remaining),
+            (0, 1, 1)
+        );
         assert_eq!(dead_letter::read_file(&path).unwrap().len(), 1);
     })
     .await
@@ -330,12 +346,18 @@ async fn slack_and_teams_presets() {
             .as_str()
             .unwrap()
             .contains("alert-0001"));
-        assert_eq!(reqs[1].json()["blocks"][0]["text"]["text"], "Key <accessed> & read #2");
+        assert_eq!(
+            reqs[1].json()["blocks"][0]["text"]["text"],
+            "Key <accessed> & read #2"
+        );
 
         let t = reqs[2].json();
         assert_eq!(t["type"], "message");
         let att = &t["attachments"][0];
-        assert_eq!(att["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            att["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
         let card = &att["content"];
         assert_eq!(card["type"], "AdaptiveCard");
         assert_eq!(card["version"], "1.4");
@@ -469,9 +491,16 @@ async fn a_sink_down_longer_than_its_queue_makes_deliver_wait() {
             }
         });
         // The worker holds one alert (retrying it), the queue two more: the fourth waits.
-        wait_for("the queue to fill", T, || queued.load(Ordering::SeqCst) >= 3).await;
+        wait_for("the queue to fill", T, || {
+            queued.load(Ordering::SeqCst) >= 3
+        })
+        .await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(queued.load(Ordering::SeqCst), 3, "deliver must wait on a full queue");
+        assert_eq!(
+            queued.load(Ordering::SeqCst),
+            3,
+            "deliver must wait on a full queue"
+        );
         assert!(!producer.is_finished());
         assert!(server.requests().len() > 1, "the worker keeps retrying");
         assert!(pendings.iter().all(|p| !p.is_done()));

@@ -292,3 +292,105 @@ impl Sink for EventHubsSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_messaging_eventhubs::error::ErrorKind;
+
+    fn alert_with_dedup(id: &str, dedup: &str) -> Arc<Alert> {
+        let text = format!(
+            r#"{{"alert_id":"{id}","rule_id":"r","title":"t","severity":"HIGH","dedup":"{dedup}",
+            "resourceId":null,"callerIpAddress":null,"correlationId":null,"event_time":null,
+            "detected_at":"2026-11-28T10:00:00Z","window_start":"2026-11-28T10:00:00Z",
+            "alert_context":{{}},"display_name":"","description":"","runbook":"","reference":"",
+            "mitre":[],"tags":[],"log_types":[],"summary":{{}},"event":{{}},
+            "source":{{"kind":"file","path":"x","line":1}}}}"#
+        );
+        Arc::new(serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn groups_by_partition_key_in_order() {
+        let alerts = [
+            alert_with_dedup("1", "a"),
+            alert_with_dedup("2", "b"),
+            alert_with_dedup("3", "a"),
+            alert_with_dedup("4", ""),
+        ];
+        let groups = group_by_key(&alerts);
+        let view: Vec<(Option<&str>, Vec<&str>)> = groups
+            .iter()
+            .map(|(k, g)| {
+                (
+                    k.as_deref(),
+                    g.iter().map(|a| a.alert_id.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (Some("a"), vec!["1", "3"]),
+                (Some("b"), vec!["2"]),
+                (None, vec!["4"])
+            ]
+        );
+    }
+
+    #[test]
+    fn classifies_conditions() {
+        let e = |m: &'static str| EventHubsError::from(ErrorKind::SimpleMessage(m.into()));
+        let permanent = |m| matches!(classify(&e(m), "x"), SinkError::Permanent { .. });
+        assert!(permanent("condition amqp:link:message-size-exceeded"));
+        assert!(permanent("amqp:unauthorized-access: bad token"));
+        assert!(!permanent("com.microsoft:server-busy"));
+        assert!(!permanent("connection refused"));
+        let big = EventHubsError::from(ErrorKind::InvalidBatchSize {
+            requested: 0,
+            max_allowed: 1,
+        });
+        assert!(matches!(classify(&big, "x"), SinkError::Permanent { .. }));
+    }
+
+    #[tokio::test]
+    async fn unreachable_endpoint_is_transient_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = dir.path().join("cs");
+        std::fs::write(
+            &cs,
+            "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=dGVzdA==",
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg: SinkConfig = toml::from_str(&format!(
+            r#"
+            kind = "eventhubs"
+            eventhub = "alerts"
+            credential = "connection-string"
+            connection_string_file = "{}"
+            custom_endpoint = "amqp://127.0.0.1:{port}"
+            timeout_secs = 3
+            "#,
+            cs.display()
+        ))
+        .unwrap();
+        cfg.validate().unwrap();
+        let sink = EventHubsSink::from_config("eventhubs", &cfg).unwrap();
+        let started = std::time::Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(20),
+            sink.send(&[alert_with_dedup("1", "a")]),
+        )
+        .await
+        .expect("send is bounded by timeout_secs");
+        assert!(matches!(r, Err(SinkError::Transient { .. })), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let text = format!("{r:?}");
+        assert!(!text.contains("dGVzdA=="), "no key in errors: {text}");
+    }
+}

@@ -180,3 +180,112 @@ pub(crate) fn entra_credential(
     crate::azure::token_credential(kind, &cfg.credential_config())
         .map_err(|e| SinkBuildError::credential(name, "credential", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> SinkConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    fn key_of(text: &str) -> String {
+        cfg(text).validate().unwrap_err().0
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        assert_eq!(key_of("kind = \"file\""), "path");
+        assert_eq!(key_of("kind = \"webhook\""), "url");
+        assert_eq!(key_of("kind = \"webhook\"\nurl = \"ftp://x/y\""), "url");
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"bearer\""),
+            "token_env"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"hmac\""),
+            "secret_env"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"entra\""),
+            "scope"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"entra\"\nscope = \"api://x/.default\""),
+            "credential"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\ntimeout_secs = 0"),
+            "timeout_secs"
+        );
+        assert_eq!(key_of("kind = \"sentinel\""), "endpoint");
+        assert_eq!(
+            key_of("kind = \"sentinel\"\nendpoint = \"https://dce\"\nstream_name = \"Custom-X\""),
+            "dcr_immutable_id"
+        );
+        assert_eq!(
+            key_of("kind = \"sentinel\"\nendpoint = \"https://dce\"\ndcr_immutable_id = \"dcr-1\"\nstream_name = \"Custom-X\"\ncredential = \"connection-string\""),
+            "credential"
+        );
+        assert_eq!(
+            key_of("kind = \"sentinel\"\nendpoint = \"https://dce\"\ndcr_immutable_id = \"dcr-1\"\nstream_name = \"Custom-X\"\ncredential = \"managed-identity\"\nmax_body_bytes = 2000000"),
+            "max_body_bytes"
+        );
+        assert_eq!(key_of("kind = \"eventhubs\""), "eventhub");
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\ncredential = \"managed-identity\""),
+            "namespace"
+        );
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\ncredential = \"connection-string\""),
+            "connection_string_env"
+        );
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\nnamespace = \"n\"\ncredential = \"client-secret\""),
+            "tenant_id"
+        );
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\nnamespace = \"n\"\ncredential = \"azure-cli\"\ncustom_endpoint = \"http://x\""),
+            "custom_endpoint"
+        );
+        assert!(toml::from_str::<SinkConfig>("kind = \"file\"\npath = \"x\"\nbogus = 1").is_err());
+        // A URL with secrets is never echoed.
+        let (_, message) = cfg("kind = \"webhook\"\nurl = \"hooks.example/SECRET\"")
+            .validate()
+            .unwrap_err();
+        assert!(!message.contains("SECRET"));
+    }
+
+    #[test]
+    fn names_are_kinds_with_indexes_when_repeated() {
+        let cfgs = vec![
+            cfg("kind = \"stdout\""),
+            cfg("kind = \"file\"\npath = \"a\""),
+            cfg("kind = \"file\"\npath = \"b\""),
+            cfg("kind = \"file\"\npath = \"c\"\nname = \"archive\""),
+        ];
+        assert_eq!(
+            names(&cfgs).unwrap(),
+            ["stdout", "file", "file-1", "archive"]
+        );
+        assert_eq!(default_name(&cfgs[2], 1), "file-1");
+        let dup = vec![
+            cfg("kind = \"stdout\"\nname = \"x\""),
+            cfg("kind = \"stdout\"\nname = \"x\""),
+        ];
+        assert!(matches!(
+            names(&dup),
+            Err(SinkBuildError::DuplicateName { index: 1, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn build_errors_name_the_key() {
+        let c = cfg("kind = \"webhook\"\nurl = \"https://h/x\"\nauth = \"bearer\"\ntoken_env = \"HUBWATCH_TEST_SURELY_UNSET_TOKEN\"");
+        let e = build(&c, 0).await.err().unwrap().to_string();
+        assert!(e.contains("token_env"), "{e}");
+        assert!(e.contains("HUBWATCH_TEST_SURELY_UNSET_TOKEN"), "{e}");
+        let ok = build(&cfg("kind = \"stdout\""), 0).await.unwrap();
+        assert_eq!(ok.name(), "stdout");
+    }
+}

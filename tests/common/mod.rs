@@ -25,7 +25,9 @@ pub fn alert(i: usize) -> Alert {
         title: format!("Key <accessed> & read #{i}"),
         severity: Severity::High,
         dedup: format!("user{}", i % 3),
-        resource_id: json!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-prod"),
+        resource_id: json!(
+            "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-prod"
+        ),
         caller_ip_address: json!("203.0.113.7"),
         correlation_id: Value::Null,
         event_time: json!("2026-11-28T10:00:00Z"),
