@@ -525,3 +525,40 @@ async fn a_sink_down_longer_than_its_queue_makes_deliver_wait() {
     .await
     .expect("test timed out");
 }
+
+#[derive(Debug)]
+struct FakeCredential;
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for FakeCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        Ok(azure_core::credentials::AccessToken::new(
+            format!("entra-token-for-{}", scopes.join(",")),
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_auth_sends_a_token_for_the_scope() {
+    tokio::time::timeout(T, async {
+        let server = serve_ok().await;
+        let cfg = sink_config(&format!(
+            "kind = \"webhook\"\nurl = \"{}\"\nauth = \"entra\"\nscope = \"api://receiver/.default\"\ncredential = \"managed-identity\"",
+            server.url("/e")
+        ));
+        let sink = WebhookSink::new("webhook", &cfg, Some(Arc::new(FakeCredential))).unwrap();
+        sink.send(&[Arc::new(alert(1))]).await.unwrap();
+        let reqs = server.requests();
+        assert_eq!(
+            reqs[0].header("authorization").as_deref(),
+            Some("Bearer entra-token-for-api://receiver/.default")
+        );
+    })
+    .await
+    .expect("test timed out");
+}
