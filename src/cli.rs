@@ -66,6 +66,16 @@ pub enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+    /// Re-send the alerts of a dead-letter file to the sinks that refused them; the file keeps
+    /// only what was not delivered. Exits 1 if any alert was not delivered. Stop hubwatch first
+    /// (or redrive a copy): the file is replaced.
+    Redrive {
+        /// The configuration naming the sinks (`[[sinks]]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// The dead-letter file.
+        file: PathBuf,
+    },
 }
 
 /// Loads rules from a directory, or the embedded ones; their tests must pass.
@@ -112,6 +122,10 @@ pub fn main() -> ExitCode {
         Command::Test { rules } => {
             telemetry::init("warn", format);
             report(test(rules.as_deref()))
+        }
+        Command::Redrive { config, file } => {
+            telemetry::init("warn", format);
+            report(redrive(&config, &file))
         }
     }
 }
@@ -216,4 +230,29 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         rules.rules.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn redrive(config: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+    let config = crate::config::Config::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let names = crate::sink::names(&config.sinks)?;
+        let mut sinks = Vec::with_capacity(names.len());
+        for (name, cfg) in names.into_iter().zip(&config.sinks) {
+            let sink = crate::sink::build_named(&name, cfg).await?;
+            sinks.push((name, sink));
+        }
+        let report = crate::redrive::redrive(file, &sinks).await?;
+        for (_, sink) in &sinks {
+            if let Err(e) = sink.flush().await {
+                eprintln!("hubwatch: flushing sink {}: {e}", sink.name());
+            }
+        }
+        println!("{report}");
+        Ok(if report.failed > 0 || report.unknown_sink > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
 }

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod prefilter;
 pub mod progress;
 pub mod record;
+pub mod redrive;
 pub mod replay;
 pub mod rules;
 pub mod service;

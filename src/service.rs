@@ -73,9 +73,13 @@ pub async fn run(
             max_body_bytes: config.service.max_body_bytes,
         },
     ));
+    let names = sink::names(&config.sinks).map_err(|e| ServiceError::Sink {
+        index: 0,
+        message: e.to_string(),
+    })?;
     let mut sinks = Vec::new();
-    for (index, cfg) in config.sinks.iter().enumerate() {
-        let built = sink::build(cfg, index)
+    for (index, (name, cfg)) in names.iter().zip(&config.sinks).enumerate() {
+        let built = sink::build_named(name, cfg)
             .await
             .map_err(|e| ServiceError::Sink {
                 index,
@@ -85,7 +89,7 @@ pub async fn run(
             config
                 .service
                 .state_dir
-                .join(format!("dead-letter-{}.jsonl", built.name()))
+                .join(format!("dead-letter-{name}.jsonl"))
         });
         sinks.push(worker::spawn(
             built,

@@ -5,12 +5,19 @@
 //! delivery only once the destination accepted it or the dead-letter file holds it.
 
 pub mod config;
+pub mod eventhubs;
+pub mod file;
+pub mod http;
+pub mod sentinel;
 pub mod stdout;
+pub mod webhook;
 pub mod worker;
 
-pub use config::{SinkConfig, SinkKind};
+pub use config::{SinkConfig, SinkKind, WebhookAuth, WebhookPreset};
 
 use crate::alert::Alert;
+use crate::azure::CredentialError;
+use azure_core::credentials::TokenCredential;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,30 +66,226 @@ pub trait Sink: Send + Sync {
     }
 }
 
-/// A sink that could not be built from its configuration.
+/// A sink that could not be built; the message names the sink and the key.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SinkBuildError(pub String);
+pub enum SinkBuildError {
+    /// A key is missing or has a bad value.
+    #[error("sink {sink}: {key}: {message}")]
+    Config {
+        sink: String,
+        key: String,
+        message: String,
+    },
+    /// A secret or credential the key points at could not be read or built.
+    #[error("sink {sink}: {key}: {source}")]
+    Credential {
+        sink: String,
+        key: String,
+        #[source]
+        source: CredentialError,
+    },
+    /// Two sinks have the same name (dead-letter entries and `redrive` find sinks by name).
+    #[error("sinks[{index}].name: {name:?} is already the name of another sink")]
+    DuplicateName { index: usize, name: String },
+}
 
-/// The sink's name: `name`, else its kind with the index when not the first.
-pub fn default_name(cfg: &SinkConfig, index: usize) -> String {
-    cfg.name.clone().unwrap_or_else(|| {
-        let kind = format!("{:?}", cfg.kind).to_lowercase();
-        if index == 0 {
-            kind
-        } else {
-            format!("{kind}-{index}")
+impl SinkBuildError {
+    pub fn config(sink: &str, key: &str, message: String) -> Self {
+        SinkBuildError::Config {
+            sink: sink.to_string(),
+            key: key.to_string(),
+            message,
         }
+    }
+
+    pub fn credential(sink: &str, key: &str, source: CredentialError) -> Self {
+        SinkBuildError::Credential {
+            sink: sink.to_string(),
+            key: key.to_string(),
+            source,
+        }
+    }
+}
+
+/// The name of a sink: its configured `name`, else its kind, followed by `-{index}` when
+/// `index > 0`. `index` is the sink's position among the `[[sinks]]` **of the same kind**
+/// (0 for the first webhook, 1 for the second...): `webhook`, `webhook-1`, `file`. Use
+/// [`names`] to compute every sink's name from the whole list.
+pub fn default_name(cfg: &SinkConfig, index: usize) -> String {
+    if let Some(n) = cfg.name.as_deref().filter(|n| !n.trim().is_empty()) {
+        return n.to_string();
+    }
+    if index == 0 {
+        cfg.kind_str().to_string()
+    } else {
+        format!("{}-{index}", cfg.kind_str())
+    }
+}
+
+/// The names of all configured sinks, in order (see [`default_name`]); names must be unique.
+pub fn names(cfgs: &[SinkConfig]) -> Result<Vec<String>, SinkBuildError> {
+    let mut out: Vec<String> = Vec::with_capacity(cfgs.len());
+    for (i, cfg) in cfgs.iter().enumerate() {
+        let same_kind_before = cfgs[..i].iter().filter(|c| c.kind == cfg.kind).count();
+        let name = default_name(cfg, same_kind_before);
+        if out.contains(&name) {
+            return Err(SinkBuildError::DuplicateName { index: i, name });
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// Builds the sink a `[[sinks]]` entry describes; `index` as in [`default_name`]. Secrets are
+/// read and credentials built here; nothing connects yet (the first send does).
+pub async fn build(cfg: &SinkConfig, index: usize) -> Result<Arc<dyn Sink>, SinkBuildError> {
+    build_named(&default_name(cfg, index), cfg).await
+}
+
+/// Builds a sink under a given name (e.g. one of [`names`]).
+pub async fn build_named(name: &str, cfg: &SinkConfig) -> Result<Arc<dyn Sink>, SinkBuildError> {
+    cfg.validate()
+        .map_err(|(key, message)| SinkBuildError::config(name, &key, message))?;
+    Ok(match cfg.kind {
+        SinkKind::Stdout => Arc::new(stdout::StdoutSink::new(name)),
+        SinkKind::File => {
+            let path = cfg.path.clone().ok_or_else(|| {
+                SinkBuildError::config(name, "path", "required for kind = \"file\"".into())
+            })?;
+            Arc::new(file::FileSink::new(
+                name,
+                path,
+                cfg.max_bytes,
+                cfg.max_files,
+            ))
+        }
+        SinkKind::Webhook => Arc::new(webhook::WebhookSink::from_config(name, cfg)?),
+        SinkKind::Sentinel => Arc::new(sentinel::SentinelSink::from_config(name, cfg)?),
+        SinkKind::Eventhubs => Arc::new(eventhubs::EventHubsSink::from_config(name, cfg)?),
     })
 }
 
-/// Builds the sink a configuration entry describes.
-pub async fn build(cfg: &SinkConfig, index: usize) -> Result<Arc<dyn Sink>, SinkBuildError> {
-    let name = default_name(cfg, index);
-    match cfg.kind {
-        SinkKind::Stdout => Ok(Arc::new(stdout::StdoutSink::new(name))),
-        other => Err(SinkBuildError(format!(
-            "sink kind {other:?} is not available yet"
-        ))),
+/// The Entra ID credential a sink's `credential` key names.
+pub(crate) fn entra_credential(
+    name: &str,
+    cfg: &SinkConfig,
+) -> Result<Arc<dyn TokenCredential>, SinkBuildError> {
+    let kind = cfg.credential.ok_or_else(|| {
+        SinkBuildError::config(
+            name,
+            "credential",
+            "required: managed-identity, workload-identity, client-secret or azure-cli".into(),
+        )
+    })?;
+    crate::azure::token_credential(kind, &cfg.credential_config())
+        .map_err(|e| SinkBuildError::credential(name, "credential", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> SinkConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    fn key_of(text: &str) -> String {
+        cfg(text).validate().unwrap_err().0
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        assert_eq!(key_of("kind = \"file\""), "path");
+        assert_eq!(key_of("kind = \"webhook\""), "url");
+        assert_eq!(key_of("kind = \"webhook\"\nurl = \"ftp://x/y\""), "url");
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"bearer\""),
+            "token_env"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"hmac\""),
+            "secret_env"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"entra\""),
+            "scope"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\nauth = \"entra\"\nscope = \"api://x/.default\""),
+            "credential"
+        );
+        assert_eq!(
+            key_of("kind = \"webhook\"\nurl = \"https://h/\"\ntimeout_secs = 0"),
+            "timeout_secs"
+        );
+        assert_eq!(key_of("kind = \"sentinel\""), "endpoint");
+        assert_eq!(
+            key_of("kind = \"sentinel\"\nendpoint = \"https://dce\"\nstream_name = \"Custom-X\""),
+            "dcr_immutable_id"
+        );
+        assert_eq!(
+            key_of("kind = \"sentinel\"\nendpoint = \"https://dce\"\ndcr_immutable_id = \"dcr-1\"\nstream_name = \"Custom-X\"\ncredential = \"connection-string\""),
+            "credential"
+        );
+        assert_eq!(
+            key_of("kind = \"sentinel\"\nendpoint = \"https://dce\"\ndcr_immutable_id = \"dcr-1\"\nstream_name = \"Custom-X\"\ncredential = \"managed-identity\"\nmax_body_bytes = 2000000"),
+            "max_body_bytes"
+        );
+        assert_eq!(key_of("kind = \"eventhubs\""), "eventhub");
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\ncredential = \"managed-identity\""),
+            "namespace"
+        );
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\ncredential = \"connection-string\""),
+            "connection_string_env"
+        );
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\nnamespace = \"n\"\ncredential = \"client-secret\""),
+            "tenant_id"
+        );
+        assert_eq!(
+            key_of("kind = \"eventhubs\"\neventhub = \"h\"\nnamespace = \"n\"\ncredential = \"azure-cli\"\ncustom_endpoint = \"http://x\""),
+            "custom_endpoint"
+        );
+        assert!(toml::from_str::<SinkConfig>("kind = \"file\"\npath = \"x\"\nbogus = 1").is_err());
+        // A URL with secrets is never echoed.
+        let (_, message) = cfg("kind = \"webhook\"\nurl = \"hooks.example/SECRET\"")
+            .validate()
+            .unwrap_err();
+        assert!(!message.contains("SECRET"));
+    }
+
+    #[test]
+    fn names_are_kinds_with_indexes_when_repeated() {
+        let cfgs = vec![
+            cfg("kind = \"stdout\""),
+            cfg("kind = \"file\"\npath = \"a\""),
+            cfg("kind = \"file\"\npath = \"b\""),
+            cfg("kind = \"file\"\npath = \"c\"\nname = \"archive\""),
+        ];
+        assert_eq!(
+            names(&cfgs).unwrap(),
+            ["stdout", "file", "file-1", "archive"]
+        );
+        assert_eq!(default_name(&cfgs[2], 1), "file-1");
+        let dup = vec![
+            cfg("kind = \"stdout\"\nname = \"x\""),
+            cfg("kind = \"stdout\"\nname = \"x\""),
+        ];
+        assert!(matches!(
+            names(&dup),
+            Err(SinkBuildError::DuplicateName { index: 1, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn build_errors_name_the_key() {
+        let c = cfg("kind = \"webhook\"\nurl = \"https://h/x\"\nauth = \"bearer\"\ntoken_env = \"HUBWATCH_TEST_SURELY_UNSET_TOKEN\"");
+        let e = build(&c, 0).await.err().unwrap().to_string();
+        assert!(e.contains("token_env"), "{e}");
+        assert!(e.contains("HUBWATCH_TEST_SURELY_UNSET_TOKEN"), "{e}");
+        let ok = build(&cfg("kind = \"stdout\""), 0).await.unwrap();
+        assert_eq!(ok.name(), "stdout");
     }
 }

@@ -1,0 +1,288 @@
+//! The `sentinel` sink: alerts as rows of a custom Log Analytics table (Microsoft Sentinel),
+//! through the Azure Monitor Logs Ingestion API.
+//!
+//! Each request is
+//!
+//! ```text
+//! POST {endpoint}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}?api-version=2023-01-01
+//! Authorization: Bearer <Entra ID token for https://monitor.azure.com/.default>
+//! Content-Type: application/json
+//! Content-Encoding: gzip                       (with gzip = true)
+//!
+//! [ {row}, {row}, ... ]
+//! ```
+//!
+//! A batch is split into as many requests as needed to keep each (uncompressed) body within
+//! `max_body_bytes` (at most 1,000,000, the API's limit); an alert whose row alone is larger is
+//! refused (dead-lettered). If a later request of a batch fails, the worker retries the whole
+//! batch, so rows may arrive twice: deduplicate on `AlertId`.
+//!
+//! # Row schema
+//!
+//! One row per alert ([`AlertRow`]); the DCR's stream declaration and the custom table
+//! (e.g. `HubwatchAlerts_CL`, with a transformation of `source`) need these columns:
+//!
+//! | column            | type     | from the alert                                     |
+//! |-------------------|----------|----------------------------------------------------|
+//! | `TimeGenerated`   | datetime | `detected_at`                                      |
+//! | `AlertId`         | string   | `alert_id`                                         |
+//! | `RuleId`          | string   | `rule_id`                                          |
+//! | `Title`           | string   | `title`                                            |
+//! | `Severity`        | string   | `severity` (`INFO` .. `CRITICAL`)                  |
+//! | `Dedup`           | string   | `dedup`                                            |
+//! | `ResourceId`      | string   | `resourceId` (JSON text if not a string)           |
+//! | `CallerIpAddress` | string   | `callerIpAddress` (ditto)                          |
+//! | `CorrelationId`   | string   | `correlationId` (ditto)                            |
+//! | `EventTime`       | string   | `event_time`, the record's `time` as received      |
+//! | `WindowStart`     | datetime | `window_start`                                     |
+//! | `DisplayName`     | string   | `display_name`                                     |
+//! | `Description`     | string   | `description`                                      |
+//! | `Runbook`         | string   | `runbook`                                          |
+//! | `Reference`       | string   | `reference`                                        |
+//! | `Mitre`           | dynamic  | `mitre`: `[{"tactic": .., "technique": ..}]`       |
+//! | `Tags`            | dynamic  | `tags`                                             |
+//! | `LogTypes`        | dynamic  | `log_types`                                        |
+//! | `Summary`         | dynamic  | `summary`                                          |
+//! | `AlertContext`    | dynamic  | `alert_context`                                    |
+//! | `Event`           | dynamic  | `event`, the matched record                        |
+//! | `Source`          | dynamic  | `source`: where the record came from               |
+//!
+//! Null `ResourceId`, `CallerIpAddress`, `CorrelationId` and `EventTime` are sent as empty
+//! strings.
+
+use super::http;
+use super::{Sink, SinkBuildError, SinkConfig, SinkError};
+use crate::alert::{Alert, Source};
+use crate::rules::spec::Mitre;
+use azure_core::credentials::TokenCredential;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The token scope of the Logs Ingestion API.
+pub const SCOPE: &str = "https://monitor.azure.com/.default";
+/// The API version used.
+pub const API_VERSION: &str = "2023-01-01";
+
+/// One row of the custom table; see the [module documentation](self).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AlertRow<'a> {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time_generated: OffsetDateTime,
+    pub alert_id: &'a str,
+    pub rule_id: &'a str,
+    pub title: &'a str,
+    pub severity: &'static str,
+    pub dedup: &'a str,
+    pub resource_id: String,
+    pub caller_ip_address: String,
+    pub correlation_id: String,
+    pub event_time: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub window_start: OffsetDateTime,
+    pub display_name: &'a str,
+    pub description: &'a str,
+    pub runbook: &'a str,
+    pub reference: &'a str,
+    pub mitre: &'a [Mitre],
+    pub tags: &'a [String],
+    pub log_types: &'a [String],
+    pub summary: &'a Map<String, Value>,
+    pub alert_context: &'a Map<String, Value>,
+    pub event: &'a RawValue,
+    pub source: &'a Source,
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl<'a> AlertRow<'a> {
+    pub fn new(a: &'a Alert) -> Self {
+        AlertRow {
+            time_generated: a.detected_at,
+            alert_id: &a.alert_id,
+            rule_id: &a.rule_id,
+            title: &a.title,
+            severity: a.severity.as_str(),
+            dedup: &a.dedup,
+            resource_id: text(&a.resource_id),
+            caller_ip_address: text(&a.caller_ip_address),
+            correlation_id: text(&a.correlation_id),
+            event_time: text(&a.event_time),
+            window_start: a.window_start,
+            display_name: &a.display_name,
+            description: &a.description,
+            runbook: &a.runbook,
+            reference: &a.reference,
+            mitre: &a.mitre,
+            tags: &a.tags,
+            log_types: &a.log_types,
+            summary: &a.summary,
+            alert_context: &a.alert_context,
+            event: &a.event,
+            source: &a.source,
+        }
+    }
+}
+
+/// Sends alerts to a data collection rule's stream.
+pub struct SentinelSink {
+    name: String,
+    url: Url,
+    origin: String,
+    client: reqwest::Client,
+    credential: Arc<dyn TokenCredential>,
+    gzip: bool,
+    max_body_bytes: usize,
+}
+
+impl SentinelSink {
+    /// Builds the sink from its configuration and the configured Entra ID credential.
+    pub fn from_config(name: &str, cfg: &SinkConfig) -> Result<Self, SinkBuildError> {
+        let credential = super::entra_credential(name, cfg)?;
+        Self::new(name, cfg, credential)
+    }
+
+    /// Builds the sink with a given credential (tests pass a fake one).
+    pub fn new(
+        name: &str,
+        cfg: &SinkConfig,
+        credential: Arc<dyn TokenCredential>,
+    ) -> Result<Self, SinkBuildError> {
+        let bad = |key: &str, message: String| SinkBuildError::config(name, key, message);
+        let required = |key: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| bad(key, "required for kind = \"sentinel\"".into()))
+        };
+        let endpoint = required("endpoint", &cfg.endpoint)?;
+        let dcr = required("dcr_immutable_id", &cfg.dcr_immutable_id)?;
+        let stream = required("stream_name", &cfg.stream_name)?;
+        let mut url = Url::parse(endpoint.trim_end_matches('/'))
+            .map_err(|e| bad("endpoint", format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(
+                "endpoint",
+                "must be an absolute http:// or https:// URL".into(),
+            ));
+        }
+        url.path_segments_mut()
+            .map_err(|_| bad("endpoint", "cannot be a base URL".into()))?
+            .pop_if_empty()
+            .extend(["dataCollectionRules", &dcr, "streams", &stream]);
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("api-version", API_VERSION);
+        if cfg.timeout_secs == 0 {
+            return Err(bad("timeout_secs", "must be at least 1".into()));
+        }
+        let client = http::client(Duration::from_secs(cfg.timeout_secs))
+            .map_err(|e| bad("endpoint", format!("cannot build the HTTP client: {e}")))?;
+        Ok(SentinelSink {
+            name: name.to_string(),
+            origin: http::origin(&url),
+            url,
+            client,
+            credential,
+            gzip: cfg.gzip,
+            max_body_bytes: cfg.body_limit(),
+        })
+    }
+
+    /// The full request URL (it holds no secret).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The JSON-array bodies (uncompressed) for a batch.
+    fn bodies(&self, alerts: &[Arc<Alert>]) -> Result<Vec<Vec<u8>>, SinkError> {
+        let rows = alerts
+            .iter()
+            .map(|a| {
+                serde_json::to_string(&AlertRow::new(a)).map_err(|e| {
+                    SinkError::permanent(format!("alert {}: cannot make a row: {e}", a.alert_id))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        http::pack_json_arrays(&rows, self.max_body_bytes).map_err(|i| {
+            let (id, len) = alerts
+                .get(i)
+                .zip(rows.get(i))
+                .map_or((String::new(), 0), |(a, r)| (a.alert_id.clone(), r.len()));
+            SinkError::permanent(format!(
+                "alert {id} makes a {len}-byte row, over max_body_bytes = {}",
+                self.max_body_bytes
+            ))
+        })
+    }
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(body)?;
+    enc.finish()
+}
+
+#[async_trait::async_trait]
+impl Sink for SentinelSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&self, alerts: &[Arc<Alert>]) -> Result<(), SinkError> {
+        let bodies = self.bodies(alerts)?;
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let token = self
+            .credential
+            .get_token(&[SCOPE], None)
+            .await
+            .map_err(|e| {
+                SinkError::transient(format!(
+                    "getting an Entra ID token for {}: {e}",
+                    self.origin
+                ))
+            })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            http::header_value(
+                &format!("Bearer {}", token.token.secret()),
+                "the Entra ID token",
+            )?,
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        for body in bodies {
+            let body = if self.gzip {
+                gzip(&body).map_err(|e| SinkError::transient(format!("gzip: {e}")))?
+            } else {
+                body
+            };
+            let request = self
+                .client
+                .post(self.url.clone())
+                .headers(headers.clone())
+                .body(body);
+            http::send(request, &self.origin).await?;
+        }
+        Ok(())
+    }
+}
