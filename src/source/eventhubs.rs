@@ -276,7 +276,8 @@ impl EventHubsSource {
     }
 
     /// Hands this replica's partitions back at once on a graceful stop, so other replicas need
-    /// not wait for the ownership to expire: the records are rewritten with an empty owner.
+    /// not wait for the ownership to expire: the records are rewritten with no owner (an empty
+    /// `ownerid` in blob metadata, as the .NET and Python processors write it).
     async fn relinquish(&self, partitions: &[String]) {
         let Ok(current) = self
             .store
@@ -296,7 +297,7 @@ impl EventHubsSource {
                     && o.owner_id.as_deref() == Some(self.owner_id.as_str())
             })
             .map(|mut o| {
-                o.owner_id = Some(String::new());
+                o.owner_id = None;
                 o
             })
             .collect();

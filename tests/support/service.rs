@@ -137,6 +137,11 @@ pub struct Hubwatch {
 
 impl Hubwatch {
     pub fn start(config: &Path, log: &Path) -> Hubwatch {
+        Hubwatch::start_with_env(config, log, &[])
+    }
+
+    /// Starts with extra environment variables (e.g. `HUBWATCH_*` overrides).
+    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Hubwatch {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -147,6 +152,7 @@ impl Hubwatch {
             .arg(config)
             .env("HUBWATCH_TEST_CONNECTION_STRING", CONNECTION_STRING)
             .env("RUST_LOG", "info,azure_messaging_eventhubs=warn,azure_core_amqp=warn,fe2o3_amqp=warn")
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
