@@ -599,10 +599,8 @@ fn config_keys(rel: &str) -> Vec<String> {
         }
         if let Some(rest) = t.strip_prefix("pub ") {
             if let Some((name, _)) = rest.split_once(':') {
-                if !name.contains(' ') && !name.contains('(') {
-                    if !flatten {
-                        keys.push(name.to_string());
-                    }
+                if !name.contains(' ') && !name.contains('(') && !flatten {
+                    keys.push(name.to_string());
                 }
             }
         }
