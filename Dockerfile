@@ -8,6 +8,7 @@
 #
 # The image runs as uid 65532 (distroless "nonroot") and writes only below
 # /var/lib/hubwatch (checkpoints, dead letters), so it runs with a read-only root filesystem.
+# Logs are JSON unless stderr is a terminal (`docker run -t`) or the configuration says otherwise.
 
 # ---- build -------------------------------------------------------------------------------
 FROM rust:1.95-bookworm AS builder
@@ -37,8 +38,7 @@ COPY config/example.toml /etc/hubwatch/config.toml
 COPY --from=builder --chown=65532:65532 /out/var/lib/hubwatch /var/lib/hubwatch
 
 ENV HUBWATCH_SERVICE__STATE_DIR=/var/lib/hubwatch \
-    HUBWATCH_HTTP__LISTEN=0.0.0.0:9464 \
-    HUBWATCH_LOG_FORMAT=json
+    HUBWATCH_HTTP__LISTEN=0.0.0.0:9464
 VOLUME ["/var/lib/hubwatch"]
 WORKDIR /var/lib/hubwatch
 USER 65532:65532

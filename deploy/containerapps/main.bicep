@@ -153,10 +153,6 @@ var baseEnv = [
     value: '/var/lib/hubwatch'
   }
   {
-    name: 'HUBWATCH_LOG_FORMAT'
-    value: 'json'
-  }
-  {
     name: 'AZURE_CLIENT_ID'
     value: identity.properties.clientId
   }
