@@ -76,6 +76,12 @@ pub enum Command {
         /// The dead-letter file.
         file: PathBuf,
     },
+    /// Probe a running service's readiness (container HEALTHCHECK); exits 0 on 200, else 1.
+    Healthcheck {
+        /// URL to GET (default: /readyz on HUBWATCH_HTTP__LISTEN, else 127.0.0.1:9464).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 /// Loads rules from a directory, or the embedded ones; their tests must pass.
@@ -127,6 +133,7 @@ pub fn main() -> ExitCode {
             telemetry::init("warn", format);
             report(redrive(&config, &file))
         }
+        Command::Healthcheck { url } => healthcheck(url),
     }
 }
 
@@ -206,7 +213,12 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
             }
         });
         tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "hubwatch starting");
-        match service::run(config, health, cancel).await {
+        let http = crate::http::start(&config.http.listen, health.clone(), cancel.clone()).await?;
+        let result = service::run(config, health, cancel).await;
+        if let Some(http) = http {
+            http.shutdown().await;
+        }
+        match result {
             Ok(()) => {
                 tracing::info!("hubwatch stopped");
                 Ok(ExitCode::SUCCESS)
@@ -217,6 +229,23 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// `hubwatch healthcheck`: one GET with a 3 s budget; the reason goes on one line.
+fn healthcheck(url: Option<String>) -> ExitCode {
+    let url = url.unwrap_or_else(|| {
+        crate::http::default_probe_url(std::env::var("HUBWATCH_HTTP__LISTEN").ok().as_deref())
+    });
+    match crate::http::probe(&url, std::time::Duration::from_secs(3)) {
+        Ok(line) => {
+            println!("ok: {line}");
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            eprintln!("not ready: {line}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {

@@ -15,6 +15,7 @@ pub mod decode;
 pub mod dedup;
 pub mod detect;
 pub mod health;
+pub mod http;
 pub mod pipeline;
 pub mod prefilter;
 pub mod progress;

@@ -97,6 +97,7 @@ pub async fn run(
             Arc::new(DeadLetterFile::new(dead_letter)),
         ));
     }
+    tracing::info!(sinks = sinks.len(), source = ?config.source.kind, "sinks started; starting the source");
     let pipeline = Arc::new(Pipeline::new(
         detector,
         Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
@@ -162,6 +163,7 @@ pub async fn run(
                 .map_err(ServiceError::from)
         }
     };
+    tracing::info!("source stopped; draining sink queues");
     close_pipeline(pipeline, grace).await;
     result
 }
