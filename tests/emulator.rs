@@ -70,7 +70,7 @@ async fn producer(emu: &Emulator) -> ProducerClient {
 async fn consumer(emu: &Emulator) -> ConsumerClient {
     ConsumerClient::builder()
         .with_custom_endpoint(endpoint(emu))
-        .open(NAMESPACE, HUB, Arc::new(FakeCredential))
+        .open(NAMESPACE, HUB.to_string(), Arc::new(FakeCredential))
         .await
         .expect("consumer opens")
 }
@@ -107,7 +107,10 @@ async fn expect_nothing(receiver: &EventReceiver, quiet: Duration) {
     let stream = receiver.stream_events();
     futures::pin_mut!(stream);
     if let Ok(Some(item)) = tokio::time::timeout(quiet, stream.next()).await {
-        panic!("expected no more events, got {:?}", item.map(|e| e.sequence_number()));
+        panic!(
+            "expected no more events, got {:?}",
+            item.map(|e| e.sequence_number())
+        );
     }
 }
 
@@ -120,12 +123,18 @@ fn seqs(evs: &[ReceivedEventData]) -> Vec<i64> {
 }
 
 async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     tokio::time::timeout(TEST_TIMEOUT, f)
         .await
         .expect("test timed out");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 6)]
 async fn produce_and_consume_with_the_rust_sdk() {
     bounded(async {
         let emu = start(None).await;
@@ -176,7 +185,11 @@ async fn produce_and_consume_with_the_rust_sdk() {
             .map(|p| p.to_string())
             .filter(|p| emu.events(p).iter().any(|(_, b)| b.starts_with(b"key-")))
             .collect();
-        assert_eq!(key_partitions.len(), 1, "a partition key maps to one partition");
+        assert_eq!(
+            key_partitions.len(),
+            1,
+            "a partition key maps to one partition"
+        );
         let key_partition = key_partitions[0].clone();
         let keyed: Vec<Vec<u8>> = emu
             .events(&key_partition)
@@ -205,10 +218,7 @@ async fn produce_and_consume_with_the_rust_sdk() {
                 .unwrap());
         }
         producer.send_batch(batch, None).await.unwrap();
-        assert!(emu
-            .events("2")
-            .iter()
-            .any(|(_, b)| b.as_slice() == b"p2-1"));
+        assert!(emu.events("2").iter().any(|(_, b)| b.as_slice() == b"p2-1"));
 
         // Partition properties reflect the stored state.
         let p1 = producer.get_partition_properties("1").await.unwrap();
@@ -244,11 +254,20 @@ async fn produce_and_consume_with_the_rust_sdk() {
 
         // Keyed events carry their partition key.
         let rx = consumer
-            .open_receiver_on_partition(key_partition.clone(), position(StartLocation::Earliest, true))
+            .open_receiver_on_partition(
+                key_partition.clone(),
+                position(StartLocation::Earliest, true),
+            )
             .await
             .unwrap();
-        let evs = read_n(&rx, emu.partition_len(&key_partition) as usize, Duration::from_secs(20)).await;
-        let keyed: Vec<&ReceivedEventData> = evs.iter().filter(|e| body(e).starts_with("key-")).collect();
+        let evs = read_n(
+            &rx,
+            emu.partition_len(&key_partition) as usize,
+            Duration::from_secs(20),
+        )
+        .await;
+        let keyed: Vec<&ReceivedEventData> =
+            evs.iter().filter(|e| body(e).starts_with("key-")).collect();
         assert_eq!(keyed.len(), 4);
         assert!(keyed
             .iter()
@@ -257,16 +276,28 @@ async fn produce_and_consume_with_the_rust_sdk() {
 
         // From a sequence number, inclusive and exclusive.
         let rx = consumer
-            .open_receiver_on_partition("1".to_string(), position(StartLocation::SequenceNumber(1), true))
+            .open_receiver_on_partition(
+                "1".to_string(),
+                position(StartLocation::SequenceNumber(1), true),
+            )
             .await
             .unwrap();
-        assert_eq!(seqs(&read_n(&rx, 2, Duration::from_secs(20)).await), vec![1, 2]);
+        assert_eq!(
+            seqs(&read_n(&rx, 2, Duration::from_secs(20)).await),
+            vec![1, 2]
+        );
         rx.close().await.unwrap();
         let rx = consumer
-            .open_receiver_on_partition("1".to_string(), position(StartLocation::SequenceNumber(1), false))
+            .open_receiver_on_partition(
+                "1".to_string(),
+                position(StartLocation::SequenceNumber(1), false),
+            )
             .await
             .unwrap();
-        assert_eq!(seqs(&read_n(&rx, 1, Duration::from_secs(20)).await), vec![2]);
+        assert_eq!(
+            seqs(&read_n(&rx, 1, Duration::from_secs(20)).await),
+            vec![2]
+        );
         rx.close().await.unwrap();
 
         // From an offset (exclusive).
@@ -277,7 +308,10 @@ async fn produce_and_consume_with_the_rust_sdk() {
             )
             .await
             .unwrap();
-        assert_eq!(seqs(&read_n(&rx, 2, Duration::from_secs(20)).await), vec![1, 2]);
+        assert_eq!(
+            seqs(&read_n(&rx, 2, Duration::from_secs(20)).await),
+            vec![1, 2]
+        );
         rx.close().await.unwrap();
 
         // From an enqueued time in the future: only new events.
@@ -321,7 +355,11 @@ async fn produce_and_consume_with_the_rust_sdk() {
                 }
             }
         };
-        assert!(body(&first_new).starts_with("latest-"), "{}", body(&first_new));
+        assert!(
+            body(&first_new).starts_with("latest-"),
+            "{}",
+            body(&first_new)
+        );
         assert!(first_new.sequence_number().unwrap() >= 3);
         rx.close().await.unwrap();
 
@@ -332,7 +370,7 @@ async fn produce_and_consume_with_the_rust_sdk() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 6)]
 async fn higher_epoch_steals_the_partition() {
     bounded(async {
         let emu = start(None).await;
@@ -364,13 +402,19 @@ async fn higher_epoch_steals_the_partition() {
             .open_receiver_on_partition("0".to_string(), with_epoch(1))
             .await
             .unwrap();
-        assert_eq!(seqs(&read_n(&old, 2, Duration::from_secs(20)).await), vec![0, 1]);
+        assert_eq!(
+            seqs(&read_n(&old, 2, Duration::from_secs(20)).await),
+            vec![0, 1]
+        );
 
         let new = consumer
             .open_receiver_on_partition("0".to_string(), with_epoch(2))
             .await
             .unwrap();
-        assert_eq!(seqs(&read_n(&new, 2, Duration::from_secs(20)).await), vec![0, 1]);
+        assert_eq!(
+            seqs(&read_n(&new, 2, Duration::from_secs(20)).await),
+            vec![0, 1]
+        );
 
         // The old receiver is detached with amqp:link:stolen.
         {
@@ -381,7 +425,9 @@ async fn higher_epoch_steals_the_partition() {
                     matches!(e.kind, ErrorKind::ConsumerDisconnected(_)),
                     "expected ConsumerDisconnected, got {e:?}"
                 ),
-                Ok(Some(Ok(ev))) => panic!("old receiver still got event {:?}", ev.sequence_number()),
+                Ok(Some(Ok(ev))) => {
+                    panic!("old receiver still got event {:?}", ev.sequence_number())
+                }
                 Ok(None) => panic!("old receiver stream ended without an error"),
                 Err(_) => panic!("old receiver was not disconnected"),
             }
@@ -416,7 +462,10 @@ async fn higher_epoch_steals_the_partition() {
             )
             .await
             .unwrap();
-        assert_eq!(seqs(&read_n(&new, 1, Duration::from_secs(20)).await), vec![2]);
+        assert_eq!(
+            seqs(&read_n(&new, 1, Duration::from_secs(20)).await),
+            vec![2]
+        );
 
         new.close().await.unwrap();
         consumer.close().await.unwrap();
@@ -426,7 +475,7 @@ async fn higher_epoch_steals_the_partition() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 6)]
 async fn data_dir_keeps_events_across_restarts() {
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
@@ -470,8 +519,14 @@ async fn data_dir_keeps_events_across_restarts() {
         let producer = self::producer(&emu).await;
         let p0_after = producer.get_partition_properties("0").await.unwrap();
         assert_eq!(p0_after.last_enqueued_sequence_number, 2);
-        assert_eq!(p0_after.last_enqueued_offset, p0_before.last_enqueued_offset);
-        assert_eq!(p0_after.last_enqueued_time_utc, p0_before.last_enqueued_time_utc);
+        assert_eq!(
+            p0_after.last_enqueued_offset,
+            p0_before.last_enqueued_offset
+        );
+        assert_eq!(
+            p0_after.last_enqueued_time_utc,
+            p0_before.last_enqueued_time_utc
+        );
 
         producer
             .send_event(
@@ -503,7 +558,7 @@ async fn data_dir_keeps_events_across_restarts() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 6)]
 async fn python_sdk_interop() {
     let check = tokio::process::Command::new("python3")
         .args(["-c", "import azure.eventhub"])
@@ -520,7 +575,10 @@ async fn python_sdk_interop() {
     );
 
     let emu = start(None).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/emulator_interop.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/emulator_interop.py"
+    );
     let mut child = tokio::process::Command::new("python3")
         .arg(script)
         .args(["--port", &emu.local_addr().port().to_string(), "--hub", HUB])

@@ -31,13 +31,16 @@ use fe2o3_amqp::acceptor::{
 use fe2o3_amqp::link::delivery::Sendable;
 use fe2o3_amqp::{Receiver, Sender};
 use fe2o3_amqp_types::definitions::{self, AmqpError, LinkError};
+use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 use fe2o3_amqp_types::messaging::message::__private::{Deserializable, Serializable};
 use fe2o3_amqp_types::messaging::{
     AmqpValue, ApplicationProperties, Body, Data, Message, MessageAnnotations, MessageId,
-    OwnedKey, Properties, TargetArchetype,
+    Properties, TargetArchetype,
 };
 use fe2o3_amqp_types::performatives::Attach;
-use fe2o3_amqp_types::primitives::{Array, Binary, OrderedMap, SimpleValue, Symbol, Timestamp, Value};
+use fe2o3_amqp_types::primitives::{
+    Array, Binary, OrderedMap, SimpleValue, Symbol, Timestamp, Value,
+};
 use fe2o3_amqp_types::sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -49,6 +52,24 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 const BATCH_MESSAGE_FORMAT: u32 = 0x8001_3700;
 const MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
 const EPOCH_PROPERTY: &str = "com.microsoft:epoch";
+
+fn debug_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("EVENTHUBS_EMULATOR_DEBUG").is_some())
+}
+
+fn frames_debug() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("EVENTHUBS_EMULATOR_DEBUG").as_deref() == Ok("frames"))
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if debug_enabled() {
+            eprintln!("eventhubs-emulator: {}", format_args!($($arg)*));
+        }
+    };
+}
 
 /// Configuration of an [`Emulator`].
 #[derive(Debug, Clone)]
@@ -200,7 +221,9 @@ fn encode_record(e: &StoredEvent) -> Vec<u8> {
 
 fn decode_record(payload: &[u8]) -> Option<StoredEvent> {
     let rd_i64 = |at: usize| -> Option<i64> {
-        Some(i64::from_le_bytes(payload.get(at..at + 8)?.try_into().ok()?))
+        Some(i64::from_le_bytes(
+            payload.get(at..at + 8)?.try_into().ok()?,
+        ))
     };
     let seq = rd_i64(0)?;
     let offset = rd_i64(8)?;
@@ -269,6 +292,8 @@ struct ReceiverReg {
 
 struct ReplyLink {
     id: u64,
+    /// The session the link lives in; replies prefer the request's session.
+    session_id: u64,
     /// Source address of the client's receiver (`$cbs`, `$management`).
     node: String,
     /// Target address of the client's receiver (the client node used in `reply-to`).
@@ -475,8 +500,9 @@ fn body_bytes(body: &Body<Value>) -> Vec<u8> {
         Body::Value(AmqpValue(Value::Binary(b))) => b.to_vec(),
         Body::Value(AmqpValue(Value::String(s))) => s.as_bytes().to_vec(),
         Body::Value(AmqpValue(v)) => serde_amqp::to_vec(v).unwrap_or_default(),
-        Body::Sequence(seq) => serde_amqp::to_vec(&seq.iter().map(|s| &s.0).collect::<Vec<_>>())
-            .unwrap_or_default(),
+        Body::Sequence(seq) => {
+            serde_amqp::to_vec(&seq.iter().map(|s| &s.0).collect::<Vec<_>>()).unwrap_or_default()
+        }
         Body::Empty => Vec::new(),
     }
 }
@@ -536,6 +562,69 @@ struct KillableStream {
     inner: TcpStream,
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     killed: bool,
+    /// Frame tracing (EVENTHUBS_EMULATOR_DEBUG=frames): bytes seen per direction.
+    seen: [FrameTracer; 2],
+}
+
+#[derive(Default)]
+struct FrameTracer {
+    buf: Vec<u8>,
+}
+
+impl FrameTracer {
+    fn feed(&mut self, dir: &str, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        loop {
+            if self.buf.len() >= 8 && self.buf.starts_with(b"AMQP") {
+                self.buf.drain(..8);
+                continue;
+            }
+            if self.buf.len() < 8 {
+                return;
+            }
+            let size =
+                u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+            if self.buf.len() < size {
+                return;
+            }
+            let doff = self.buf[4] as usize * 4;
+            let ftype = self.buf[5];
+            let channel = u16::from_be_bytes([self.buf[6], self.buf[7]]);
+            let body = &self.buf[doff.min(size)..size];
+            let code = match body {
+                [0x00, 0x53, c, ..] => *c as u64,
+                [0x00, 0x80, rest @ ..] if rest.len() >= 8 => {
+                    u64::from_be_bytes(rest[..8].try_into().unwrap())
+                }
+                [] => 0xff,
+                _ => 0xfe,
+            };
+            let name = match (ftype, code) {
+                (1, c) => match c {
+                    0x40 => "sasl-mechanisms",
+                    0x41 => "sasl-init",
+                    0x44 => "sasl-outcome",
+                    _ => "sasl-?",
+                },
+                (_, 0x10) => "open",
+                (_, 0x11) => "begin",
+                (_, 0x12) => "attach",
+                (_, 0x13) => "flow",
+                (_, 0x14) => "transfer",
+                (_, 0x15) => "disposition",
+                (_, 0x16) => "detach",
+                (_, 0x17) => "end",
+                (_, 0x18) => "close",
+                (_, 0xff) => "empty",
+                _ => "?",
+            };
+            eprintln!(
+                "eventhubs-emulator: frame {dir} ch={channel} {name} {:02x?}",
+                &body[..body.len().min(48)]
+            );
+            self.buf.drain(..size);
+        }
+    }
 }
 
 impl KillableStream {
@@ -571,7 +660,13 @@ impl AsyncRead for KillableStream {
         if let Err(e) = self.check(cx) {
             return Poll::Ready(Err(e));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if frames_debug() {
+            let bytes = buf.filled()[before..].to_vec();
+            self.seen[0].feed("<-", &bytes);
+        }
+        res
     }
 }
 
@@ -584,7 +679,13 @@ impl AsyncWrite for KillableStream {
         if let Err(e) = self.check(cx) {
             return Poll::Ready(Err(e));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if frames_debug() {
+            if let Poll::Ready(Ok(n)) = &res {
+                self.seen[1].feed("->", &buf[..*n]);
+            }
+        }
+        res
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -650,6 +751,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                         inner: stream,
                         cancelled: Box::pin(state.shutdown.clone().cancelled_owned()),
                         killed: false,
+                        seen: Default::default(),
                     };
                     let acceptor = acceptor.clone();
                     let state = state.clone();
@@ -765,7 +867,12 @@ fn is_node(address: &Option<String>, node: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn handle_session(mut session: ListenerSessionHandle, state: Arc<State>, replies: ReplyLinks) {
+async fn handle_session(
+    mut session: ListenerSessionHandle,
+    state: Arc<State>,
+    replies: ReplyLinks,
+) {
+    let session_id = state.next_id();
     let link_acceptor = LinkAcceptor::builder()
         .max_message_size(MAX_MESSAGE_SIZE)
         .build();
@@ -781,12 +888,13 @@ async fn handle_session(mut session: ListenerSessionHandle, state: Arc<State>, r
                 let filter = source_filter(&attach);
                 let epoch = link_epoch(&attach);
                 let name = attach.name.clone();
+                trace!("attach {name:?} role={:?} source={source:?} target={target:?} filter={filter:?} epoch={epoch:?}", attach.role);
                 match link_acceptor.accept_incoming_attach(attach, &mut session).await {
                     Ok(LinkEndpoint::Receiver(receiver)) => {
                         // The client sends on this link.
                         if is_node(&target, "$cbs") || is_node(&target, "$management") {
                             let node = path_segments(target.as_deref().unwrap_or(""))[0].clone();
-                            links.spawn(run_request_link(receiver, node, state.clone(), replies.clone()));
+                            links.spawn(run_request_link(receiver, node, session_id, state.clone(), replies.clone()));
                         } else {
                             links.spawn(run_producer_link(receiver, target.unwrap_or_default(), state.clone()));
                         }
@@ -795,7 +903,8 @@ async fn handle_session(mut session: ListenerSessionHandle, state: Arc<State>, r
                         // The client receives on this link.
                         if is_node(&source, "$cbs") || is_node(&source, "$management") {
                             let node = path_segments(source.as_deref().unwrap_or(""))[0].clone();
-                            links.spawn(run_reply_link(sender, node, target, name, state.clone(), replies.clone()));
+                            let (guard, rx) = register_reply_link(&replies, &state, session_id, &node, target, name);
+                            links.spawn(run_reply_link(sender, guard, rx, state.clone()));
                         } else {
                             links.spawn(run_consumer_link(
                                 sender,
@@ -816,36 +925,79 @@ async fn handle_session(mut session: ListenerSessionHandle, state: Arc<State>, r
 
 /* ------------------------------- $cbs / $management ------------------------ */
 
-async fn run_reply_link(
-    mut sender: Sender,
-    node: String,
+/// How long to wait before settling a delivery received from a client.
+///
+/// fe2o3-amqp 0.16 (the Rust SDK's AMQP stack) records an unsettled outgoing delivery only
+/// after it has handed the transfer to its session; a disposition that arrives before that is
+/// dropped and the client's `send` never completes. Against Azure the network round trip hides
+/// this race, against a local server it hangs the client in most runs. Settling a little later
+/// avoids it. Override with `EVENTHUBS_EMULATOR_SETTLE_DELAY_MS`.
+fn settle_delay() -> Duration {
+    static DELAY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        let ms = std::env::var("EVENTHUBS_EMULATOR_SETTLE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        Duration::from_millis(ms)
+    })
+}
+
+/// Accepts a delivery after [`settle_delay`] without blocking the link.
+fn accept_later(receiver: &Receiver, info: fe2o3_amqp::link::delivery::DeliveryInfo) {
+    let disposer = receiver.disposer();
+    tokio::spawn(async move {
+        tokio::time::sleep(settle_delay()).await;
+        if let Err(e) = disposer.accept(info).await {
+            trace!("late accept failed: {e}");
+        }
+    });
+}
+
+/// Registers a `$cbs`/`$management` reply link; it is unregistered when the guard drops.
+fn register_reply_link(
+    replies: &ReplyLinks,
+    state: &State,
+    session_id: u64,
+    node: &str,
     client_addr: Option<String>,
     name: String,
-    state: Arc<State>,
-    replies: ReplyLinks,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+) -> (ReplyGuard, ReplyRx) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let id = state.next_id();
     replies
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(ReplyLink {
             id,
+            session_id,
             node: node.to_ascii_lowercase(),
             client_addr,
             name,
             tx,
         });
-    struct Unregister(ReplyLinks, u64);
-    impl Drop for Unregister {
-        fn drop(&mut self) {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|r| r.id != self.1);
-        }
+    (ReplyGuard(replies.clone(), id), rx)
+}
+
+type ReplyRx = tokio::sync::mpsc::UnboundedReceiver<Message<Body<Value>>>;
+
+struct ReplyGuard(ReplyLinks, u64);
+
+impl Drop for ReplyGuard {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|r| r.id != self.1);
     }
-    let _guard = Unregister(replies, id);
+}
+
+async fn run_reply_link(
+    mut sender: Sender,
+    _guard: ReplyGuard,
+    mut rx: ReplyRx,
+    state: Arc<State>,
+) {
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
@@ -870,44 +1022,52 @@ async fn run_reply_link(
     }
 }
 
-/// Finds the reply link for a request: same node, and the client address named by `reply-to`
-/// (falling back to the link names used by the SDKs, then to the only candidate).
+/// Finds the reply link for a request: same node, preferring the request's session, then the
+/// client address named by `reply-to`, then the link names used by the SDKs
+/// (`X-sender`/`X-receiver`), then the only candidate. Never by arrival order.
 async fn find_reply_link(
     replies: &ReplyLinks,
     node: &str,
+    session_id: u64,
     reply_to: Option<&str>,
     request_link_name: &str,
 ) -> Option<tokio::sync::mpsc::UnboundedSender<Message<Body<Value>>>> {
     let node = node.to_ascii_lowercase();
-    // The reply link may attach after the request link (Rust SDK) or before it (Python SDK);
-    // requests normally arrive after both, but wait briefly in case they do not.
+    let stem = |name: &str, suffixes: [&str; 2]| -> Option<String> {
+        suffixes
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .map(|s| s.to_string())
+    };
+    let request_stem = stem(request_link_name, ["sender", "Sender"]);
+    // The reply link normally attaches before the request arrives; wait briefly if not.
     for _ in 0..100 {
         {
             let links = replies.lock().unwrap_or_else(|e| e.into_inner());
-            let candidates: Vec<&ReplyLink> = links
-                .iter()
-                .filter(|l| l.node == node && !l.tx.is_closed())
-                .collect();
-            let by_addr = reply_to.and_then(|rt| {
-                candidates
+            for same_session in [true, false] {
+                let candidates: Vec<&ReplyLink> = links
                     .iter()
-                    .rev()
-                    .find(|l| l.client_addr.as_deref() == Some(rt))
-            });
-            let by_name = || {
-                let stem = request_link_name
-                    .strip_suffix("sender")
-                    .or_else(|| request_link_name.strip_suffix("Sender"))?;
-                candidates.iter().rev().find(|l| {
-                    l.name
-                        .strip_suffix("receiver")
-                        .or_else(|| l.name.strip_suffix("Receiver"))
-                        == Some(stem)
-                })
-            };
-            let only = || (candidates.len() == 1).then(|| &candidates[0]);
-            if let Some(link) = by_addr.or_else(by_name).or_else(only) {
-                return Some(link.tx.clone());
+                    .filter(|l| l.node == node && !l.tx.is_closed())
+                    .filter(|l| !same_session || l.session_id == session_id)
+                    .collect();
+                let by_addr = || {
+                    let rt = reply_to?;
+                    candidates
+                        .iter()
+                        .rev()
+                        .find(|l| l.client_addr.as_deref() == Some(rt))
+                };
+                let by_name = || {
+                    let want = request_stem.as_deref()?;
+                    candidates
+                        .iter()
+                        .rev()
+                        .find(|l| stem(&l.name, ["receiver", "Receiver"]).as_deref() == Some(want))
+                };
+                let only = || (candidates.len() == 1).then(|| &candidates[0]);
+                if let Some(link) = by_addr().or_else(by_name).or_else(only) {
+                    return Some(link.tx.clone());
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -915,7 +1075,13 @@ async fn find_reply_link(
     None
 }
 
-async fn run_request_link(mut receiver: Receiver, node: String, state: Arc<State>, replies: ReplyLinks) {
+async fn run_request_link(
+    mut receiver: Receiver,
+    node: String,
+    session_id: u64,
+    state: Arc<State>,
+    replies: ReplyLinks,
+) {
     let link_name = receiver.name().to_string();
     loop {
         let delivery = tokio::select! {
@@ -929,11 +1095,8 @@ async fn run_request_link(mut receiver: Receiver, node: String, state: Arc<State
                 return;
             }
         };
-        if receiver.accept(&delivery).await.is_err() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
-            return;
-        }
-        let request = delivery.into_message();
+        let (info, request) = delivery.into_parts();
+        accept_later(&receiver, info);
         let (message_id, reply_to) = match &request.properties {
             Some(p) => (p.message_id.clone(), p.reply_to.clone()),
             None => (None, None),
@@ -967,7 +1130,8 @@ async fn run_request_link(mut receiver: Receiver, node: String, state: Arc<State
             body: Body::Value(AmqpValue(body)),
             footer: None,
         };
-        match find_reply_link(&replies, &node, reply_to.as_deref(), &link_name).await {
+        trace!("{node} request on {link_name:?} session {session_id} reply_to={reply_to:?} -> {status}");
+        match find_reply_link(&replies, &node, session_id, reply_to.as_deref(), &link_name).await {
             Some(tx) => {
                 let _ = tx.send(reply);
             }
@@ -1047,7 +1211,11 @@ fn management_reply(state: &State, request: &Message<Body<Value>>) -> (i32, Stri
 
 /* ---------------------------------- producers ------------------------------- */
 
-async fn close_receiver_with(receiver: Receiver, condition: definitions::ErrorCondition, msg: String) {
+async fn close_receiver_with(
+    receiver: Receiver,
+    condition: definitions::ErrorCondition,
+    msg: String,
+) {
     let err = definitions::Error::new(condition, Some(msg), None);
     let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close_with_error(err)).await;
 }
@@ -1056,7 +1224,9 @@ async fn run_producer_link(mut receiver: Receiver, target: String, state: Arc<St
     let segs = path_segments(&target);
     let fixed_partition = match segs.as_slice() {
         [hub] if hub.eq_ignore_ascii_case(&state.hub) => None,
-        [hub, p, id] if hub.eq_ignore_ascii_case(&state.hub) && p.eq_ignore_ascii_case("Partitions") => {
+        [hub, p, id]
+            if hub.eq_ignore_ascii_case(&state.hub) && p.eq_ignore_ascii_case("Partitions") =>
+        {
             match state.partition_index(id) {
                 Some(i) => Some(i),
                 None => {
@@ -1083,15 +1253,25 @@ async fn run_producer_link(mut receiver: Receiver, target: String, state: Arc<St
             }
         };
         let is_batch = *delivery.message_format() == Some(BATCH_MESSAGE_FORMAT);
+        trace!(
+            "delivery on {target} format={:?}",
+            delivery.message_format()
+        );
         let result = store_delivery(&state, fixed_partition, is_batch, delivery.message());
         let outcome = match result {
-            Ok(()) => receiver.accept(&delivery).await,
+            Ok(()) => {
+                accept_later(&receiver, delivery.into_parts().0);
+                Ok(())
+            }
             Err(e) => {
                 eprintln!("eventhubs-emulator: rejecting a send to {target}: {e}");
-                let err = definitions::Error::new(AmqpError::InternalError, Some(e.to_string()), None);
+                let err =
+                    definitions::Error::new(AmqpError::InternalError, Some(e.to_string()), None);
+                tokio::time::sleep(settle_delay()).await;
                 receiver.reject(&delivery, err).await
             }
         };
+        trace!("settled delivery on {target}: {outcome:?}");
         if outcome.is_err() {
             let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
             return;
@@ -1195,17 +1375,24 @@ fn parse_filter(filter: &str) -> Result<StartFrom, String> {
 }
 
 fn start_index(events: &[StoredEvent], start: &StartFrom) -> usize {
-    let first = |pred: &dyn Fn(&StoredEvent) -> bool| {
-        events.iter().position(pred).unwrap_or(events.len())
-    };
+    let first =
+        |pred: &dyn Fn(&StoredEvent) -> bool| events.iter().position(pred).unwrap_or(events.len());
     match *start {
         StartFrom::Latest => events.len(),
-        StartFrom::Sequence { value, inclusive } => {
-            first(&|e| if inclusive { e.seq >= value } else { e.seq > value })
-        }
-        StartFrom::Offset { value, inclusive } => {
-            first(&|e| if inclusive { e.offset >= value } else { e.offset > value })
-        }
+        StartFrom::Sequence { value, inclusive } => first(&|e| {
+            if inclusive {
+                e.seq >= value
+            } else {
+                e.seq > value
+            }
+        }),
+        StartFrom::Offset { value, inclusive } => first(&|e| {
+            if inclusive {
+                e.offset >= value
+            } else {
+                e.offset > value
+            }
+        }),
         StartFrom::EnqueuedTime { ms, inclusive } => first(&|e| {
             if inclusive {
                 e.enqueued_ms >= ms
@@ -1278,7 +1465,7 @@ async fn run_consumer_link(
     // Owner-level epochs.
     let id = state.next_id();
     let kick = CancellationToken::new();
-    {
+    let refused = {
         let mut owners = state.owners.lock().unwrap_or_else(|e| e.into_inner());
         let list = owners.entry((group.clone(), pidx)).or_default();
         let max_epoch = list.iter().filter_map(|r| r.epoch).max();
@@ -1288,27 +1475,30 @@ async fn run_consumer_link(
             _ => false,
         };
         if refuse {
-            drop(owners);
-            let msg = format!(
+            Some(format!(
                 "a receiver with a higher epoch ({}) is active on consumer group {group} partition {pidx}; epoch {:?} refused",
                 max_epoch.unwrap_or_default(),
                 epoch
-            );
-            return close_sender_with(sender, LinkError::Stolen.into(), msg).await;
-        }
-        if let Some(e) = epoch {
-            for r in list.iter() {
-                if r.epoch.is_none_or(|old| old <= e) {
-                    r.kick.cancel();
+            ))
+        } else {
+            if let Some(e) = epoch {
+                for r in list.iter() {
+                    if r.epoch.is_none_or(|old| old <= e) {
+                        r.kick.cancel();
+                    }
                 }
+                list.retain(|r| !r.kick.is_cancelled());
             }
-            list.retain(|r| !r.kick.is_cancelled());
+            list.push(ReceiverReg {
+                id,
+                epoch,
+                kick: kick.clone(),
+            });
+            None
         }
-        list.push(ReceiverReg {
-            id,
-            epoch,
-            kick: kick.clone(),
-        });
+    };
+    if let Some(msg) = refused {
+        return close_sender_with(sender, LinkError::Stolen.into(), msg).await;
     }
     let _guard = OwnerGuard {
         state: state.clone(),
@@ -1420,7 +1610,9 @@ mod unit_tests {
     #[test]
     fn paths() {
         assert_eq!(
-            path_segments("amqps://ns.servicebus.windows.net/hub/ConsumerGroups/$Default/Partitions/3"),
+            path_segments(
+                "amqps://ns.servicebus.windows.net/hub/ConsumerGroups/$Default/Partitions/3"
+            ),
             vec!["hub", "ConsumerGroups", "$Default", "Partitions", "3"]
         );
         assert_eq!(path_segments("hub"), vec!["hub"]);
