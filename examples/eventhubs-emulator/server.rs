@@ -1001,8 +1001,8 @@ async fn run_reply_link(
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = sender.on_detach() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), sender.close()).await;
+            e = sender.on_detach() => {
+                answer_detach(sender, e).await;
                 return;
             }
             msg = rx.recv() => {
@@ -1090,8 +1090,10 @@ async fn run_request_link(
         };
         let delivery = match delivery {
             Ok(d) => d,
-            Err(_) => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
+            Err(e) => {
+                // fe2o3 already answered a remote detach/close with the same `closed` flag;
+                // closing again would re-attach the link.
+                trace!("receiver link ended: {e}");
                 return;
             }
         };
@@ -1247,8 +1249,10 @@ async fn run_producer_link(mut receiver: Receiver, target: String, state: Arc<St
         };
         let delivery = match delivery {
             Ok(d) => d,
-            Err(_) => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
+            Err(e) => {
+                // fe2o3 already answered a remote detach/close with the same `closed` flag;
+                // closing again would re-attach the link.
+                trace!("receiver link ended: {e}");
                 return;
             }
         };
@@ -1403,6 +1407,23 @@ fn start_index(events: &[StoredEvent], start: &StartFrom) -> usize {
     }
 }
 
+/// Answers a client's detach of a link we send on, echoing its `closed` flag.
+async fn answer_detach(sender: Sender, err: fe2o3_amqp::link::DetachError) {
+    use fe2o3_amqp::link::DetachError;
+    let closed = matches!(
+        err,
+        DetachError::ClosedByRemote | DetachError::RemoteClosedWithError(_)
+    );
+    let answer = async move {
+        if closed {
+            let _ = sender.close().await;
+        } else {
+            let _ = sender.detach().await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
+}
+
 async fn close_sender_with(sender: Sender, condition: definitions::ErrorCondition, msg: String) {
     let err = definitions::Error::new(condition, Some(msg), None);
     let _ = tokio::time::timeout(Duration::from_secs(2), sender.close_with_error(err)).await;
@@ -1520,8 +1541,8 @@ async fn run_consumer_link(
                         let msg = format!("receiver displaced by a receiver with a higher or equal epoch on consumer group {group} partition {pidx}");
                         return close_sender_with(sender, LinkError::Stolen.into(), msg).await;
                     }
-                    _ = sender.on_detach() => {
-                        let _ = tokio::time::timeout(Duration::from_secs(2), sender.close()).await;
+                    e = sender.on_detach() => {
+                        answer_detach(sender, e).await;
                         return;
                     }
                     changed = len_rx.changed() => {
@@ -1559,8 +1580,8 @@ async fn run_consumer_link(
                             Err(_) => {
                                 // No credit for a while: check whether the client went away.
                                 tokio::select! {
-                                    _ = sender.on_detach() => {
-                                        let _ = tokio::time::timeout(Duration::from_secs(2), sender.close()).await;
+                                    e = sender.on_detach() => {
+                                        answer_detach(sender, e).await;
                                         return;
                                     }
                                     _ = tokio::time::sleep(Duration::from_millis(20)) => {}
