@@ -407,7 +407,10 @@ async fn higher_epoch_steals_the_partition() {
             vec![0, 1]
         );
 
-        let new = consumer
+        // Another client (as another replica would): the SDK shares one link per partition
+        // within a client.
+        let consumer_b = self::consumer(&emu).await;
+        let new = consumer_b
             .open_receiver_on_partition("0".to_string(), with_epoch(2))
             .await
             .unwrap();
@@ -434,7 +437,8 @@ async fn higher_epoch_steals_the_partition() {
         }
 
         // A lower epoch is refused.
-        let lower = consumer
+        let consumer_c = self::consumer(&emu).await;
+        let lower = consumer_c
             .open_receiver_on_partition("0".to_string(), with_epoch(1))
             .await;
         if let Ok(lower) = lower {
@@ -468,7 +472,9 @@ async fn higher_epoch_steals_the_partition() {
         );
 
         new.close().await.unwrap();
-        consumer.close().await.unwrap();
+        consumer_b.close().await.unwrap();
+        let _ = consumer_c.close().await;
+        let _ = consumer.close().await;
         producer.close().await.unwrap();
         emu.shutdown().await;
     })

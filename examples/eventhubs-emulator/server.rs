@@ -1530,6 +1530,7 @@ async fn run_consumer_link(
     let part = &state.partitions[pidx];
     let mut len_rx = part.len_tx.subscribe();
     let mut cursor = start_index(&part.lock().events, &start);
+    trace!("consumer {id} on {group}/{pidx} epoch={epoch:?} starts at index {cursor} ({start:?})");
     loop {
         len_rx.borrow_and_update();
         let next = part.lock().events.get(cursor).cloned();
@@ -1572,7 +1573,10 @@ async fn run_consumer_link(
                     // Waits for link credit; cancel-safe. The disposition is not awaited.
                     sent = tokio::time::timeout(Duration::from_millis(250), sender.send_batchable(sendable)) => {
                         match sent {
-                            Ok(Ok(_delivery)) => cursor += 1,
+                            Ok(Ok(_delivery)) => {
+                                trace!("consumer {id} sent seq {}", ev.seq);
+                                cursor += 1;
+                            }
                             Ok(Err(_)) => {
                                 let _ = tokio::time::timeout(Duration::from_secs(2), sender.close()).await;
                                 return;
