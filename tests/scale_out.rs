@@ -25,8 +25,9 @@ async fn owners(store: &BlobCheckpointStore) -> BTreeMap<String, String> {
         .into_iter()
         .filter(|o| {
             o.owner_id.as_deref().is_some_and(|id| !id.is_empty())
-                && o.last_modified_time
-                    .is_some_and(|t| t + Duration::from_secs(EXPIRY_SECS) > std::time::SystemTime::now())
+                && o.last_modified_time.is_some_and(|t| {
+                    t + Duration::from_secs(EXPIRY_SECS) > std::time::SystemTime::now()
+                })
         })
         .map(|o| (o.partition_id, o.owner_id.unwrap_or_default()))
         .collect()
@@ -35,11 +36,21 @@ async fn owners(store: &BlobCheckpointStore) -> BTreeMap<String, String> {
 /// Partitions per replica (by pid, which the owner id carries).
 fn spread(owners: &BTreeMap<String, String>, pids: &[u32]) -> Vec<usize> {
     pids.iter()
-        .map(|pid| owners.values().filter(|o| o.contains(&format!("-{pid}-"))).count())
+        .map(|pid| {
+            owners
+                .values()
+                .filter(|o| o.contains(&format!("-{pid}-")))
+                .count()
+        })
         .collect()
 }
 
-async fn wait_spread(store: &BlobCheckpointStore, pids: &[u32], want: &[usize], within: Duration) -> BTreeMap<String, String> {
+async fn wait_spread(
+    store: &BlobCheckpointStore,
+    pids: &[u32],
+    want: &[usize],
+    within: Duration,
+) -> BTreeMap<String, String> {
     let end = Instant::now() + within;
     loop {
         let o = owners(store).await;
@@ -50,7 +61,10 @@ async fn wait_spread(store: &BlobCheckpointStore, pids: &[u32], want: &[usize], 
         if got == w && o.len() == PARTITIONS as usize {
             return o;
         }
-        assert!(Instant::now() < end, "ownership spread {got:?}, wanted {w:?}: {o:?}");
+        assert!(
+            Instant::now() < end,
+            "ownership spread {got:?}, wanted {w:?}: {o:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -61,7 +75,12 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
     let az = azurite::Azurite::start().await;
     let container = azurite::unique_container("scale");
     let container_url = az.container_url(&container);
-    let store = BlobCheckpointStore::new(&container_url, BlobAuth::shared_key(azurite::ACCOUNT, azurite::KEY), BlobCheckpointStoreOptions::default()).unwrap();
+    let store = BlobCheckpointStore::new(
+        &container_url,
+        BlobAuth::shared_key(azurite::ACCOUNT, azurite::KEY),
+        BlobCheckpointStoreOptions::default(),
+    )
+    .unwrap();
     store.create_container_if_missing().await.unwrap();
 
     let emu = start_emulator(PARTITIONS, None).await;
@@ -90,12 +109,17 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
         ("HUBWATCH_CHECKPOINT__CONTAINER_URL", container_url.as_str()),
         ("HUBWATCH_CHECKPOINT__AUTH", "shared-key"),
         ("HUBWATCH_CHECKPOINT__ACCOUNT_NAME", azurite::ACCOUNT),
-        ("HUBWATCH_CHECKPOINT__ACCOUNT_KEY_ENV", "HUBWATCH_TEST_ACCOUNT_KEY"),
+        (
+            "HUBWATCH_CHECKPOINT__ACCOUNT_KEY_ENV",
+            "HUBWATCH_TEST_ACCOUNT_KEY",
+        ),
         ("HUBWATCH_TEST_ACCOUNT_KEY", azurite::KEY),
         ("HUBWATCH_SOURCE__OWNERSHIP_EXPIRY_SECS", "6"),
         ("HUBWATCH_SOURCE__UPDATE_INTERVAL_SECS", "1"),
     ];
-    let start = |name: &str| Hubwatch::start_with_env(&config, &dir.path().join(format!("{name}.log")), &env);
+    let start = |name: &str| {
+        Hubwatch::start_with_env(&config, &dir.path().join(format!("{name}.log")), &env)
+    };
     let a = start("a");
     let b = start("b");
     let c = start("c");
@@ -123,9 +147,18 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
     let alerts_a = tokio::task::block_in_place(|| a.kill9());
 
     // The survivors take the killed replica's partitions within the expiry.
-    wait_spread(&store, &pids[1..], &[4, 4], Duration::from_secs(EXPIRY_SECS + 20)).await;
+    wait_spread(
+        &store,
+        &pids[1..],
+        &[4, 4],
+        Duration::from_secs(EXPIRY_SECS + 20),
+    )
+    .await;
     let takeover = killed_at.elapsed();
-    assert!(takeover < Duration::from_secs(EXPIRY_SECS + 20), "takeover took {takeover:?}");
+    assert!(
+        takeover < Duration::from_secs(EXPIRY_SECS + 20),
+        "takeover took {takeover:?}"
+    );
     for (p, body) in send_round(5) {
         send(&producer, &p, &[body]).await;
     }
@@ -149,7 +182,11 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
         if want.is_subset(&got) {
             break all;
         }
-        assert!(Instant::now() < end, "missing alerts: {:?}", want.difference(&got).take(10).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < end,
+            "missing alerts: {:?}",
+            want.difference(&got).take(10).collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     // Duplicates only where the killed replica had not checkpointed, with the same alert id.
@@ -159,14 +196,26 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
             a["source"]["partition"].as_str().unwrap().to_string(),
             a["source"]["sequence_number"].as_i64().unwrap(),
         );
-        by_event.entry(key).or_default().push(a["alert_id"].as_str().unwrap().to_string());
+        by_event
+            .entry(key)
+            .or_default()
+            .push(a["alert_id"].as_str().unwrap().to_string());
     }
     for ((partition, seq), ids) in &by_event {
         if ids.len() > 1 {
-            assert!(killed_partitions.contains(partition), "{partition}/{seq} processed twice but its replica was not killed");
+            assert!(
+                killed_partitions.contains(partition),
+                "{partition}/{seq} processed twice but its replica was not killed"
+            );
             let ckpt = checkpoints_at_kill.get(partition).copied().unwrap_or(-1);
-            assert!(*seq > ckpt, "{partition}/{seq} was checkpointed ({ckpt}) and processed again");
-            assert!(ids.iter().all(|i| i == &ids[0]), "duplicates carry the same alert_id");
+            assert!(
+                *seq > ckpt,
+                "{partition}/{seq} was checkpointed ({ckpt}) and processed again"
+            );
+            assert!(
+                ids.iter().all(|i| i == &ids[0]),
+                "duplicates carry the same alert_id"
+            );
         }
     }
     // A graceful stop hands partitions back at once.
@@ -174,7 +223,9 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
     assert_eq!(code, Some(0));
     let left = owners(&store).await;
     assert!(
-        !left.values().any(|o| o.contains(&format!("-{}-", pids4[2]))),
+        !left
+            .values()
+            .any(|o| o.contains(&format!("-{}-", pids4[2]))),
         "the stopped replica still owns partitions: {left:?}"
     );
     drop(b);

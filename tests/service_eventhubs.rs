@@ -13,7 +13,11 @@ use tokio::task::block_in_place;
 const WAIT: Duration = Duration::from_secs(60);
 
 fn seed_test_logs() -> Vec<(String, bool)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/azure_keyvault_key_accessed_or_recovered.yml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rules/azure_keyvault_key_accessed_or_recovered.yml"
+    ))
+    .unwrap();
     let spec: Value = serde_norway::from_str(&text).unwrap();
     spec["Tests"]
         .as_array()
@@ -49,21 +53,41 @@ async fn alerts_from_every_partition_then_sigterm_checkpoints() {
     }
     // The seed's own test events, as bare records.
     let seeds = seed_test_logs();
-    send(&producer, "3", &seeds.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>()).await;
+    send(
+        &producer,
+        "3",
+        &seeds.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+    )
+    .await;
     let seed_ids: Vec<String> = seeds
         .iter()
         .filter(|(_, expect)| *expect)
-        .map(|(l, _)| serde_json::from_str::<Value>(l).unwrap()["correlationId"].as_str().unwrap().to_string())
+        .map(|(l, _)| {
+            serde_json::from_str::<Value>(l).unwrap()["correlationId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     want.extend(seed_ids.iter().cloned());
 
     let config = config(dir.path(), emu.local_addr(), "");
     let hw = Hubwatch::start(&config, &dir.path().join("run1.log"));
-    let alerts = block_in_place(|| hw.wait_for(WAIT, "every expected alert", |a| has_all(a, &want)));
+    let alerts =
+        block_in_place(|| hw.wait_for(WAIT, "every expected alert", |a| has_all(a, &want)));
     // Field by field for one alert.
-    let a = alerts.iter().find(|a| a["correlationId"] == "p1-7").unwrap();
-    assert_eq!(a["rule_id"], "Azure.MonitorActivity.KeyVault.KeyAccessed.Recovered");
-    assert_eq!(a["title"], "Azure Key Vault key read from [kv] by [10.0.0.1]");
+    let a = alerts
+        .iter()
+        .find(|a| a["correlationId"] == "p1-7")
+        .unwrap();
+    assert_eq!(
+        a["rule_id"],
+        "Azure.MonitorActivity.KeyVault.KeyAccessed.Recovered"
+    );
+    assert_eq!(
+        a["title"],
+        "Azure Key Vault key read from [kv] by [10.0.0.1]"
+    );
     assert_eq!(a["source"]["kind"], "eventhubs");
     assert_eq!(a["source"]["eventhub"], HUB);
     assert_eq!(a["source"]["consumer_group"], "$Default");
@@ -84,7 +108,11 @@ async fn alerts_from_every_partition_then_sigterm_checkpoints() {
 
     // Live events arrive while it runs.
     send(&producer, "0", &[matching_body("live-1")]).await;
-    block_in_place(|| hw.wait_for(WAIT, "live event", |a| ids(a).contains(&"live-1".to_string())));
+    block_in_place(|| {
+        hw.wait_for(WAIT, "live event", |a| {
+            ids(a).contains(&"live-1".to_string())
+        })
+    });
 
     let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0), "SIGTERM exits 0");
@@ -93,7 +121,10 @@ async fn alerts_from_every_partition_then_sigterm_checkpoints() {
         .into_iter()
         .map(|(p, s)| (p.to_string(), s))
         .collect();
-    assert_eq!(ckpt, expected, "every delivered event is checkpointed on SIGTERM");
+    assert_eq!(
+        ckpt, expected,
+        "every delivered event is checkpointed on SIGTERM"
+    );
 
     // A second start reads nothing already delivered, then the next event only.
     let hw = Hubwatch::start(&config, &dir.path().join("run2.log"));
@@ -101,7 +132,11 @@ async fn alerts_from_every_partition_then_sigterm_checkpoints() {
     send(&producer, "1", &[matching_body("after-restart")]).await;
     let alerts = block_in_place(|| hw.wait_for(WAIT, "the new event", |a| !a.is_empty()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(ids(&hw.alerts()), vec!["after-restart".to_string()], "{alerts:?}");
+    assert_eq!(
+        ids(&hw.alerts()),
+        vec!["after-restart".to_string()],
+        "{alerts:?}"
+    );
     let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0));
     emu.shutdown().await;
@@ -132,7 +167,11 @@ async fn sigkill_mid_stream_loses_nothing_and_repeats_nothing_checkpointed() {
         let done = if runs < 3 {
             // Kill it part-way through.
             let target = seen.len() + 40;
-            block_in_place(|| hw.wait_for(WAIT, "some progress", |a| a.len() >= 40 || has_all(a, &want)));
+            block_in_place(|| {
+                hw.wait_for(WAIT, "some progress", |a| {
+                    a.len() >= 40 || has_all(a, &want)
+                })
+            });
             let _ = target;
             let alerts = block_in_place(|| hw.kill9());
             check_run(&alerts, &before, &mut seen);
@@ -154,18 +193,28 @@ async fn sigkill_mid_stream_loses_nothing_and_repeats_nothing_checkpointed() {
         }
     }
     let all: HashSet<String> = seen.keys().cloned().collect();
-    assert!(want.is_subset(&all), "every expected alert arrived at least once");
+    assert!(
+        want.is_subset(&all),
+        "every expected alert arrived at least once"
+    );
     emu.shutdown().await;
 }
 
 /// Checks one run's alerts: none is for an event checkpointed before the run started, and a
 /// repeated alert carries the id it had before.
-fn check_run(alerts: &[Value], checkpointed: &BTreeMap<String, i64>, seen: &mut HashMap<String, String>) {
+fn check_run(
+    alerts: &[Value],
+    checkpointed: &BTreeMap<String, i64>,
+    seen: &mut HashMap<String, String>,
+) {
     for a in alerts {
         let partition = a["source"]["partition"].as_str().unwrap();
         let seq = a["source"]["sequence_number"].as_i64().unwrap();
         if let Some(&c) = checkpointed.get(partition) {
-            assert!(seq > c, "event {partition}/{seq} was checkpointed at {c} and processed again");
+            assert!(
+                seq > c,
+                "event {partition}/{seq} was checkpointed at {c} and processed again"
+            );
         }
         let id = a["correlationId"].as_str().unwrap().to_string();
         let alert_id = a["alert_id"].as_str().unwrap().to_string();
@@ -182,7 +231,9 @@ async fn server_restart_under_a_running_service() {
     let emu = start_emulator(2, Some(data.clone())).await;
     let addr = emu.local_addr();
     let producer1 = producer(addr).await;
-    let first: Vec<String> = (0..10).map(|i| matching_body(&format!("before-{i}"))).collect();
+    let first: Vec<String> = (0..10)
+        .map(|i| matching_body(&format!("before-{i}")))
+        .collect();
     send(&producer1, "0", &first[..5]).await;
     send(&producer1, "1", &first[5..]).await;
     let config = config(dir.path(), addr, "");
@@ -194,11 +245,19 @@ async fn server_restart_under_a_running_service() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let emu = start_emulator_on(&addr.to_string(), 2, Some(data)).await;
     let producer2 = producer(addr).await;
-    let second: Vec<String> = (0..10).map(|i| matching_body(&format!("after-{i}"))).collect();
+    let second: Vec<String> = (0..10)
+        .map(|i| matching_body(&format!("after-{i}")))
+        .collect();
     send(&producer2, "0", &second[..5]).await;
     send(&producer2, "1", &second[5..]).await;
-    let want: HashSet<String> = (0..10).flat_map(|i| [format!("before-{i}"), format!("after-{i}")]).collect();
-    let alerts = block_in_place(|| hw.wait_for(Duration::from_secs(90), "events after the restart", |a| has_all(a, &want)));
+    let want: HashSet<String> = (0..10)
+        .flat_map(|i| [format!("before-{i}"), format!("after-{i}")])
+        .collect();
+    let alerts = block_in_place(|| {
+        hw.wait_for(Duration::from_secs(90), "events after the restart", |a| {
+            has_all(a, &want)
+        })
+    });
     // Nothing lost; repeats only of events not yet checkpointed, with their ids.
     let mut seen = HashMap::new();
     check_run(&alerts, &BTreeMap::new(), &mut seen);

@@ -120,9 +120,11 @@ impl EventHubsSource {
             StartCfg::EnqueuedTime(t) => StartLocation::EnqueuedTime(SystemTime::from(*t)),
         };
         StartPositions {
+            // The processor resumes from a checkpoint with this position's `inclusive` flag:
+            // it must be false, or the checkpointed (already delivered) event is read again.
             default: StartPosition {
                 location,
-                inclusive: true,
+                inclusive: false,
             },
             ..Default::default()
         }

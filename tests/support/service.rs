@@ -40,7 +40,11 @@ pub async fn start_emulator(partitions: u32, data_dir: Option<PathBuf>) -> Emula
     start_emulator_on("127.0.0.1:0", partitions, data_dir).await
 }
 
-pub async fn start_emulator_on(listen: &str, partitions: u32, data_dir: Option<PathBuf>) -> Emulator {
+pub async fn start_emulator_on(
+    listen: &str,
+    partitions: u32,
+    data_dir: Option<PathBuf>,
+) -> Emulator {
     Emulator::start(EmulatorConfig {
         listen: listen.parse().expect("address"),
         hub: HUB.to_string(),
@@ -151,7 +155,10 @@ impl Hubwatch {
             .args(["run", "--config"])
             .arg(config)
             .env("HUBWATCH_TEST_CONNECTION_STRING", CONNECTION_STRING)
-            .env("RUST_LOG", "info,azure_messaging_eventhubs=warn,azure_core_amqp=warn,fe2o3_amqp=warn")
+            .env(
+                "RUST_LOG",
+                "info,azure_messaging_eventhubs=warn,azure_core_amqp=warn,fe2o3_amqp=warn",
+            )
             .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -183,7 +190,12 @@ impl Hubwatch {
     }
 
     /// Waits until `pred` holds for the alerts so far, or panics after `within`.
-    pub fn wait_for(&self, within: Duration, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub fn wait_for(
+        &self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let end = Instant::now() + within;
         loop {
             let alerts = self.alerts();
@@ -231,7 +243,10 @@ impl Hubwatch {
             }
             if Instant::now() > end {
                 let _ = self.child.kill();
-                panic!("hubwatch did not exit within {within:?}; log:\n{}", tail(&self.log));
+                panic!(
+                    "hubwatch did not exit within {within:?}; log:\n{}",
+                    tail(&self.log)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -263,7 +278,10 @@ pub fn ids(alerts: &[Value]) -> Vec<String> {
 pub fn checkpoints(state: &Path) -> std::collections::BTreeMap<String, i64> {
     let mut out = std::collections::BTreeMap::new();
     for entry in walk(&state.join("checkpoints")) {
-        if entry.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "checkpoint")
+        if entry
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n == "checkpoint")
             && entry.extension().is_some_and(|e| e == "json")
         {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
