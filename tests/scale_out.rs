@@ -219,6 +219,7 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
         }
     }
     // A graceful stop hands partitions back at once.
+    let d_log = d.log.clone();
     let (code, _) = tokio::task::block_in_place(|| d.terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0));
     let left = owners(&store).await;
@@ -226,7 +227,8 @@ async fn replicas_share_partitions_and_take_over_on_failure() {
         !left
             .values()
             .any(|o| o.contains(&format!("-{}-", pids4[2]))),
-        "the stopped replica still owns partitions: {left:?}"
+        "the stopped replica still owns partitions: {left:?}\n{}",
+        tail(&d_log)
     );
     drop(b);
     drop(c);

@@ -89,6 +89,7 @@ async fn alerts_from_every_partition_then_sigterm_checkpoints() {
         "Azure Key Vault key read from [kv] by [10.0.0.1]"
     );
     assert_eq!(a["source"]["kind"], "eventhubs");
+    assert_eq!(a["source"]["namespace"], NAMESPACE);
     assert_eq!(a["source"]["eventhub"], HUB);
     assert_eq!(a["source"]["consumer_group"], "$Default");
     assert_eq!(a["source"]["partition"], "1");

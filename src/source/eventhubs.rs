@@ -17,8 +17,8 @@ use azure_messaging_eventhubs::error::ErrorKind as EhErrorKind;
 use azure_messaging_eventhubs::models::{Ownership, ReceivedEventData, StartPositions};
 use azure_messaging_eventhubs::processor::PartitionClient;
 use azure_messaging_eventhubs::{
-    CheckpointStore, ConsumerClient, EventProcessor, ProcessorStrategy, StartLocation,
-    StartPosition,
+    CheckpointStore, ConnectionString, ConsumerClient, EventProcessor, ProcessorStrategy,
+    StartLocation, StartPosition,
 };
 use futures::StreamExt;
 use std::sync::Arc;
@@ -91,7 +91,9 @@ impl EventHubsSource {
         let mut builder = ConsumerClient::builder()
             .with_consumer_group(c.consumer_group.clone())
             .with_instance_id(self.owner_id.clone())
-            .with_application_id("hubwatch".into());
+            // The processor's owner id in ownership records is the connection name, which the SDK
+            // takes from the application id: it must be unique per replica.
+            .with_application_id(self.owner_id.clone());
         if let Some(ep) = &c.custom_endpoint {
             builder = builder.with_custom_endpoint(ep.clone());
         }
@@ -156,11 +158,21 @@ impl EventHubsSource {
     /// Runs until `cancel` fires; reconnects on its own after faults. Must run inside a
     /// [`tokio::task::LocalSet`] (partition readers are local tasks).
     pub async fn run(
-        self,
+        mut self,
         pipeline: Arc<Pipeline>,
         cancel: CancellationToken,
     ) -> Result<(), EventHubsSourceError> {
         let auth = self.auth()?;
+        if let Auth::ConnectionString(cs) = &auth {
+            // The namespace comes from the connection string: checkpoints, ownership and
+            // alert sources must name it as the SDK does.
+            let parsed: ConnectionString =
+                cs.parse().map_err(|_| EventHubsSourceError::Config {
+                    key: "connection_string_env",
+                    message: "the connection string cannot be parsed".into(),
+                })?;
+            self.config.namespace = Some(parsed.fully_qualified_namespace);
+        }
         let mut attempt = 0u32;
         let mut was_connected = false;
         while !cancel.is_cancelled() {
@@ -270,7 +282,10 @@ impl EventHubsSource {
         let _ = processor.shutdown().await;
         partitions_cancel.cancel();
         while partitions.join_next().await.is_some() {}
+        // Stop the load balancer for good before handing partitions back, or a renewal in
+        // flight would change the records' ETags and make the hand-back fail.
         run.abort();
+        let _ = run.await;
         if !lost {
             self.relinquish(&owned).await;
         }
@@ -281,37 +296,44 @@ impl EventHubsSource {
     /// not wait for the ownership to expire: the records are rewritten with no owner (an empty
     /// `ownerid` in blob metadata, as the .NET and Python processors write it).
     async fn relinquish(&self, partitions: &[String]) {
-        let Ok(current) = self
-            .store
-            .list_ownerships(
-                self.config.namespace.as_deref().unwrap_or_default(),
-                self.config.eventhub.as_deref().unwrap_or_default(),
-                &self.config.consumer_group,
-            )
-            .await
-        else {
-            return;
-        };
-        let mine: Vec<Ownership> = current
-            .into_iter()
-            .filter(|o| {
-                partitions.contains(&o.partition_id)
-                    && o.owner_id.as_deref() == Some(self.owner_id.as_str())
-            })
-            .map(|mut o| {
-                o.owner_id = None;
-                o
-            })
-            .collect();
-        if mine.is_empty() {
-            return;
-        }
-        match self.store.claim_ownership(&mine).await {
-            Ok(released) => tracing::info!(partitions = released.len(), "partitions handed back"),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not hand partitions back; they expire instead")
+        let namespace = self.config.namespace.as_deref().unwrap_or_default();
+        let eventhub = self.config.eventhub.as_deref().unwrap_or_default();
+        let mut handed_back = 0;
+        // Twice: a record that changed between listing and claiming is listed again.
+        for _ in 0..2 {
+            let current = match self
+                .store
+                .list_ownerships(namespace, eventhub, &self.config.consumer_group)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list ownership to hand partitions back; they expire instead");
+                    return;
+                }
+            };
+            let mine: Vec<Ownership> = current
+                .into_iter()
+                .filter(|o| {
+                    partitions.contains(&o.partition_id)
+                        && o.owner_id.as_deref() == Some(self.owner_id.as_str())
+                })
+                .map(|mut o| {
+                    o.owner_id = None;
+                    o
+                })
+                .collect();
+            if mine.is_empty() {
+                break;
+            }
+            match self.store.claim_ownership(&mine).await {
+                Ok(released) => handed_back += released.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not hand partitions back; they expire instead")
+                }
             }
         }
+        tracing::info!(partitions = handed_back, "partitions handed back");
     }
 }
 
