@@ -1,4 +1,5 @@
 //! Shared test support.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod service;
