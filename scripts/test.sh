@@ -18,4 +18,21 @@ if [ -f tests/python/requirements.txt ]; then
   fi
 fi
 
+# One Azurite for the whole run, on a free loopback port; tests that find AZURITE_BLOB_URL use
+# it (they start their own otherwise), and it is stopped when the tests end.
+if [ -z "${AZURITE_BLOB_URL:-}" ] && [ -x node_modules/.bin/azurite-blob ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  azurite_dir=$(mktemp -d)
+  (cd "$azurite_dir" && exec "$OLDPWD/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+      --inMemoryPersistence --skipApiVersionCheck --loose --silent) >"$azurite_dir/azurite.log" 2>&1 &
+  azurite_pid=$!
+  trap 'kill "$azurite_pid" 2>/dev/null; wait "$azurite_pid" 2>/dev/null; rm -rf "$azurite_dir"' EXIT
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  export AZURITE_BLOB_URL="http://127.0.0.1:$port/devstoreaccount1"
+  echo "Azurite on $AZURITE_BLOB_URL"
+fi
+
 cargo test --locked "$@"
