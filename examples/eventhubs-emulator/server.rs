@@ -26,10 +26,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fe2o3_amqp::acceptor::sasl_acceptor::SaslServerFrame;
 use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerConnectionHandle,
-    ListenerSessionHandle, SaslAcceptor, SessionAcceptor,
+    ListenerSessionHandle, SaslAcceptor, SessionAcceptor, SupportedReceiverSettleModes,
 };
 use fe2o3_amqp::link::delivery::Sendable;
 use fe2o3_amqp::{Receiver, Sender};
+use fe2o3_amqp_types::definitions::ReceiverSettleMode;
 use fe2o3_amqp_types::definitions::{self, AmqpError, LinkError};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 use fe2o3_amqp_types::messaging::message::__private::{Deserializable, Serializable};
@@ -1024,8 +1025,11 @@ async fn handle_session(
     replies: ReplyLinks,
 ) {
     let session_id = state.next_id();
+    // Event Hubs settles in mode `first` only; clients asking for `second` fall back to it.
     let link_acceptor = LinkAcceptor::builder()
         .max_message_size(MAX_MESSAGE_SIZE)
+        .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
+        .fallback_receiver_settle_mode(ReceiverSettleMode::First)
         .build();
     let mut links = JoinSet::new();
     loop {
