@@ -625,3 +625,70 @@ async fn python_sdk_interop() {
     assert!(emu.partition_len("0") >= 3, "stdout:\n{out}");
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_survives_a_server_restart() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let emu = start(Some(dir.path().to_path_buf())).await;
+        let addr = emu.local_addr();
+        let producer = producer(&emu).await;
+        let to_p0 = || {
+            Some(SendEventOptions {
+                partition_id: Some("0".to_string()),
+            })
+        };
+        producer
+            .send_event(b"before".to_vec(), to_p0())
+            .await
+            .unwrap();
+        let consumer = consumer(&emu).await;
+        let rx = consumer
+            .open_receiver_on_partition("0".to_string(), position(StartLocation::Earliest, false))
+            .await
+            .unwrap();
+        let stream = rx.stream_events();
+        futures::pin_mut!(stream);
+        let first = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("first event")
+            .expect("stream open")
+            .expect("no error");
+        assert_eq!(body(&first), "before");
+        let _ = producer.close().await;
+
+        // Restart on the same address while the consumer is connected.
+        emu.shutdown().await;
+        let emu = start_on(addr, Some(dir.path().to_path_buf())).await;
+        assert_eq!(emu.events("0"), vec![(0, b"before".to_vec())]);
+        let producer = self::producer(&emu).await;
+        producer
+            .send_event(b"after".to_vec(), to_p0())
+            .await
+            .unwrap();
+        assert_eq!(emu.events("0").last().unwrap(), &(1, b"after".to_vec()));
+
+        // The consumer recovers (errors surfaced on the way are tolerated) and gets the new event.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut errors = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(ev))) if body(&ev) == "after" => {
+                    assert_eq!(ev.sequence_number(), Some(1));
+                    break;
+                }
+                Ok(Some(Ok(_replayed))) => {}
+                Ok(Some(Err(e))) => {
+                    errors += 1;
+                    assert!(errors < 20, "consumer keeps failing: {e:?}");
+                }
+                Ok(None) => panic!("consumer stream ended"),
+                Err(_) => panic!("consumer did not get the event sent after the restart"),
+            }
+        }
+        let _ = consumer.close().await;
+        let _ = producer.close().await;
+        emu.shutdown().await;
+    })
+    .await;
+}

@@ -26,10 +26,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fe2o3_amqp::acceptor::sasl_acceptor::SaslServerFrame;
 use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerConnectionHandle,
-    ListenerSessionHandle, SaslAcceptor, SessionAcceptor,
+    ListenerSessionHandle, SaslAcceptor, SessionAcceptor, SupportedReceiverSettleModes,
 };
 use fe2o3_amqp::link::delivery::Sendable;
 use fe2o3_amqp::{Receiver, Sender};
+use fe2o3_amqp_types::definitions::ReceiverSettleMode;
 use fe2o3_amqp_types::definitions::{self, AmqpError, LinkError};
 use fe2o3_amqp_types::messaging::annotations::OwnedKey;
 use fe2o3_amqp_types::messaging::message::__private::{Deserializable, Serializable};
@@ -564,6 +565,10 @@ struct KillableStream {
     killed: bool,
     /// Frame tracing (EVENTHUBS_EMULATOR_DEBUG=frames): bytes seen per direction.
     seen: [FrameTracer; 2],
+    /// Written bytes not yet forming a complete frame.
+    pending: Vec<u8>,
+    /// Padded frames not yet written to the socket.
+    out: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -670,6 +675,136 @@ impl AsyncRead for KillableStream {
     }
 }
 
+impl KillableStream {
+    /// Writes as much of the padded output as the socket takes now.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.out) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "socket closed",
+                    )))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.out.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Moves complete frames from `pending` to `out`, padding performatives.
+    fn pad_pending(&mut self) {
+        loop {
+            if self.pending.len() >= 8 && self.pending.starts_with(b"AMQP") {
+                let header: Vec<u8> = self.pending.drain(..8).collect();
+                self.push_out(&header);
+                continue;
+            }
+            if self.pending.len() < 8 {
+                return;
+            }
+            let size = u32::from_be_bytes([
+                self.pending[0],
+                self.pending[1],
+                self.pending[2],
+                self.pending[3],
+            ]) as usize;
+            if size < 8 || self.pending.len() < size {
+                if size < 8 {
+                    // Not a frame we understand: pass everything through unchanged.
+                    let all: Vec<u8> = self.pending.drain(..).collect();
+                    self.push_out(&all);
+                }
+                return;
+            }
+            let frame: Vec<u8> = self.pending.drain(..size).collect();
+            match pad_performative(&frame) {
+                Some(padded) => self.push_out(&padded),
+                None => self.push_out(&frame),
+            }
+        }
+    }
+
+    fn push_out(&mut self, bytes: &[u8]) {
+        if frames_debug() {
+            self.seen[1].feed("->", bytes);
+        }
+        self.out.extend_from_slice(bytes);
+    }
+}
+
+/// Number of fields of each performative (AMQP 1.0 part 2.7 and 5.3).
+fn performative_fields(frame_type: u8, code: u8) -> Option<usize> {
+    Some(match (frame_type, code) {
+        (0, 0x10) => 10, // open
+        (0, 0x11) => 8,  // begin
+        (0, 0x12) => 14, // attach
+        (0, 0x13) => 11, // flow
+        (0, 0x14) => 11, // transfer
+        (0, 0x15) => 6,  // disposition
+        (0, 0x16) => 3,  // detach
+        (0, 0x17) => 1,  // end
+        (0, 0x18) => 1,  // close
+        (1, 0x40) => 1,  // sasl-mechanisms
+        (1, 0x42) => 1,  // sasl-challenge
+        (1, 0x44) => 2,  // sasl-outcome
+        _ => return None,
+    })
+}
+
+/// fe2o3 omits trailing null fields of performatives, which AMQP allows, but the Python
+/// `azure-eventhub` client (pyamqp) indexes every field; pad the lists with nulls.
+fn pad_performative(frame: &[u8]) -> Option<Vec<u8>> {
+    let doff = frame[4] as usize * 4;
+    let frame_type = frame[5];
+    let body = frame.get(doff..)?;
+    if body.len() < 4 || body[0] != 0x00 || body[1] != 0x53 {
+        return None;
+    }
+    let code = body[2];
+    let expected = performative_fields(frame_type, code)?;
+    let (count, items, rest) = match body[3] {
+        0x45 => (0usize, &body[4..4], &body[4..]),
+        0xc0 => {
+            let size = *body.get(4)? as usize;
+            let count = *body.get(5)? as usize;
+            (count, body.get(6..5 + size)?, body.get(5 + size..)?)
+        }
+        0xd0 => {
+            let size = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?) as usize;
+            let count = u32::from_be_bytes(body.get(8..12)?.try_into().ok()?) as usize;
+            (count, body.get(12..8 + size)?, body.get(8 + size..)?)
+        }
+        _ => return None,
+    };
+    if count >= expected {
+        return None;
+    }
+    let mut list_items = items.to_vec();
+    list_items.extend(std::iter::repeat_n(0x40u8, expected - count));
+    let mut new_body = vec![0x00, 0x53, code];
+    if list_items.len() < 255 {
+        new_body.push(0xc0);
+        new_body.push((list_items.len() + 1) as u8);
+        new_body.push(expected as u8);
+    } else {
+        new_body.push(0xd0);
+        new_body.extend_from_slice(&((list_items.len() + 4) as u32).to_be_bytes());
+        new_body.extend_from_slice(&(expected as u32).to_be_bytes());
+    }
+    new_body.extend_from_slice(&list_items);
+    new_body.extend_from_slice(rest);
+    let mut out = Vec::with_capacity(doff + new_body.len());
+    out.extend_from_slice(&((doff + new_body.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&frame[4..doff]);
+    out.extend_from_slice(&new_body);
+    Some(out)
+}
+
 impl AsyncWrite for KillableStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -679,23 +814,37 @@ impl AsyncWrite for KillableStream {
         if let Err(e) = self.check(cx) {
             return Poll::Ready(Err(e));
         }
-        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if frames_debug() {
-            if let Poll::Ready(Ok(n)) = &res {
-                self.seen[1].feed("->", &buf[..*n]);
-            }
+        // Backpressure: take new bytes only once earlier output is on the socket.
+        match self.poll_drain(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other.map(|r| r.map(|_| 0)),
         }
-        res
+        self.pending.extend_from_slice(buf);
+        self.pad_pending();
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Err(e) = self.check(cx) {
             return Poll::Ready(Err(e));
         }
+        match self.poll_drain(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.killed {
+            match self.poll_drain(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -752,6 +901,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                         cancelled: Box::pin(state.shutdown.clone().cancelled_owned()),
                         killed: false,
                         seen: Default::default(),
+                        pending: Vec::new(),
+                        out: Vec::new(),
                     };
                     let acceptor = acceptor.clone();
                     let state = state.clone();
@@ -783,7 +934,8 @@ type ReplyLinks = Arc<Mutex<Vec<ReplyLink>>>;
 async fn handle_connection(mut conn: ListenerConnectionHandle, state: Arc<State>) {
     let replies: ReplyLinks = Arc::new(Mutex::new(Vec::new()));
     let mut sessions = JoinSet::new();
-    let session_acceptor = SessionAcceptor::new();
+    // An explicit handle-max: pyamqp reads the field and does not apply the spec default.
+    let session_acceptor = SessionAcceptor::builder().handle_max(65535u32).build();
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
@@ -873,8 +1025,11 @@ async fn handle_session(
     replies: ReplyLinks,
 ) {
     let session_id = state.next_id();
+    // Event Hubs settles in mode `first` only; clients asking for `second` fall back to it.
     let link_acceptor = LinkAcceptor::builder()
         .max_message_size(MAX_MESSAGE_SIZE)
+        .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
+        .fallback_receiver_settle_mode(ReceiverSettleMode::First)
         .build();
     let mut links = JoinSet::new();
     loop {
