@@ -189,6 +189,16 @@ impl Alert {
     }
 }
 
+/// Alerts as JSON lines, each ending in a newline (what the stdout and file sinks write).
+pub fn json_lines(alerts: &[std::sync::Arc<Alert>]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for a in alerts {
+        buf.extend_from_slice(a.to_json().as_bytes());
+        buf.push(b'\n');
+    }
+    buf
+}
+
 /// The id of a deduplicated alert: rule, dedup string and window start.
 pub fn alert_id(rule_id: &str, dedup: &str, window_start: OffsetDateTime) -> String {
     let mut h = Sha256::new();

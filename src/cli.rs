@@ -84,22 +84,6 @@ pub enum Command {
     },
 }
 
-/// Loads rules from a directory, or the embedded ones; their tests must pass.
-pub fn load_rules(dir: Option<&Path>) -> anyhow::Result<RuleSet> {
-    let set = match dir {
-        Some(d) => RuleSet::load_dir(d)?,
-        None => RuleSet::embedded()?,
-    };
-    let report = testing::run_all(&set);
-    if let Some(first) = report.failures.first() {
-        anyhow::bail!(
-            "{} rule test(s) failed, refusing to start; first: {first}",
-            report.failed()
-        );
-    }
-    Ok(set)
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format.unwrap_or_default();
@@ -154,7 +138,7 @@ fn replay(
     max_body_bytes: usize,
     inputs: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let set = Arc::new(load_rules(rules)?);
+    let set = Arc::new(testing::load_tested(rules)?);
     let detector = Detector::new(set, DecodeLimits { max_body_bytes });
     let mut replay = Replay::new(&detector, dedup, dead_letter, max_body_bytes);
     let stdout = std::io::stdout();
@@ -250,7 +234,7 @@ fn healthcheck(url: Option<String>) -> ExitCode {
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
-    let rules = service::load_rules(&config)?;
+    let rules = testing::load_tested(config.rules.dir.as_deref())?;
     println!(
         "{}: ok (source {:?}, {} sink(s), {} rule(s))",
         path.display(),

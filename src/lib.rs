@@ -14,6 +14,7 @@ pub mod dead_letter;
 pub mod decode;
 pub mod dedup;
 pub mod detect;
+pub mod durable;
 pub mod health;
 pub mod http;
 pub mod pipeline;

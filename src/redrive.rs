@@ -14,7 +14,6 @@ use crate::alert::Alert;
 use crate::dead_letter::{self, DeadLetter, EntryKind};
 use crate::sink::{Sink, SinkError};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,39 +174,12 @@ async fn send_with_retries(
     }
 }
 
-/// Replaces `path` with the entries: temp file, fsync, rename, fsync of the directory.
+/// Replaces `path` with the entries (see [`crate::durable::replace`]); permissions are kept.
 fn rewrite(path: &Path, entries: &[DeadLetter]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "dead-letter".into());
-    let tmp = dir.join(format!(".{file_name}.redrive-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut buf = Vec::new();
-        for e in entries {
-            serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
-            buf.push(b'\n');
-        }
-        let mut f = std::fs::File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            // Dead letters hold log data: keep the file's permissions.
-            f.set_permissions(meta.permissions())?;
-        }
-        f.write_all(&buf)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut buf = Vec::new();
+    for e in entries {
+        serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+        buf.push(b'\n');
     }
-    result
+    crate::durable::replace(path, &crate::durable::tmp_beside(path, "redrive"), &buf)
 }

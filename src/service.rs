@@ -16,7 +16,7 @@ use crate::dedup::Deduper;
 use crate::detect::Detector;
 use crate::health::Health;
 use crate::pipeline::Pipeline;
-use crate::rules::{testing, RuleSet};
+use crate::rules::testing::{load_tested, RulesError};
 use crate::sink::{self, worker};
 use crate::source::eventhubs::{EventHubsSource, PartitionSettings};
 use crate::source::file::FileSource;
@@ -30,9 +30,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
-    Rules(#[from] crate::rules::LoadError),
-    #[error("{failed} rule test(s) failed, refusing to start; first: {first}")]
-    RuleTests { failed: usize, first: String },
+    Rules(#[from] RulesError),
     #[error("sinks[{index}]: {message}")]
     Sink { index: usize, message: String },
     #[error("checkpoint store: {0}")]
@@ -43,29 +41,13 @@ pub enum ServiceError {
     EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
 }
 
-/// Loads rules from the configured directory (or the built-in ones) and runs their tests.
-pub fn load_rules(config: &Config) -> Result<RuleSet, ServiceError> {
-    let set = match &config.rules.dir {
-        Some(d) => RuleSet::load_dir(d)?,
-        None => RuleSet::embedded()?,
-    };
-    let report = testing::run_all(&set);
-    if let Some(first) = report.failures.first() {
-        return Err(ServiceError::RuleTests {
-            failed: report.failed(),
-            first: first.to_string(),
-        });
-    }
-    Ok(set)
-}
-
 /// Runs until the source ends (file source without `follow`) or `cancel` fires.
 pub async fn run(
     config: Config,
     health: Arc<Health>,
     cancel: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let rules = Arc::new(load_rules(&config)?);
+    let rules = Arc::new(load_tested(config.rules.dir.as_deref())?);
     tracing::info!(rules = rules.rules.len(), "rules loaded");
     let detector = Arc::new(Detector::new(
         rules,

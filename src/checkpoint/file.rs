@@ -44,8 +44,7 @@ use azure_messaging_eventhubs::{
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{self, Write},
+    fs, io,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -240,23 +239,8 @@ impl Inner {
             std::process::id()
         ));
         let target = dir.join(file_name);
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(|e| io_error(e, "create", &tmp))?;
-            file.write_all(&bytes)
-                .map_err(|e| io_error(e, "write", &tmp))?;
-            file.sync_all().map_err(|e| io_error(e, "fsync", &tmp))?;
-            drop(file);
-            fs::rename(&tmp, &target).map_err(|e| io_error(e, "rename into place", &target))?;
-            sync_dir(dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        crate::durable::replace(&target, &tmp, &bytes)
+            .map_err(|e| io_error(e, "write record", &target))
     }
 
     fn list<T: DeserializeOwned>(&self, dir: &Path) -> Result<Vec<T>> {
@@ -464,9 +448,7 @@ fn parse_time(s: &str, dir: &Path) -> Result<OffsetDateTime> {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(e, "fsync directory", dir))
+    crate::durable::sync_dir(dir).map_err(|e| io_error(e, "fsync directory", dir))
 }
 
 /// Creates `dir` and any missing parents, fsyncing each parent after a child

@@ -42,6 +42,32 @@ impl TestReport {
     }
 }
 
+/// Rules that cannot be used: a file does not load, or a rule's tests fail.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error(transparent)]
+    Load(#[from] super::LoadError),
+    #[error("{failed} rule test(s) failed, refusing to start; first: {first}")]
+    Tests { failed: usize, first: TestFailure },
+}
+
+/// Loads a rules directory (or the built-in rules) and runs every test: the rule set the
+/// service and `replay` use, refused whole if any test fails.
+pub fn load_tested(dir: Option<&std::path::Path>) -> Result<RuleSet, RulesError> {
+    let set = match dir {
+        Some(d) => RuleSet::load_dir(d)?,
+        None => RuleSet::embedded()?,
+    };
+    let report = run_all(&set);
+    if let Some(first) = report.failures.first() {
+        return Err(RulesError::Tests {
+            failed: report.failed(),
+            first: first.clone(),
+        });
+    }
+    Ok(set)
+}
+
 /// Runs the tests of every rule, enabled or not.
 pub fn run_all(set: &RuleSet) -> TestReport {
     let mut report = TestReport::default();

@@ -145,11 +145,7 @@ impl Sink for FileSink {
     }
 
     async fn send(&self, alerts: &[Arc<Alert>]) -> Result<(), SinkError> {
-        let mut buf = Vec::new();
-        for a in alerts {
-            buf.extend_from_slice(a.to_json().as_bytes());
-            buf.push(b'\n');
-        }
+        let buf = crate::alert::json_lines(alerts);
         let inner = self.inner.clone();
         match tokio::task::spawn_blocking(move || inner.write(&buf)).await {
             Ok(Ok(())) => Ok(()),

@@ -26,11 +26,7 @@ impl Sink for StdoutSink {
     }
 
     async fn send(&self, alerts: &[Arc<Alert>]) -> Result<(), SinkError> {
-        let mut buf = Vec::new();
-        for a in alerts {
-            buf.extend_from_slice(a.to_json().as_bytes());
-            buf.push(b'\n');
-        }
+        let buf = crate::alert::json_lines(alerts);
         let mut out = self.out.lock().await;
         out.write_all(&buf)
             .await

@@ -4,8 +4,8 @@
 //! temporary file, fsync, rename, fsync the directory) so a `kill -9` leaves the old or the new
 //! version, never a torn one.
 
+use crate::durable;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
@@ -39,23 +39,10 @@ impl FilePositions {
     /// Records that the first `line` lines of `file` are delivered, durably.
     pub fn set(&mut self, file: &str, line: u64) -> std::io::Result<()> {
         self.lines.insert(file.to_string(), line);
-        write_atomic(&self.path, &serde_json::to_vec_pretty(&self.lines)?)
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let bytes = serde_json::to_vec_pretty(&self.lines)?;
+        durable::replace(&self.path, &durable::tmp_beside(&self.path, "tmp"), &bytes)
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
