@@ -63,15 +63,6 @@ impl Deduper {
         }
     }
 
-    /// Keys currently held.
-    pub fn len(&self) -> usize {
-        self.keys
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys == 0
-    }
-
     /// Counts one matching record and decides whether it raises an alert.
     pub fn admit(
         &mut self,
@@ -160,5 +151,62 @@ pub fn event_time(
                 .unwrap_or(fallback)
         }
         _ => fallback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    fn rule() -> crate::rules::Rule {
+        match RuleSet::embedded() {
+            Ok(mut set) => set.rules.remove(0),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_766_484_000 + secs)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn one_alert_per_key_and_window_with_stable_ids() {
+        let r = rule();
+        let src = Source::File {
+            path: "p".into(),
+            line: 1,
+            record_index: None,
+        };
+        let mut d = Deduper::new(true);
+        let first = d.admit(&r, "k", at(60), &src);
+        assert!(matches!(first, Admission::Emit { .. }));
+        assert_eq!(d.admit(&r, "k", at(120), &src), Admission::Suppressed);
+        let next_window = d.admit(&r, "k", at(3600 + 60), &src);
+        assert!(matches!(next_window, Admission::Emit { .. }));
+        assert_ne!(first, next_window);
+        // Another replica computes the same id for the same key and window.
+        assert_eq!(Deduper::new(true).admit(&r, "k", at(90), &src), first);
+    }
+
+    #[test]
+    fn state_is_bounded() {
+        let r = rule();
+        let src = Source::File {
+            path: "p".into(),
+            line: 1,
+            record_index: None,
+        };
+        let mut d = Deduper::with_capacity(true, 10);
+        for i in 0..100 {
+            d.admit(&r, &format!("k{i}"), at(i * 3600), &src);
+        }
+        assert!(d.keys <= 10, "{} keys held", d.keys);
+        // Old windows go once the watermark passes them by more than the lateness.
+        let mut d = Deduper::new(true);
+        d.admit(&r, "old", at(0), &src);
+        d.admit(&r, "new", at(LATENESS + 3 * 3600), &src);
+        assert_eq!(d.keys, 1);
     }
 }

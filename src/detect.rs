@@ -118,10 +118,6 @@ impl Detector {
         &self.limits
     }
 
-    pub fn rules(&self) -> &RuleSet {
-        &self.rules
-    }
-
     /// Runs one body through decode, rules and dedup.
     ///
     /// `source` is the body's position; `now` is the detection time, used as the event time of
