@@ -114,6 +114,10 @@ impl DeadLetterFile {
         }
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends entries and fsyncs; returns once they are durable.
     pub fn write(&self, entries: &[DeadLetter]) -> Result<(), DeadLetterError> {
         if entries.is_empty() {
