@@ -34,19 +34,20 @@ cp "$ROOT/rules/azure_keyvault_key_accessed_or_recovered.yml" "$ONE_RULE/"
 measure() {
   local name=$1 label=$2 alerts=$3
   shift 3
-  local times=()
-  local rss=0 cpu=0
+  local times=() cpus=()
+  local rss=0
   for _ in $(seq "$REPS"); do
     /usr/bin/time -f "%e %M %U %S" -o "$OUT/time.txt" $NICE "$@" > "$alerts" 2> "$OUT/stderr.txt"
     read -r wall kb user sys < "$OUT/time.txt"
     times+=("$wall")
     (( kb > rss )) && rss=$kb
-    cpu=$(python3 -c "print(max($cpu, $user + $sys))")
+    cpus+=("$(python3 -c "print(round($user + $sys, 2))")")
   done
-  local median
+  local median cpu
   median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$name" "$median" "$rss" "$cpu" "$(printf '%s ' "${times[@]}")" >> "$RESULTS"
-  echo "  $name: median ${median}s of [${times[*]}], peak RSS ${rss} KB" >&2
+  echo "  $name: median ${median}s of [${times[*]}], CPU [${cpus[*]}] s, peak RSS ${rss} KB, load $(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 
 for spec in "0.1:0.001" "3:0.03"; do
@@ -60,7 +61,7 @@ for spec in "0.1:0.001" "3:0.03"; do
   bytes=$(stat -c %s "$corpus")
   # Warm the page cache and count records (hubwatch's summary line).
   summary=$("$BIN" replay --no-dedup --rules "$ONE_RULE" "$corpus" 2>&1 >/dev/null | grep -o 'bodies=.*' | tail -1)
-  records=$(sed -E 's/.*records=([0-9]+).*/\1/' <<< "$summary")
+  records=$(cut -d' ' -f2 <<< "$summary" | cut -d= -f2)
   echo "corpus $label%: $bytes bytes; $summary" >&2
   printf '#corpus\t%s\t%s\t%s\n' "$label" "$bytes" "$records" >> "$RESULTS"
 
@@ -91,15 +92,14 @@ for line in open(sys.argv[1]):
         corpora[f[1]] = (int(f[2]), int(f[3]))
     else:
         rows.append(f)
-print("| corpus | implementation | wall (median) | records/s | MB/s | CPU s (user+sys) | MB/s per CPU-second | peak RSS | hubwatch (this rule) / this |")
-print("|---|---|---|---|---|---|---|---|---|")
-best = {}
+print("| corpus | implementation | wall (median) | records/s (wall) | MB/s (wall) | CPU s (user+sys, median) | MB/s per CPU-second | peak RSS | this / hubwatch (this rule), wall | same, CPU |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+best, bestcpu = {}, {}
 for label, name, wall, rss, cpu, _ in rows:
     if name.startswith("hubwatch replay (this"):
-        best[label] = float(wall)
+        best[label], bestcpu[label] = float(wall), float(cpu)
 for label, name, wall, rss, cpu, _ in rows:
     size, records = corpora[label]
     w, c = float(wall), float(cpu)
-    ratio = w / best[label]
-    print(f"| {label}% key ops, {size/1e6:.0f} MB, {records:,} records | `{name}` | {w:.2f} s | {records/w:,.0f} | {size/1e6/w:,.0f} | {c:.2f} | {size/1e6/c:,.0f} | {int(rss)/1024:.1f} MB | {ratio:.1f}x |")
+    print(f"| {label}% key ops, {size/1e6:.0f} MB, {records:,} records | `{name}` | {w:.2f} s | {records/w:,.0f} | {size/1e6/w:,.0f} | {c:.2f} | {size/1e6/c:,.0f} | {int(rss)/1024:.1f} MB | {w/best[label]:.1f}x | {c/bestcpu[label]:.1f}x |")
 EOF
