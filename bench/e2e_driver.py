@@ -4,7 +4,7 @@
     python3 bench/e2e_driver.py catchup --partitions 4 --records 200000 --corpus C [--steady-corpus C3]
     python3 bench/e2e_driver.py memory  --partitions 32 --records 50000 --corpus C
 
-catchup: starts the emulator, preloads it (bench/e2e_load.py), starts `hubwatch run` (file sink,
+catchup: starts the emulator, preloads it (bench/load.rs (example bench-load)), starts `hubwatch run` (file sink,
 file checkpoints, start_position earliest, dedup off, default prefetch 300), and polls /metrics
 until hubwatch_records_total reaches the preloaded count: prints events/s and records/s from the
 first record seen to the last (and from process start). With --steady-corpus it then offers
@@ -37,6 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.path.join(TARGET, "release", "hubwatch")
 EMU = os.path.join(TARGET, "release", "examples", "eventhubs-emulator")
+LOAD = os.path.join(TARGET, "release", "examples", "bench-load")
 HUB = "activity"
 CONN = "Endpoint=sb://bench.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0;EntityPath=activity"
 CHILDREN = []
@@ -61,9 +62,9 @@ def start_emulator(workdir, partitions):
 
 
 def preload(port, corpus, records):
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "e2e_load.py"), "preload", "--port", str(port),
+    out = subprocess.run([LOAD, "preload", "--endpoint", f"amqp://127.0.0.1:{port}",
                           "--hub", HUB, "--corpus", corpus, "--records", str(records)],
-                         check=True, capture_output=True, text=True)
+                         check=True, stdout=subprocess.PIPE, text=True)
     fields = dict(kv.split("=") for kv in out.stdout.split())
     return {k: float(v) for k, v in fields.items()}
 
@@ -274,7 +275,7 @@ def catchup(args):
         rec_before = metric_sum(scrape(http_port), "hubwatch_records_total")
         cpu_before = cpu_seconds(hw.pid)
         lags = []
-        prod = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "e2e_load.py"), "steady", "--port", str(emu_port),
+        prod = subprocess.Popen([LOAD, "steady", "--endpoint", f"amqp://127.0.0.1:{emu_port}",
                                  "--hub", HUB, "--corpus", args.steady_corpus, "--rate", str(args.rate),
                                  "--seconds", str(args.seconds)], stdout=subprocess.PIPE, text=True)
         CHILDREN.append(prod)
