@@ -8,7 +8,8 @@
 #    then a steady offered load of 5,000 records/s for 45 s (3% corpus, so that enough alerts
 #    are raised to measure their latency) with a webhook sink whose receiver timestamps arrivals.
 # 2. the same catch-up with hubwatch pinned to one core (taskset -c 0).
-# 3. resident memory after the backlog is consumed at 4, 32 and 128 partitions (prefetch 300).
+# 3. the ramp of the default (balanced) load balancing on a fresh single replica.
+# 4. resident memory after the backlog is consumed at 4, 32 and 128 partitions (prefetch 300).
 # Needs the corpora of bench/replay.sh in OUT_DIR (it generates them when missing).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,8 +28,11 @@ $NICE $D catchup --partitions 4 --records 200000 --corpus "$OUT/corpus-0.1.jsonl
 echo "== catch-up, hubwatch on one core (taskset -c 0)"
 $NICE $D catchup --partitions 4 --records 200000 --corpus "$OUT/corpus-0.1.jsonl" \
   --taskset 0 --workdir "$OUT/e2e-taskset"
+echo "== catch-up with hubwatch's default load balancing (balanced: one claim per 10 s update interval)"
+$NICE $D catchup --partitions 4 --records 20000 --corpus "$OUT/corpus-0.1.jsonl" \
+  --load-balancing balanced --workdir "$OUT/e2e-balanced"
 for p in 4 32 128; do
   echo "== memory, $p partitions"
-  $NICE $D memory --partitions "$p" --records 60000 --corpus "$OUT/corpus-0.1.jsonl" \
+  $NICE $D memory --partitions "$p" --records 200000 --corpus "$OUT/corpus-0.1.jsonl" \
     --settle 10 --workdir "$OUT/e2e-mem-$p"
 done
