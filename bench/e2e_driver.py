@@ -323,6 +323,12 @@ def memory(args):
     caught = status(hw.pid)
     time.sleep(args.settle)
     st = status(hw.pid)
+    if args.trim:
+        # Is the resident memory live, or freed memory glibc keeps? Ask it to give it back.
+        subprocess.run(["gdb", "-p", str(hw.pid), "-batch", "-ex", "call (int) malloc_trim(0)"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        trimmed = status(hw.pid)
+        print(f"RESULT memory_after_malloc_trim partitions={args.partitions} VmRSS={trimmed.get('VmRSS')}", flush=True)
     print(f"RESULT memory partitions={args.partitions} events={load['events']:.0f} records={load['records']:.0f} "
           f"caught_up_in={r['start_to_done']:.1f}s at_catchup VmRSS={caught.get('VmRSS')} "
           f"after_{args.settle}s VmRSS={st.get('VmRSS')} VmHWM={st.get('VmHWM')} threads={st.get('Threads')}", flush=True)
@@ -340,6 +346,7 @@ def main():
     ap.add_argument("--settle", type=float, default=10)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--taskset")
+    ap.add_argument("--trim", action="store_true", help="memory: call malloc_trim(0) in hubwatch (gdb) after settling")
     ap.add_argument("--load-balancing", default="greedy",
                     help="greedy (one replica claims every partition at once) or balanced (the default of hubwatch: one claim per update interval)")
     ap.add_argument("--workdir", default="/tmp/hubwatch-bench/e2e")
