@@ -169,7 +169,8 @@ async fn main() {
         "steady" => {
             let items = bodies(&a.corpus, (a.rate * a.seconds * 1.2) as u64 + 1000);
             let start = Instant::now();
-            let (mut sent_records, mut sent_events, mut i, mut tick, mut late) = (0u64, 0u64, 0, 0, 0);
+            let (mut sent_records, mut sent_events, mut i, mut tick, mut late) =
+                (0u64, 0u64, 0, 0, 0);
             loop {
                 let now = start.elapsed().as_secs_f64();
                 if now >= a.seconds {
@@ -182,7 +183,12 @@ async fn main() {
                     i += 1;
                 }
                 if i > first {
-                    send_all(&producer, &partitions[tick % partitions.len()], &items[first..i]).await;
+                    send_all(
+                        &producer,
+                        &partitions[tick % partitions.len()],
+                        &items[first..i],
+                    )
+                    .await;
                     sent_events += (i - first) as u64;
                     tick += 1;
                 }
