@@ -140,6 +140,43 @@ impl Deduper {
     }
 }
 
+/// Something that decides dedup admissions: a [`Deduper`] owned by one caller, or one shared
+/// behind a mutex and locked per admission only (so partitions detect in parallel).
+pub trait Admit {
+    fn admit(
+        &mut self,
+        rule: &Rule,
+        dedup: &str,
+        event_time: OffsetDateTime,
+        source: &Source,
+    ) -> Admission;
+}
+
+impl Admit for Deduper {
+    fn admit(
+        &mut self,
+        rule: &Rule,
+        dedup: &str,
+        event_time: OffsetDateTime,
+        source: &Source,
+    ) -> Admission {
+        Deduper::admit(self, rule, dedup, event_time, source)
+    }
+}
+
+impl Admit for &std::sync::Mutex<Deduper> {
+    fn admit(
+        &mut self,
+        rule: &Rule,
+        dedup: &str,
+        event_time: OffsetDateTime,
+        source: &Source,
+    ) -> Admission {
+        let mut d = self.lock().unwrap_or_else(|e| e.into_inner());
+        d.admit(rule, dedup, event_time, source)
+    }
+}
+
 /// The event time of a record: its `time` field when it is an RFC 3339 string, else `fallback`.
 pub fn event_time(
     record: &serde_json::Map<String, serde_json::Value>,

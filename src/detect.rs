@@ -8,7 +8,7 @@
 use crate::alert::{Alert, AlertInput, Source};
 use crate::dead_letter::{DeadLetter, EntryKind};
 use crate::decode::{decode_body, excerpt, BodyError, DecodeLimits};
-use crate::dedup::{event_time, Admission, Deduper};
+use crate::dedup::{event_time, Admission, Admit};
 use crate::prefilter::{Hits, Prefilter};
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -126,7 +126,7 @@ impl Detector {
         &self,
         body: &[u8],
         source: &Source,
-        dedup: &mut Deduper,
+        dedup: &mut impl Admit,
         now: OffsetDateTime,
     ) -> Processed {
         let mut out = Processed::default();

@@ -68,10 +68,7 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
         let now = OffsetDateTime::now_utc();
-        let processed = {
-            let mut dedup = self.dedup.lock().unwrap_or_else(|e| e.into_inner());
-            self.detector.process(body, source, &mut dedup, now)
-        };
+        let processed = self.detector.process(body, source, &mut &self.dedup, now);
         self.handle(processed, cancel).await
     }
 
