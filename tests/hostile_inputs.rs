@@ -145,11 +145,17 @@ fn hostile_bodies_get_clear_reasons_in_bounded_memory() {
         "{\"a\":".repeat(10_000),
         "}".repeat(10_000)
     );
-    input.extend_from_slice(format!("{{\"records\":[{deep},{}]}}\n", matching("after-deep")).as_bytes());
+    input.extend_from_slice(
+        format!("{{\"records\":[{deep},{}]}}\n", matching("after-deep")).as_bytes(),
+    );
     // 3. A whole body nesting 10,000 arrays deep.
     input.extend_from_slice(format!("{}{}\n", "[".repeat(10_000), "]".repeat(10_000)).as_bytes());
     // 4. Invalid UTF-8 in the middle of a string value, between two matching records.
-    let mut bad = format!("{{\"records\":[{},{{\"operationName\":\"Microsoft.KeyVault/vau", matching("before-utf8")).into_bytes();
+    let mut bad = format!(
+        "{{\"records\":[{},{{\"operationName\":\"Microsoft.KeyVault/vau",
+        matching("before-utf8")
+    )
+    .into_bytes();
     bad.extend_from_slice(b"lts/keys/\xff\xferead/action\",\"resultType\":\"Success\"}");
     bad.extend_from_slice(format!(",{}]}}\n", matching("after-utf8")).as_bytes());
     input.extend_from_slice(&bad);
@@ -162,19 +168,36 @@ fn hostile_bodies_get_clear_reasons_in_bounded_memory() {
         .iter()
         .filter_map(|a| a["correlationId"].as_str())
         .collect();
-    assert_eq!(ids, ["after-deep", "before-utf8", "after-utf8", "last"], "{}", run.stderr);
+    assert_eq!(
+        ids,
+        ["after-deep", "before-utf8", "after-utf8", "last"],
+        "{}",
+        run.stderr
+    );
     let r = reasons(&run.dead);
     assert_eq!(r.len(), 4, "{r:?}");
     assert_eq!(r[0].0, "body");
-    assert!(r[0].1.contains("exceeds the limit of 1048576 bytes"), "{r:?}");
+    assert!(
+        r[0].1.contains("exceeds the limit of 1048576 bytes"),
+        "{r:?}"
+    );
     assert_eq!(r[1].0, "record");
-    assert!(r[1].1.contains("record 0") && r[1].1.contains("recursion limit"), "{r:?}");
+    assert!(
+        r[1].1.contains("record 0") && r[1].1.contains("recursion limit"),
+        "{r:?}"
+    );
     assert_eq!(r[2].0, "record");
-    assert!(r[2].1.contains("record 0 is a JSON array, not an object"), "{r:?}");
+    assert!(
+        r[2].1.contains("record 0 is a JSON array, not an object"),
+        "{r:?}"
+    );
     assert_eq!(r[3].0, "record");
     assert!(r[3].1.contains("record 1 is not valid UTF-8"), "{r:?}");
     // The oversized entry keeps only its first 4 KiB.
-    let kept = run.dead[0]["body"].as_str().map(str::len).unwrap_or(usize::MAX);
+    let kept = run.dead[0]["body"]
+        .as_str()
+        .map(str::len)
+        .unwrap_or(usize::MAX);
     assert!(kept <= 4096, "{kept}");
     eprintln!("VmHWM {} KiB", run.hwm_kib);
     assert!(run.hwm_kib > 0);
@@ -209,7 +232,10 @@ fn one_million_records_in_one_body_with_a_raised_limit() {
     assert_eq!(ids, ["middle"], "{}", run.stderr);
     let r = reasons(&run.dead);
     assert_eq!(r.len(), 1, "{r:?}");
-    assert!(r[0].1.contains(&format!("record {N}")) && r[0].1.contains("not an object"), "{r:?}");
+    assert!(
+        r[0].1.contains(&format!("record {N}")) && r[0].1.contains("not an object"),
+        "{r:?}"
+    );
     eprintln!("body {size} bytes, VmHWM {} KiB", run.hwm_kib);
     assert!(run.hwm_kib > 0);
     // The body (about 13 MB), its copy in the line reader and the prefilter's scratch buffer,

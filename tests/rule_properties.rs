@@ -287,7 +287,9 @@ fn prefilter_record() -> impl Strategy<Value = Map<String, Value>> {
             // Swap one ASCII letter of operationName for a look-alike that upper-cases or
             // lower-cases to ASCII (long s -> S, Kelvin -> k, dotless i -> I).
             let (from, to) = [('s', 'ſ'), ('k', '\u{212a}'), ('i', 'ı')][t];
-            let hit = m.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("operationName"));
+            let hit = m
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("operationName"));
             if let Some((_, Value::String(s))) = hit {
                 let positions: Vec<usize> = s
                     .char_indices()

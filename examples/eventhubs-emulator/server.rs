@@ -1123,7 +1123,11 @@ async fn run_request_link(
         };
         let (status, description, body) = if node.eq_ignore_ascii_case("$cbs") {
             if state.reject_tokens.load(Ordering::SeqCst) {
-                (401, "Unauthorized: the token is expired or revoked".to_string(), Value::Null)
+                (
+                    401,
+                    "Unauthorized: the token is expired or revoked".to_string(),
+                    Value::Null,
+                )
             } else {
                 (202, "Accepted".to_string(), Value::Null)
             }
