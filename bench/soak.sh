@@ -7,8 +7,9 @@
 #
 #   bash bench/soak.sh [DURATION_SECS] [OUT_DIR]
 #   INTERVAL=60 RATE=20 PARTITIONS=4 nice -n 15 bash bench/soak.sh 3600 /tmp/soak
+#   PROFILE=debug bash bench/soak.sh 600     # the debug build (no release build needed)
 #
-# Needs python3 with azure-eventhub (tests/python/requirements.txt). Only loopback is used.
+# Needs python3 (the flaky webhook is a small http.server) and curl. Only loopback is used.
 set -euo pipefail
 
 DURATION="${1:-3600}"
@@ -22,9 +23,15 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 mkdir -p "$OUT"
 echo "soak: ${DURATION}s, sample every ${INTERVAL}s, ${RATE} bodies/s, output in $OUT"
 
-(cd "$ROOT" && cargo build --release --locked --bin hubwatch --example eventhubs-emulator)
-HUBWATCH="$TARGET/release/hubwatch"
-EMULATOR="$TARGET/release/examples/eventhubs-emulator"
+PROFILE="${PROFILE:-release}"
+if [ "$PROFILE" = release ]; then
+  (cd "$ROOT" && cargo build --release --locked --bin hubwatch --example eventhubs-emulator --example soak-producer)
+else
+  (cd "$ROOT" && cargo build --locked --bin hubwatch --example eventhubs-emulator --example soak-producer)
+fi
+PRODUCER="$TARGET/$PROFILE/examples/soak-producer"
+HUBWATCH="$TARGET/$PROFILE/hubwatch"
+EMULATOR="$TARGET/$PROFILE/examples/eventhubs-emulator"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 EH_PORT="$(free_port)"; HOOK_PORT="$(free_port)"; HTTP_PORT="$(free_port)"
@@ -42,7 +49,7 @@ PIDS+=($!)
 
 # The flaky webhook: 5% of requests get 503; counts accepted alerts by alert_id.
 cat > "$OUT/webhook.py" <<'PY'
-import http.server, json, random, sys, threading
+import http.server, json, os, random, sys, threading
 port, error_rate, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
 stats = {"requests": 0, "errors": 0, "alerts": 0, "ids": set()}
@@ -57,8 +64,9 @@ class H(http.server.BaseHTTPRequestHandler):
             for a in json.loads(body):
                 stats["alerts"] += 1
                 stats["ids"].add(a["alert_id"])
-            with open(out, "w") as f:
+            with open(out + ".tmp", "w") as f:
                 json.dump({k: (len(v) if isinstance(v, set) else v) for k, v in stats.items()}, f)
+            os.replace(out + ".tmp", out)
         self.send_response(200); self.end_headers()
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
@@ -66,36 +74,9 @@ PY
 python3 "$OUT/webhook.py" "$HOOK_PORT" "$ERROR_RATE" "$OUT/webhook-stats.json" &
 PIDS+=($!)
 
-# The producer: RATE bodies a second, round-robin over partitions; 1 in 10 matches the rule.
-cat > "$OUT/producer.py" <<'PY'
-import json, sys, time, uuid
-from azure.eventhub import EventHubProducerClient, EventData
-port, rate, partitions = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-cs = (f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=dGVzdA==;"
-      "EntityPath=activity;UseDevelopmentEmulator=true")
-client = EventHubProducerClient.from_connection_string(cs)
-n = 0
-start = time.time()
-while True:
-    recs = []
-    for j in range(5):
-        key = (n * 5 + j) % 10 == 0
-        recs.append({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "operationName": "Microsoft.KeyVault/vaults/keys/read/action" if key else "Microsoft.Web/sites/write",
-                     "resultType": "Success", "callerIpAddress": "10.0.0.1",
-                     "correlationId": str(uuid.uuid4()),
-                     "resourceId": f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/keys/k{n}",
-                     "properties": {"pad": "x" * 200}})
-    batch = client.create_batch(partition_id=str(n % partitions))
-    batch.add(EventData(json.dumps({"records": recs})))
-    client.send_batch(batch)
-    n += 1
-    delay = start + n / rate - time.time()
-    if delay > 0:
-        time.sleep(delay)
-PY
+# The producer: RATE bodies a second, round-robin over partitions; 1 record in 10 matches.
 sleep 1
-python3 "$OUT/producer.py" "$EH_PORT" "$RATE" "$PARTITIONS" > "$OUT/producer.log" 2>&1 &
+"$PRODUCER" "127.0.0.1:$EH_PORT" activity "$RATE" "$PARTITIONS" > "$OUT/producer.log" 2>&1 &
 PIDS+=($!)
 
 cat > "$OUT/hubwatch.toml" <<TOML
