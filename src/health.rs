@@ -112,3 +112,27 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_receive_failure_makes_the_service_unready_until_an_event_arrives() {
+        let h = Health::new();
+        h.set_source_connected(true);
+        assert_eq!(h.readiness(), Ok(()));
+        // The first failure is new (logged loudly), its repeats are not.
+        assert!(h.set_source_failure("credentials refused (amqp:unauthorized-access)"));
+        assert!(!h.set_source_failure("credentials refused (amqp:unauthorized-access)"));
+        assert_eq!(
+            h.readiness(),
+            Err(vec![
+                "source failing: credentials refused (amqp:unauthorized-access)".to_string()
+            ])
+        );
+        assert!(h.clear_source_failure());
+        assert!(!h.clear_source_failure());
+        assert_eq!(h.readiness(), Ok(()));
+    }
+}
