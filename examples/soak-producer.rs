@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:5672".into());
+    let addr = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:5672".into());
     let hub = args.get(2).cloned().unwrap_or_else(|| "activity".into());
     let rate: f64 = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(20.0);
     let partitions: u64 = args.get(4).and_then(|p| p.parse().ok()).unwrap_or(4);
