@@ -29,9 +29,14 @@ if [ "$PROFILE" = release ]; then
 else
   (cd "$ROOT" && cargo build --locked --bin hubwatch --example eventhubs-emulator --example soak-producer)
 fi
-PRODUCER="$TARGET/$PROFILE/examples/soak-producer"
-HUBWATCH="$TARGET/$PROFILE/hubwatch"
-EMULATOR="$TARGET/$PROFILE/examples/eventhubs-emulator"
+# Private copies: a rebuild during the run cannot replace them, and a cleanup that matches
+# the usual binary names elsewhere on a shared machine leaves them alone.
+cp "$TARGET/$PROFILE/hubwatch" "$OUT/soak-hubwatch"
+cp "$TARGET/$PROFILE/examples/eventhubs-emulator" "$OUT/soak-emulator"
+cp "$TARGET/$PROFILE/examples/soak-producer" "$OUT/soak-producer"
+HUBWATCH="$OUT/soak-hubwatch"
+EMULATOR="$OUT/soak-emulator"
+PRODUCER="$OUT/soak-producer"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 EH_PORT="$(free_port)"; HOOK_PORT="$(free_port)"; HTTP_PORT="$(free_port)"
@@ -45,7 +50,8 @@ trap cleanup EXIT
 
 "$EMULATOR" --listen "127.0.0.1:$EH_PORT" --hub activity --partitions "$PARTITIONS" \
   > "$OUT/emulator.log" 2>&1 &
-PIDS+=($!)
+EMU=$!
+PIDS+=($EMU)
 
 # The flaky webhook: 5% of requests get 503; counts accepted alerts by alert_id.
 cat > "$OUT/webhook.py" <<'PY'
@@ -77,7 +83,8 @@ PIDS+=($!)
 # The producer: RATE bodies a second, round-robin over partitions; 1 record in 10 matches.
 sleep 1
 "$PRODUCER" "127.0.0.1:$EH_PORT" activity "$RATE" "$PARTITIONS" > "$OUT/producer.log" 2>&1 &
-PIDS+=($!)
+PROD=$!
+PIDS+=($PROD)
 
 cat > "$OUT/hubwatch.toml" <<TOML
 [service]
@@ -114,6 +121,8 @@ while :; do
   sleep "$INTERVAL"
   NOW=$(( $(date +%s) - START ))
   kill -0 "$HW" 2>/dev/null || { echo "hubwatch exited early; see $OUT/hubwatch.log"; exit 1; }
+  kill -0 "$EMU" 2>/dev/null || { echo "the server exited early; see $OUT/emulator.log"; exit 1; }
+  kill -0 "$PROD" 2>/dev/null || { echo "the producer exited early; see $OUT/producer.log"; exit 1; }
   RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$HW/status")
   FDS=$(ls "/proc/$HW/fd" | wc -l)
   METRICS=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null || true)
