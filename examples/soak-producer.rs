@@ -9,6 +9,25 @@
 use azure_messaging_eventhubs::{ProducerClient, SendEventOptions};
 use std::time::{Duration, Instant};
 
+/// A send not settled by then is abandoned and the connection rebuilt.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn connect(addr: &str, cs: &str, hub: &str) -> ProducerClient {
+    loop {
+        match ProducerClient::builder()
+            .with_custom_endpoint(format!("amqp://{addr}"))
+            .open_with_connection_string(cs, Some(hub))
+            .await
+        {
+            Ok(p) => return p,
+            Err(e) => {
+                eprintln!("waiting for the server: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -22,19 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cs = format!(
         "Endpoint=sb://soak.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=dGVzdA==;EntityPath={hub}"
     );
-    let producer = loop {
-        match ProducerClient::builder()
-            .with_custom_endpoint(format!("amqp://{addr}"))
-            .open_with_connection_string(&cs, Some(&hub))
-            .await
-        {
-            Ok(p) => break p,
-            Err(e) => {
-                eprintln!("waiting for the server: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
+    let mut producer = connect(&addr, &cs, &hub).await;
     let start = Instant::now();
     let (mut n, mut failures) = (0u64, 0u64);
     loop {
@@ -58,11 +65,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let options = SendEventOptions {
             partition_id: Some((n % partitions).to_string()),
         };
-        if let Err(e) = producer.send_event(body.into_bytes(), Some(options)).await {
-            failures += 1;
-            eprintln!("send failed ({failures} so far): {e}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        let sent = tokio::time::timeout(
+            SEND_TIMEOUT,
+            producer.send_event(body.into_bytes(), Some(options)),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failures += 1;
+                eprintln!("send failed ({failures} so far): {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(_) => {
+                // A send that is never settled: start over with a new connection.
+                failures += 1;
+                eprintln!("send not settled within {SEND_TIMEOUT:?} ({failures} failures so far); reconnecting");
+                producer = connect(&addr, &cs, &hub).await;
+                continue;
+            }
         }
         n += 1;
         if n % 1000 == 0 {
