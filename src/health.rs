@@ -4,12 +4,20 @@
 use crate::sink::worker::SinkHealth;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A partition receive failure keeps `/readyz` at 503 for this long after the last one (or
+/// until an event is received again): an error that repeats at every reclaim, such as revoked
+/// credentials, keeps the service unready, while a single blip on an idle hub clears itself.
+pub const SOURCE_FAILURE_WINDOW: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Default)]
 pub struct Health {
     source_connected: AtomicBool,
     dead_letter_ok: AtomicBool,
     checkpoint_ok: AtomicBool,
+    /// The last partition receive failure: when, and a short reason.
+    source_failure: Mutex<Option<(Instant, String)>>,
     sinks: Mutex<Vec<(String, Arc<SinkHealth>)>>,
 }
 
@@ -22,6 +30,7 @@ impl Health {
             source_connected: AtomicBool::new(false),
             dead_letter_ok: AtomicBool::new(true),
             checkpoint_ok: AtomicBool::new(true),
+            source_failure: Mutex::new(None),
             sinks: Mutex::new(Vec::new()),
         })
     }
@@ -46,11 +55,44 @@ impl Health {
         self.checkpoint_ok.store(v, Ordering::Relaxed);
     }
 
+    /// Records a partition receive failure; true when the source was not failing before (so
+    /// the caller logs the first failure loudly and repeats quietly).
+    pub fn set_source_failure(&self, why: &str) -> bool {
+        let mut f = self
+            .source_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let new = f
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= SOURCE_FAILURE_WINDOW);
+        *f = Some((Instant::now(), why.to_string()));
+        new
+    }
+
+    /// An event was received: the source works. True when it was failing.
+    pub fn clear_source_failure(&self) -> bool {
+        let mut f = self
+            .source_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f.take().is_some()
+    }
+
     /// `Ok` when ready, else the reasons.
     pub fn readiness(&self) -> Result<(), NotReady> {
         let mut why = Vec::new();
         if !self.source_connected.load(Ordering::Relaxed) {
             why.push("source not connected".to_string());
+        }
+        if let Some((at, reason)) = self
+            .source_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            if at.elapsed() < SOURCE_FAILURE_WINDOW {
+                why.push(format!("source failing: {reason}"));
+            }
         }
         if !self.dead_letter_ok.load(Ordering::Relaxed) {
             why.push("dead-letter file not writable".to_string());
@@ -68,5 +110,29 @@ impl Health {
         } else {
             Err(why)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_receive_failure_makes_the_service_unready_until_an_event_arrives() {
+        let h = Health::new();
+        h.set_source_connected(true);
+        assert_eq!(h.readiness(), Ok(()));
+        // The first failure is new (logged loudly), its repeats are not.
+        assert!(h.set_source_failure("credentials refused (amqp:unauthorized-access)"));
+        assert!(!h.set_source_failure("credentials refused (amqp:unauthorized-access)"));
+        assert_eq!(
+            h.readiness(),
+            Err(vec![
+                "source failing: credentials refused (amqp:unauthorized-access)".to_string()
+            ])
+        );
+        assert!(h.clear_source_failure());
+        assert!(!h.clear_source_failure());
+        assert_eq!(h.readiness(), Ok(()));
     }
 }

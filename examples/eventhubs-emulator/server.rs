@@ -1,8 +1,8 @@
 //! A small Azure Event Hubs-compatible AMQP 1.0 server for development and tests.
 //!
 //! Plain TCP, SASL ANONYMOUS / PLAIN (any credential accepted), CBS put-token (any token
-//! accepted), `$management` READ for the event hub and its partitions, producer sender links
-//! (including the SDK's batch message format), consumer receiver links with the
+//! accepted, unless [`Emulator::set_reject_tokens`] simulates revoked credentials),
+//! `$management` READ for the event hub and its partitions, producer sender links (including the SDK's batch message format), consumer receiver links with the
 //! `apache.org:selector-filter:string` start filter, owner-level epochs and optional durable
 //! per-partition storage (`data_dir`).
 //!
@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -130,6 +130,18 @@ impl Emulator {
         }
         // Give the connection engines a moment to notice their killed transports.
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// Simulates expired or revoked credentials: while `reject` holds, CBS put-token answers
+    /// status-code 401 and consumer links are refused; turning it on also detaches every open
+    /// consumer link with `amqp:unauthorized-access`.
+    pub fn set_reject_tokens(&self, reject: bool) {
+        self.state.reject_tokens.store(reject, Ordering::SeqCst);
+        if reject {
+            let mut revoked = self.state.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            revoked.cancel();
+            *revoked = CancellationToken::new();
+        }
     }
 
     /// Number of events stored in a partition (0 for an unknown partition).
@@ -311,6 +323,10 @@ struct State {
     owners: Mutex<HashMap<(String, usize), Vec<ReceiverReg>>>,
     next_id: AtomicU64,
     shutdown: CancellationToken,
+    /// Credentials revoked: CBS put-token answers 401 and consumer links are refused.
+    reject_tokens: AtomicBool,
+    /// Cancelled (and replaced) when tokens become rejected: open consumer links detach.
+    revoked: Mutex<CancellationToken>,
 }
 
 impl State {
@@ -350,6 +366,8 @@ impl State {
             owners: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
+            reject_tokens: AtomicBool::new(false),
+            revoked: Mutex::new(CancellationToken::new()),
         })
     }
 
@@ -1259,7 +1277,15 @@ async fn run_request_link(
             None => (None, None),
         };
         let (status, description, body) = if node.eq_ignore_ascii_case("$cbs") {
-            (202, "Accepted".to_string(), Value::Null)
+            if state.reject_tokens.load(Ordering::SeqCst) {
+                (
+                    401,
+                    "Unauthorized: the token is expired or revoked".to_string(),
+                    Value::Null,
+                )
+            } else {
+                (202, "Accepted".to_string(), Value::Null)
+            }
         } else {
             management_reply(&state, &request)
         };
@@ -1638,6 +1664,15 @@ async fn run_consumer_link(
         }
     };
 
+    let revoked = state
+        .revoked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if state.reject_tokens.load(Ordering::SeqCst) {
+        let msg = "the token is expired or revoked".to_string();
+        return close_sender_with(sender, AmqpError::UnauthorizedAccess.into(), msg).await;
+    }
     // Owner-level epochs.
     let id = state.next_id();
     let kick = CancellationToken::new();
@@ -1693,6 +1728,10 @@ async fn run_consumer_link(
             None => {
                 tokio::select! {
                     _ = state.shutdown.cancelled() => return,
+                    _ = revoked.cancelled() => {
+                        let msg = "the token is expired or revoked".to_string();
+                        return close_sender_with(sender, AmqpError::UnauthorizedAccess.into(), msg).await;
+                    }
                     _ = kick.cancelled() => {
                         let msg = format!("receiver displaced by a receiver with a higher or equal epoch on consumer group {group} partition {pidx}");
                         return close_sender_with(sender, LinkError::Stolen.into(), msg).await;
@@ -1721,6 +1760,10 @@ async fn run_consumer_link(
                 tokio::select! {
                     biased;
                     _ = state.shutdown.cancelled() => return,
+                    _ = revoked.cancelled() => {
+                        let msg = "the token is expired or revoked".to_string();
+                        return close_sender_with(sender, AmqpError::UnauthorizedAccess.into(), msg).await;
+                    }
                     _ = kick.cancelled() => {
                         let msg = format!("receiver displaced by a receiver with a higher or equal epoch on consumer group {group} partition {pidx}");
                         return close_sender_with(sender, LinkError::Stolen.into(), msg).await;

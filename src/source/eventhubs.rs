@@ -454,10 +454,15 @@ impl PartitionWorker {
                         None => return End::Failed,
                         Some(Err(e)) if matches!(e.kind, EhErrorKind::ConsumerDisconnected(_)) => return End::Lost,
                         Some(Err(e)) => {
-                            tracing::warn!(partition = %id, error = %e, "receiving from partition failed");
+                            self.receive_failed(id, &e);
                             return End::Failed;
                         }
-                        Some(Ok(ev)) => ev,
+                        Some(Ok(ev)) => {
+                            if self.pipeline.health().clear_source_failure() {
+                                tracing::info!(partition = %id, "receiving from Event Hubs again");
+                            }
+                            ev
+                        }
                     };
                     let sequence_number = ev.sequence_number().unwrap_or(-1);
                     let source = Source::EventHubs {
@@ -481,6 +486,29 @@ impl PartitionWorker {
                     self.checkpoint_due(id, progress, false).await;
                 }
             }
+        }
+    }
+
+    /// Reports a receive failure: readiness turns 503 (see [`crate::health`]); the first
+    /// failure is logged as a warning (an error naming the cause for refused credentials), and
+    /// the repeats that follow at every reclaim only at debug level.
+    fn receive_failed(&self, id: &str, e: &azure_messaging_eventhubs::error::EventHubsError) {
+        let text = e.to_string();
+        let unauthorized =
+            text.contains("UnauthorizedAccess") || text.contains("unauthorized-access");
+        let reason = if unauthorized {
+            "credentials refused (amqp:unauthorized-access)"
+        } else {
+            "receiving from a partition failed"
+        };
+        if self.pipeline.health().set_source_failure(reason) {
+            if unauthorized {
+                tracing::error!(partition = %id, error = %e, "Event Hubs refused the credentials (expired or revoked token, or a missing role assignment); retrying at every reclaim until they are accepted");
+            } else {
+                tracing::warn!(partition = %id, error = %e, "receiving from partition failed");
+            }
+        } else {
+            tracing::debug!(partition = %id, error = %e, "receiving from partition failed again");
         }
     }
 

@@ -94,6 +94,8 @@ pub type Responder = Arc<dyn Fn(usize, &Recorded) -> (u16, Vec<(String, String)>
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     responder: Responder,
+    /// Milliseconds every answer waits (asynchronously) before it is sent: a slow receiver.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An HTTP server on 127.0.0.1:0 running inside the test.
@@ -132,6 +134,10 @@ async fn handle(
         reqs.push(rec.clone());
         reqs.len() - 1
     };
+    let delay = shared.delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let (status, headers) = (shared.responder)(n, &rec);
     let mut resp = (
         StatusCode::from_u16(status).unwrap(),
@@ -149,9 +155,19 @@ async fn handle(
 
 /// Starts a server answering with `responder`.
 pub async fn serve(responder: Responder) -> TestServer {
+    serve_with_delay(responder, Arc::default()).await
+}
+
+/// Starts a server answering with `responder` after `delay_ms` milliseconds (changeable while
+/// it runs; the wait does not block other requests).
+pub async fn serve_with_delay(
+    responder: Responder,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+) -> TestServer {
     let shared = Arc::new(Shared {
         requests: Mutex::new(Vec::new()),
         responder,
+        delay_ms,
     });
     let app = axum::Router::new()
         .fallback(handle)
