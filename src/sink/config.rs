@@ -130,24 +130,10 @@ pub struct SinkConfig {
     /// `connection-string`).
     #[serde(default)]
     pub credential: Option<CredentialKind>,
-    /// Client id of a user-assigned managed identity, workload identity or app registration.
-    #[serde(default)]
-    pub client_id: Option<String>,
-    /// Tenant of `client-secret`, `workload-identity` or `azure-cli`.
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-    /// `credential = "client-secret"`: environment variable holding the client secret.
-    #[serde(default)]
-    pub client_secret_env: Option<String>,
-    /// `credential = "client-secret"`: file holding the client secret.
-    #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
-    /// `eventhubs`, `credential = "connection-string"`: environment variable holding it.
-    #[serde(default)]
-    pub connection_string_env: Option<String>,
-    /// `eventhubs`, `credential = "connection-string"`: file holding it.
-    #[serde(default)]
-    pub connection_string_file: Option<PathBuf>,
+    /// `client_id`, `tenant_id`, `client_secret_env`/`_file` and (`eventhubs`)
+    /// `connection_string_env`/`_file`: the same keys as the source's.
+    #[serde(flatten)]
+    pub credentials: CredentialConfig,
     /// Routing: only alerts of at least this severity.
     #[serde(default)]
     pub min_severity: Option<Severity>,
@@ -272,7 +258,8 @@ impl SinkConfig {
                     )
                 })?;
                 if credential == CredentialKind::ConnectionString {
-                    if self.connection_string_env.is_none() && self.connection_string_file.is_none()
+                    if self.credentials.connection_string_env.is_none()
+                        && self.credentials.connection_string_file.is_none()
                     {
                         return err(
                             "connection_string_env",
@@ -316,18 +303,6 @@ impl SinkConfig {
         }
     }
 
-    /// The credential keys of this sink, in the shape [`crate::azure`] takes.
-    pub fn credential_config(&self) -> CredentialConfig {
-        CredentialConfig {
-            client_id: self.client_id.clone(),
-            tenant_id: self.tenant_id.clone(),
-            client_secret_env: self.client_secret_env.clone(),
-            client_secret_file: self.client_secret_file.clone(),
-            connection_string_env: self.connection_string_env.clone(),
-            connection_string_file: self.connection_string_file.clone(),
-        }
-    }
-
     /// The request body limit for this kind.
     pub fn body_limit(&self) -> usize {
         match self.kind {
@@ -354,13 +329,13 @@ impl SinkConfig {
                 format!("connection-string is not an Entra ID credential and cannot be used by kind = \"{kind}\""),
             )),
             CredentialKind::ClientSecret => {
-                if self.tenant_id.is_none() || self.client_id.is_none() {
+                if self.credentials.tenant_id.is_none() || self.credentials.client_id.is_none() {
                     return Err((
                         "tenant_id".into(),
                         "credential = \"client-secret\" needs tenant_id and client_id".into(),
                     ));
                 }
-                if self.client_secret_env.is_none() && self.client_secret_file.is_none() {
+                if self.credentials.client_secret_env.is_none() && self.credentials.client_secret_file.is_none() {
                     return Err((
                         "client_secret_env".into(),
                         "credential = \"client-secret\" needs client_secret_env or client_secret_file".into(),

@@ -63,7 +63,7 @@ impl EventHubsSink {
             .credential
             .ok_or_else(|| bad("credential", "required for kind = \"eventhubs\""))?;
         let auth = if kind == CredentialKind::ConnectionString {
-            let cs = crate::azure::connection_string(&cfg.credential_config())
+            let cs = crate::azure::connection_string(&cfg.credentials)
                 .map_err(|e| SinkBuildError::credential(name, "connection_string_env", e))?;
             Auth::ConnectionString(cs)
         } else {

@@ -177,7 +177,7 @@ pub(crate) fn entra_credential(
             "required: managed-identity, workload-identity, client-secret or azure-cli".into(),
         )
     })?;
-    crate::azure::token_credential(kind, &cfg.credential_config())
+    crate::azure::token_credential(kind, &cfg.credentials)
         .map_err(|e| SinkBuildError::credential(name, "credential", e))
 }
 
