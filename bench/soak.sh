@@ -2,8 +2,10 @@
 # Soak test (by hand, not in CI): hubwatch for DURATION seconds (default 3600) at steady load
 # against the local Event Hubs-compatible server, with a flaky webhook (5% of requests answer
 # 503), recording RSS, open file descriptors and consumer lag every INTERVAL seconds (default
-# 60) to a CSV, then checking that RSS stayed flat: the mean of the last quarter of samples is
-# within 10% of the mean of the second quarter.
+# 60) to a CSV, then checking that RSS stayed flat (the mean of the last quarter of samples is
+# within 10% of the mean of the second quarter), descriptors did not grow, and, after the
+# producer stops and hubwatch drains, that every alert the accepted bodies carry reached the
+# webhook (by correlationId).
 #
 #   bash bench/soak.sh [DURATION_SECS] [OUT_DIR]
 #   INTERVAL=60 RATE=20 PARTITIONS=4 nice -n 15 bash bench/soak.sh 3600 /tmp/soak
@@ -58,7 +60,7 @@ cat > "$OUT/webhook.py" <<'PY'
 import http.server, json, os, random, sys, threading
 port, error_rate, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
-stats = {"requests": 0, "errors": 0, "alerts": 0, "ids": set()}
+stats = {"requests": 0, "errors": 0, "alerts": 0, "ids": set(), "correlation_ids": set()}
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -70,10 +72,16 @@ class H(http.server.BaseHTTPRequestHandler):
             for a in json.loads(body):
                 stats["alerts"] += 1
                 stats["ids"].add(a["alert_id"])
+                stats["correlation_ids"].add(a["correlationId"])
             with open(out + ".tmp", "w") as f:
                 json.dump({k: (len(v) if isinstance(v, set) else v) for k, v in stats.items()}, f)
             os.replace(out + ".tmp", out)
         self.send_response(200); self.end_headers()
+    def do_GET(self):  # the correlationIds of every accepted alert, for the final check
+        with lock:
+            body = json.dumps(sorted(stats["correlation_ids"])).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
@@ -82,7 +90,7 @@ PIDS+=($!)
 
 # The producer: RATE bodies a second, round-robin over partitions; 1 record in 10 matches.
 sleep 1
-"$PRODUCER" "127.0.0.1:$EH_PORT" activity "$RATE" "$PARTITIONS" > "$OUT/producer.log" 2>&1 &
+"$PRODUCER" "127.0.0.1:$EH_PORT" activity "$RATE" "$PARTITIONS" "$OUT/producer-sent" > "$OUT/producer.log" 2>&1 &
 PROD=$!
 PIDS+=($PROD)
 
@@ -133,7 +141,33 @@ while :; do
   [ "$NOW" -ge "$DURATION" ] && break
 done
 
-python3 - "$CSV" <<'PY'
+# Stop the load, let hubwatch drain, then check every alert the accepted bodies carry arrived.
+kill "$PROD" 2>/dev/null || true
+wait "$PROD" 2>/dev/null || true
+SENT_BODIES=$(cat "$OUT/producer-sent" 2>/dev/null || echo 0)
+DRAIN_START=$(date +%s)
+MISSING=""
+while :; do
+  sleep 5
+  curl -fsS "http://127.0.0.1:$HOOK_PORT/ids" > "$OUT/webhook-ids.json" 2>/dev/null || true
+  MISSING=$(python3 - "$SENT_BODIES" "$OUT/webhook-ids.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+try:
+    got = set(json.load(open(sys.argv[2])))
+except (OSError, ValueError):
+    got = set()
+# The producer's body k carries an alert in record 0 when k is even (see soak-producer.rs).
+want = {f"soak-{k}-0" for k in range(0, n, 2)}
+print(len(want - got))
+PY
+)
+  [ "$MISSING" = 0 ] && break
+  [ $(( $(date +%s) - DRAIN_START )) -ge 300 ] && break
+done
+echo "bodies accepted by the server: $SENT_BODIES; alerts missing at the webhook after draining: $MISSING"
+
+python3 - "$CSV" "$MISSING" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 rss = [int(r["rss_kib"]) for r in rows]
@@ -149,7 +183,8 @@ m2, m4 = sum(second) / len(second), sum(last) / len(last)
 drift = (m4 - m2) / m2 * 100
 print(f"samples {n}; RSS second quarter mean {m2:.0f} KiB, last quarter mean {m4:.0f} KiB ({drift:+.1f}%)")
 print(f"RSS min {min(rss)} max {max(rss)} KiB; fds min {min(fds)} max {max(fds)}; lag max {max(lag):.0f} events, last {lag[-1]:.0f}")
-ok = abs(drift) <= 10 and fds[-1] <= max(fds[:max(1, n // 2)]) + 5
-print("PASS: RSS flat, descriptors stable" if ok else "FAIL: RSS drifted or descriptors grew")
+missing = int(sys.argv[2] or 1)
+ok = abs(drift) <= 10 and fds[-1] <= max(fds[:max(1, n // 2)]) + 5 and missing == 0
+print("PASS: RSS flat, descriptors stable, no alert lost" if ok else "FAIL: RSS drifted, descriptors grew or alerts are missing")
 sys.exit(0 if ok else 1)
 PY

@@ -1,9 +1,11 @@
 //! Steady-load producer for `bench/soak.sh`: sends `RATE` bodies a second to the local Event
 //! Hubs-compatible server, round robin over the partitions; one record in ten is a Key Vault key
-//! read (an alert). Runs until killed; a failed send is logged and retried.
+//! read (an alert). Runs until killed; a failed send is logged and retried. With a fifth
+//! argument it keeps the number of bodies the server accepted in that file, so the soak can check
+//! afterwards that every alert they carry arrived.
 //!
 //! ```text
-//! cargo run --example soak-producer -- 127.0.0.1:5672 activity 20 4
+//! cargo run --example soak-producer -- 127.0.0.1:5672 activity 20 4 /tmp/sent
 //! ```
 
 use azure_messaging_eventhubs::{ProducerClient, SendEventOptions};
@@ -38,6 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hub = args.get(2).cloned().unwrap_or_else(|| "activity".into());
     let rate: f64 = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(20.0);
     let partitions: u64 = args.get(4).and_then(|p| p.parse().ok()).unwrap_or(4);
+    let sent_file = args.get(5).cloned();
     let cs = format!(
         "Endpoint=sb://soak.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=dGVzdA==;EntityPath={hub}"
     );
@@ -87,6 +90,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         n += 1;
+        if let Some(path) = &sent_file {
+            // Written whole then renamed, so a reader never sees a torn number.
+            let tmp = format!("{path}.tmp");
+            if std::fs::write(&tmp, n.to_string())
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .is_err()
+            {
+                eprintln!("cannot record the sent count in {path}");
+            }
+        }
         if n % 1000 == 0 {
             eprintln!("sent {n} bodies, {failures} send failures");
         }
