@@ -116,3 +116,48 @@ custom_endpoint = "amqp://{}"
     .await
     .expect("test finished in time");
 }
+
+/// A send the server never settles (a lost disposition) times out as a transient failure, and
+/// the next attempt opens a new connection instead of waiting on the stuck one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsettled_send_times_out_and_the_retry_reconnects() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let emu = start_emulator(2, None).await;
+        std::env::set_var("HUBWATCH_TEST_STUCK_CONNECTION_STRING", CONNECTION_STRING);
+        let cfg = common::sink_config(&format!(
+            r#"
+kind = "eventhubs"
+eventhub = "{HUB}"
+credential = "connection-string"
+connection_string_env = "HUBWATCH_TEST_STUCK_CONNECTION_STRING"
+custom_endpoint = "amqp://{}"
+timeout_secs = 2
+"#,
+            emu.local_addr()
+        ));
+        let sink = hubwatch::sink::build_named("soc-queue", &cfg)
+            .await
+            .unwrap();
+        let alert = Arc::new(common::alert(1));
+        sink.send(std::slice::from_ref(&alert)).await.unwrap();
+        let opened = emu.connections_opened();
+
+        emu.set_hold_settlements(true);
+        let r = sink.send(std::slice::from_ref(&alert)).await;
+        assert!(
+            matches!(r, Err(hubwatch::sink::SinkError::Transient { .. })),
+            "{r:?}"
+        );
+        emu.set_hold_settlements(false);
+        sink.send(std::slice::from_ref(&alert)).await.unwrap();
+        assert_eq!(
+            emu.connections_opened(),
+            opened + 1,
+            "the retry after a timeout opens a new connection"
+        );
+        sink.flush().await.unwrap();
+        emu.shutdown().await;
+    })
+    .await
+    .expect("test finished in time");
+}

@@ -144,6 +144,17 @@ impl Emulator {
         }
     }
 
+    /// Simulates lost settlements: while `hold` is set, events sent are stored but their
+    /// deliveries are never settled, so the sender's `send` does not complete.
+    pub fn set_hold_settlements(&self, hold: bool) {
+        self.state.hold_settlements.store(hold, Ordering::SeqCst);
+    }
+
+    /// Number of AMQP connections opened since the start.
+    pub fn connections_opened(&self) -> u64 {
+        self.state.connections_opened.load(Ordering::SeqCst)
+    }
+
     /// Number of events stored in a partition (0 for an unknown partition).
     pub fn partition_len(&self, partition: &str) -> u64 {
         match self.state.partition(partition) {
@@ -327,6 +338,10 @@ struct State {
     reject_tokens: AtomicBool,
     /// Cancelled (and replaced) when tokens become rejected: open consumer links detach.
     revoked: Mutex<CancellationToken>,
+    /// Sends are stored but never settled (a lost disposition, as on a half-open connection).
+    hold_settlements: AtomicBool,
+    /// AMQP connections opened so far.
+    connections_opened: AtomicU64,
 }
 
 impl State {
@@ -368,6 +383,8 @@ impl State {
             shutdown: CancellationToken::new(),
             reject_tokens: AtomicBool::new(false),
             revoked: Mutex::new(CancellationToken::new()),
+            hold_settlements: AtomicBool::new(false),
+            connections_opened: AtomicU64::new(0),
         })
     }
 
@@ -930,7 +947,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                             c = tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)) => c,
                         };
                         match conn {
-                            Ok(Ok(conn)) => handle_connection(conn, state).await,
+                            Ok(Ok(conn)) => {
+                                state.connections_opened.fetch_add(1, Ordering::SeqCst);
+                                handle_connection(conn, state).await
+                            }
                             Ok(Err(e)) => eprintln!("eventhubs-emulator: {peer}: open failed: {e}"),
                             Err(_) => eprintln!("eventhubs-emulator: {peer}: open timed out"),
                         }
@@ -1444,6 +1464,7 @@ async fn run_producer_link(mut receiver: Receiver, target: String, state: Arc<St
         );
         let result = store_delivery(&state, fixed_partition, is_batch, delivery.message());
         let outcome = match result {
+            Ok(()) if state.hold_settlements.load(Ordering::SeqCst) => Ok(()),
             Ok(()) => {
                 accept_later(&receiver, delivery.into_parts().0);
                 Ok(())

@@ -275,10 +275,15 @@ impl Sink for EventHubsSink {
     async fn send(&self, alerts: &[Arc<Alert>]) -> Result<(), SinkError> {
         match tokio::time::timeout(self.timeout, self.send_inner(alerts)).await {
             Ok(r) => r,
-            Err(_) => Err(SinkError::transient(format!(
-                "sending to Event Hub {} timed out after {:?}",
-                self.eventhub, self.timeout
-            ))),
+            Err(_) => {
+                // A send that is never settled (a half-open connection, a lost disposition)
+                // would hang every retry on the same link: the next attempt reconnects.
+                drop(self.producer.lock().await.take());
+                Err(SinkError::transient(format!(
+                    "sending to Event Hub {} timed out after {:?}",
+                    self.eventhub, self.timeout
+                )))
+            }
         }
     }
 
