@@ -573,3 +573,49 @@ async fn revoked_credentials_are_reported_and_recovered() {
     drop(p);
     emu.shutdown().await;
 }
+
+/// Credentials refused from the first connection (put-token answered 401 before anything was
+/// read): a clear error, never ready, and the service starts reading on its own once they are
+/// accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_refused_at_start_are_reported_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = start_emulator(1, None).await;
+    let p = producer(emu.local_addr()).await;
+    let want = send_batch(&p, "stored", 3, 1).await;
+    emu.set_reject_tokens(true);
+    let rx = Receiver::start().await;
+    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
+    let log = dir.path().join("run.log");
+    let hw = Hubwatch::start(&config, &log);
+    let http = block_in_place(|| http_addr(&log));
+    let line = block_in_place(|| wait_log(&log, "refused the credentials", WAIT));
+    assert!(line.contains("\"level\":\"ERROR\""), "{line}");
+    block_in_place(|| {
+        wait_ready(
+            http,
+            503,
+            "source failing: credentials refused",
+            Duration::from_secs(30),
+        )
+    });
+    // Retried with backoff, still unready, and the error is not repeated.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    block_in_place(|| wait_ready(http, 503, "source not connected", Duration::from_secs(1)));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.matches("refused the credentials").count(),
+        1,
+        "{}",
+        tail(&log)
+    );
+    assert!(rx.got.lock().unwrap().is_empty());
+
+    emu.set_reject_tokens(false);
+    rx.wait_all(&want, Duration::from_secs(90), &log).await;
+    block_in_place(|| wait_ready(http, 200, "ready", WAIT));
+    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
+    assert_eq!(code, Some(0), "{}", tail(&log));
+    drop(p);
+    emu.shutdown().await;
+}

@@ -184,8 +184,16 @@ impl EventHubsSource {
                 Ok(p) => p,
                 Err(e) => {
                     pipeline.health().set_source_connected(false);
+                    let refused = credentials_refused(&e);
+                    if refused {
+                        pipeline.health().set_source_failure(CREDENTIALS_REFUSED);
+                    }
                     if attempt == 0 || was_connected {
-                        tracing::warn!(error = %e, "cannot connect to Event Hubs; retrying");
+                        if refused {
+                            tracing::error!(error = %e, "Event Hubs refused the credentials (expired or revoked token or key, or a missing role assignment); retrying until they are accepted");
+                        } else {
+                            tracing::warn!(error = %e, "cannot connect to Event Hubs; retrying");
+                        }
                     }
                     was_connected = false;
                     attempt = attempt.saturating_add(1);
@@ -493,11 +501,9 @@ impl PartitionWorker {
     /// failure is logged as a warning (an error naming the cause for refused credentials), and
     /// the repeats that follow at every reclaim only at debug level.
     fn receive_failed(&self, id: &str, e: &azure_messaging_eventhubs::error::EventHubsError) {
-        let text = e.to_string();
-        let unauthorized =
-            text.contains("UnauthorizedAccess") || text.contains("unauthorized-access");
+        let unauthorized = credentials_refused(e);
         let reason = if unauthorized {
-            "credentials refused (amqp:unauthorized-access)"
+            CREDENTIALS_REFUSED
         } else {
             "receiving from a partition failed"
         };
@@ -541,6 +547,26 @@ impl PartitionWorker {
             }
         }
     }
+}
+
+/// The readiness reason while Event Hubs refuses the credentials.
+const CREDENTIALS_REFUSED: &str =
+    "credentials refused (amqp:unauthorized-access or put-token 401)";
+
+/// True when the service refused the credentials: a link detached with
+/// `amqp:unauthorized-access`, or CBS put-token answered 401. The SDK wraps the cause in
+/// errors whose messages do not repeat it, so the whole chain and its debug form are searched.
+fn credentials_refused(e: &azure_messaging_eventhubs::error::EventHubsError) -> bool {
+    let mut text = format!("{e} {e:?}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push(' ');
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    ["UnauthorizedAccess", "unauthorized-access", "status code: 401"]
+        .iter()
+        .any(|m| text.contains(m))
 }
 
 /// Consumer lag: for each partition this replica reads, the last enqueued sequence number
