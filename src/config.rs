@@ -192,6 +192,10 @@ pub struct SourceConfig {
     /// Ownership not renewed for this long is free for another replica to take.
     #[serde(default = "default_ownership_expiry")]
     pub ownership_expiry_secs: u64,
+    /// A partition receiver that gets nothing for this long while the hub holds newer events
+    /// is reopened (a half-open connection delivers no error); 0 turns the watchdog off.
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout_secs: u64,
     /// Files of bodies, one per line (`kind = "file"`).
     #[serde(default, deserialize_with = "one_or_many")]
     pub path: Vec<PathBuf>,
@@ -228,6 +232,9 @@ fn default_update_interval() -> u64 {
 }
 fn default_ownership_expiry() -> u64 {
     60
+}
+fn default_stall_timeout() -> u64 {
+    120
 }
 
 /// Checkpoint store kinds.

@@ -79,6 +79,7 @@ pub const METRICS: &[(&str, MetricKind, &str)] = &[
     ("hubwatch_sink_queue_depth", MetricKind::Gauge, "Alerts waiting in a sink's queue."),
     ("hubwatch_partition_sequence_number", MetricKind::Gauge, "Sequence number of the last event received from a partition."),
     ("hubwatch_partition_checkpoint_sequence_number", MetricKind::Gauge, "Sequence number of a partition's last written checkpoint."),
+    ("hubwatch_partition_stalls_total", MetricKind::Counter, "Partition receivers reopened because they delivered nothing for stall_timeout_secs while the hub held newer events."),
     ("hubwatch_partition_lag_events", MetricKind::Gauge, "Events of a partition not processed yet: last enqueued sequence number minus last processed."),
     (LATENCY_HISTOGRAM, MetricKind::Histogram, "Seconds from an event's enqueued time in Event Hubs to the sink's acknowledgement of its alert."),
 ];

@@ -105,7 +105,8 @@ impl Receiver {
 }
 
 /// A service configuration: webhook sink, file checkpoints, HTTP listener on a free port,
-/// short ownership expiry (a killed replica's partitions are free again after 3 s).
+/// short ownership expiry (a killed replica's partitions are free again after 3 s), and a
+/// receiver silent for 15 s while behind is reopened (well within the tests' waits).
 fn fault_config(dir: &Path, addr: SocketAddr, url: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"
@@ -127,6 +128,7 @@ custom_endpoint = "amqp://{addr}"
 start_position = "earliest"
 update_interval_secs = 1
 ownership_expiry_secs = 3
+stall_timeout_secs = 15
 
 [checkpoint]
 kind = "file"
@@ -614,6 +616,60 @@ async fn credentials_refused_at_start_are_reported_and_recovered() {
     emu.set_reject_tokens(false);
     rx.wait_all(&want, Duration::from_secs(90), &log).await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
+    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
+    assert_eq!(code, Some(0), "{}", tail(&log));
+    drop(p);
+    emu.shutdown().await;
+}
+
+/// A receiver that goes silent without an error (a half-open connection) while the hub holds
+/// newer events is reopened after `stall_timeout_secs`, and the events behind it arrive; a
+/// sink outage, which also stops progress, is not mistaken for a stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_receiver_is_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = start_emulator(1, None).await;
+    let rx = Receiver::start().await;
+    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        "stall_timeout_secs = 15\n",
+        "stall_timeout_secs = 4\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("run.log");
+    let hw = Hubwatch::start(&config, &log);
+    let http = block_in_place(|| http_addr(&log));
+    let p = producer(emu.local_addr()).await;
+    let want = send_batch(&p, "before", 3, 1).await;
+    rx.wait_all(&want, WAIT, &log).await;
+
+    // A sink outage longer than the stall timeout: the receiver has everything, no stall.
+    rx.up.store(false, Ordering::SeqCst);
+    let want = send_batch(&p, "sink-down", 3, 1).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    rx.up.store(true, Ordering::SeqCst);
+    rx.wait_all(&want, WAIT, &log).await;
+    let reopened = |log: &Path| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .matches("reopening it")
+            .count()
+    };
+    assert_eq!(reopened(&log), 0, "{}", tail(&log));
+
+    emu.freeze_receivers();
+    let want = send_batch(&p, "frozen", 3, 1).await;
+    rx.wait_all(&want, WAIT, &log).await;
+    let line = block_in_place(|| wait_log(&log, "reopening it", Duration::from_secs(1)));
+    assert!(line.contains("\"level\":\"WARN\""), "{line}");
+    assert_eq!(reopened(&log), 1, "{}", tail(&log));
+    let (_, metrics) = poll(http, "/metrics", WAIT, |s, _| s == 200);
+    assert!(
+        metrics.contains("hubwatch_partition_stalls_total{partition=\"0\"} 1"),
+        "{metrics}"
+    );
+    rx.assert_stable_ids();
     let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0), "{}", tail(&log));
     drop(p);

@@ -4,7 +4,9 @@
 //!
 //! Connection loss ends the processor's run; the outer loop then rebuilds the client and the
 //! processor with backoff, and partitions resume from their last checkpoint. A partition
-//! taken over by another replica ends its task without waiting for it.
+//! taken over by another replica ends its task without waiting for it. A receiver that goes
+//! silent while the hub holds newer events (a half-open connection reports no error) is
+//! closed after `stall_timeout_secs`, and the processor reopens it.
 
 use crate::alert::Source;
 use crate::azure;
@@ -264,6 +266,7 @@ impl EventHubsSource {
                     Ok(client) => {
                         let id = client.get_partition_id().to_string();
                         tracing::info!(partition = %id, "partition claimed");
+                        lag.claimed(&id);
                         owned.push(id);
                         let worker = PartitionWorker {
                             client: client.clone(),
@@ -274,7 +277,13 @@ impl EventHubsSource {
                             consumer_group: self.config.consumer_group.clone(),
                             lag: lag.clone(),
                         };
-                        let task = PartitionTask { client, worker };
+                        let task = PartitionTask {
+                            client,
+                            worker,
+                            lag: lag.clone(),
+                            stall_timeout: (self.config.stall_timeout_secs > 0)
+                                .then(|| Duration::from_secs(self.config.stall_timeout_secs)),
+                        };
                         partitions.spawn_local(task.run(partitions_cancel.clone()));
                     }
                     Err(e) => {
@@ -351,24 +360,45 @@ impl EventHubsSource {
 struct PartitionTask {
     client: Arc<PartitionClient>,
     worker: PartitionWorker,
+    lag: LagTracker,
+    /// See [`SourceConfig::stall_timeout_secs`]; `None` when off.
+    stall_timeout: Option<Duration>,
 }
+
+/// How often a partition reader checks whether its receiver has stalled.
+const STALL_CHECK: Duration = Duration::from_secs(5);
 
 impl PartitionTask {
     async fn run(self, cancel: CancellationToken) -> String {
         let id = self.client.get_partition_id().to_string();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let pipeline = self.worker.pipeline.clone();
         let worker = tokio::spawn(self.worker.run(id.clone(), rx, cancel));
         {
             let mut stream = self.client.stream_events();
+            let mut check = tokio::time::interval(STALL_CHECK);
+            // Time spent waiting on the receiver, not on a full channel to the worker: a slow
+            // sink is not a stall.
+            let mut waiting_since = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = tx.closed() => break,
+                    _ = check.tick(), if self.stall_timeout.is_some() => {
+                        let timeout = self.stall_timeout.unwrap_or(Duration::MAX);
+                        if waiting_since.elapsed() >= timeout && stalled(&self.lag, &pipeline, &id, timeout) {
+                            break;
+                        }
+                    }
                     item = stream.next() => {
                         let Some(item) = item else { break };
                         let failed = item.is_err();
+                        if let Ok(ev) = &item {
+                            self.lag.received(&id, ev.sequence_number().unwrap_or(-1));
+                        }
                         if tx.send(item).await.is_err() || failed {
                             break;
                         }
+                        waiting_since = tokio::time::Instant::now();
                     }
                 }
             }
@@ -396,6 +426,27 @@ impl PartitionTask {
         }
         id
     }
+}
+
+/// True (and reported) when the hub holds events newer than the last one a receiver silent
+/// for `timeout` delivered: it has stalled without an error.
+fn stalled(lag: &LagTracker, pipeline: &Pipeline, id: &str, timeout: Duration) -> bool {
+    let Some((enqueued, received)) = lag.behind(id) else {
+        return false;
+    };
+    metrics::counter!("hubwatch_partition_stalls_total", "partition" => id.to_string())
+        .increment(1);
+    pipeline
+        .health()
+        .set_source_failure("a partition receiver stalled; reopened");
+    tracing::warn!(
+            partition = %id,
+            silent_secs = timeout.as_secs(),
+            last_enqueued_sequence_number = enqueued,
+            last_received_sequence_number = ?received,
+        "partition receiver delivered nothing although the hub holds newer events; reopening it"
+    );
+    true
 }
 
 /// Processes one partition's events in order and checkpoints the delivered prefix.
@@ -550,8 +601,7 @@ impl PartitionWorker {
 }
 
 /// The readiness reason while Event Hubs refuses the credentials.
-const CREDENTIALS_REFUSED: &str =
-    "credentials refused (amqp:unauthorized-access or put-token 401)";
+const CREDENTIALS_REFUSED: &str = "credentials refused (amqp:unauthorized-access or put-token 401)";
 
 /// True when the service refused the credentials: a link detached with
 /// `amqp:unauthorized-access`, or CBS put-token answered 401. The SDK wraps the cause in
@@ -564,37 +614,73 @@ fn credentials_refused(e: &azure_messaging_eventhubs::error::EventHubsError) -> 
         text.push_str(&s.to_string());
         source = s.source();
     }
-    ["UnauthorizedAccess", "unauthorized-access", "status code: 401"]
-        .iter()
-        .any(|m| text.contains(m))
+    [
+        "UnauthorizedAccess",
+        "unauthorized-access",
+        "status code: 401",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
 }
 
-/// Consumer lag: for each partition this replica reads, the last enqueued sequence number
-/// (from the partition's properties, polled every few seconds) minus the last one processed.
+/// Per claimed partition: the last sequence numbers received and processed here, and the
+/// hub's last enqueued one (from the partition's properties, polled every few seconds). Feeds
+/// the consumer lag gauge and the stall watchdog.
 #[derive(Clone, Default)]
 struct LagTracker {
-    processed: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    partitions: Arc<std::sync::Mutex<std::collections::HashMap<String, Tracked>>>,
+}
+
+#[derive(Default)]
+struct Tracked {
+    received: Option<i64>,
+    processed: Option<i64>,
+    /// The hub's last enqueued sequence number at the latest poll.
+    enqueued: Option<i64>,
+    /// The first poll's value: a partition that has received nothing yet is behind once the
+    /// hub enqueues more than it held when the partition was claimed.
+    enqueued_at_claim: Option<i64>,
 }
 
 /// How often partition properties are read for the lag gauge.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
 impl LagTracker {
+    fn with<R>(&self, partition: &str, f: impl FnOnce(&mut Tracked) -> R) -> R {
+        let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(partition.to_string()).or_default())
+    }
+
+    fn claimed(&self, partition: &str) {
+        self.with(partition, |t| *t = Tracked::default());
+    }
+
+    fn received(&self, partition: &str, sequence_number: i64) {
+        self.with(partition, |t| t.received = Some(sequence_number));
+    }
+
     fn processed(&self, partition: &str, sequence_number: i64) {
-        let mut map = self.processed.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(partition.to_string(), sequence_number);
+        self.with(partition, |t| t.processed = Some(sequence_number));
     }
 
     fn forget(&self, partition: &str) {
-        self.processed
+        self.partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(partition);
     }
 
-    fn snapshot(&self) -> Vec<(String, i64)> {
-        let map = self.processed.lock().unwrap_or_else(|e| e.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    /// `(last enqueued, last received)` when the hub holds events newer than the last one
+    /// received here.
+    fn behind(&self, partition: &str) -> Option<(i64, Option<i64>)> {
+        self.with(partition, |t| {
+            let enqueued = t.enqueued?;
+            let behind = match t.received {
+                Some(r) => enqueued > r,
+                None => t.enqueued_at_claim.is_some_and(|c| enqueued > c),
+            };
+            behind.then_some((enqueued, t.received))
+        })
     }
 
     async fn run(self, consumer: ConsumerClient, cancel: CancellationToken) {
@@ -604,12 +690,26 @@ impl LagTracker {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            for (partition, processed) in self.snapshot() {
+            let partitions: Vec<String> = self
+                .partitions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned()
+                .collect();
+            for partition in partitions {
                 match consumer.get_partition_properties(&partition).await {
                     Ok(p) => {
-                        let lag = (p.last_enqueued_sequence_number - processed).max(0);
-                        metrics::gauge!("hubwatch_partition_lag_events", "partition" => partition)
-                            .set(lag as f64);
+                        let last = p.last_enqueued_sequence_number;
+                        let processed = self.with(&partition, |t| {
+                            t.enqueued = Some(last);
+                            t.enqueued_at_claim.get_or_insert(last);
+                            t.processed
+                        });
+                        if let Some(processed) = processed {
+                            metrics::gauge!("hubwatch_partition_lag_events", "partition" => partition)
+                                .set((last - processed).max(0) as f64);
+                        }
                     }
                     Err(e) => {
                         tracing::debug!(partition = %partition, error = %e, "reading partition properties failed")
