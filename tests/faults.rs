@@ -2,10 +2,11 @@
 //! sink (an in-test receiver that collects alert ids), under crashes, outages, a slow sink, a
 //! full disk, a broken checkpoint store and revoked credentials. Each test is bounded in time.
 
-mod common;
 mod support;
 
-use common::{serve_with_delay, wait_for, TestServer};
+use support::fixtures;
+
+use fixtures::{serve_with_delay, wait_for, TestServer};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -632,10 +633,7 @@ async fn a_silent_receiver_is_reopened() {
     let rx = Receiver::start().await;
     let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
     let text = std::fs::read_to_string(&config).unwrap();
-    let text = text.replace(
-        "stall_timeout_secs = 15\n",
-        "stall_timeout_secs = 4\n",
-    );
+    let text = text.replace("stall_timeout_secs = 15\n", "stall_timeout_secs = 4\n");
     std::fs::write(&config, text).unwrap();
     let log = dir.path().join("run.log");
     let hw = Hubwatch::start(&config, &log);

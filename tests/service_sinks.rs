@@ -1,9 +1,10 @@
 //! The service with a webhook sink that goes down: the source pauses, memory stays bounded,
 //! the position does not advance, and everything arrives once the receiver is back.
 
-mod common;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
-use common::{serve, wait_for};
+use fixtures::{serve, wait_for};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::process::{Command, Stdio};

@@ -1,8 +1,9 @@
 //! The Event Hubs sink publishes alerts into the local Event Hubs-compatible server; the SDK's
 //! consumer reads them back field by field, keyed by the alert's dedup string.
 
-mod common;
 mod support;
+
+use support::fixtures;
 
 use azure_messaging_eventhubs::{
     ConsumerClient, OpenReceiverOptions, StartLocation, StartPosition,
@@ -21,7 +22,7 @@ async fn alerts_are_published_and_read_back() {
         let emu = start_emulator(4, None).await;
         // The sink reads its connection string from the environment, like the service does.
         std::env::set_var("HUBWATCH_TEST_SINK_CONNECTION_STRING", CONNECTION_STRING);
-        let cfg = common::sink_config(&format!(
+        let cfg = fixtures::sink_config(&format!(
             r#"
 kind = "eventhubs"
 eventhub = "{HUB}"
@@ -34,7 +35,7 @@ custom_endpoint = "amqp://{}"
         let sink = hubwatch::sink::build_named("soc-queue", &cfg)
             .await
             .unwrap();
-        let alerts: Vec<Arc<Alert>> = (0..12).map(|i| Arc::new(common::alert(i))).collect();
+        let alerts: Vec<Arc<Alert>> = (0..12).map(|i| Arc::new(fixtures::alert(i))).collect();
         sink.send(&alerts[..5]).await.unwrap();
         sink.send(&alerts[5..]).await.unwrap();
 
@@ -124,7 +125,7 @@ async fn an_unsettled_send_times_out_and_the_retry_reconnects() {
     tokio::time::timeout(Duration::from_secs(90), async {
         let emu = start_emulator(2, None).await;
         std::env::set_var("HUBWATCH_TEST_STUCK_CONNECTION_STRING", CONNECTION_STRING);
-        let cfg = common::sink_config(&format!(
+        let cfg = fixtures::sink_config(&format!(
             r#"
 kind = "eventhubs"
 eventhub = "{HUB}"
@@ -138,7 +139,7 @@ timeout_secs = 2
         let sink = hubwatch::sink::build_named("soc-queue", &cfg)
             .await
             .unwrap();
-        let alert = Arc::new(common::alert(1));
+        let alert = Arc::new(fixtures::alert(1));
         sink.send(std::slice::from_ref(&alert)).await.unwrap();
         let opened = emu.connections_opened();
 

@@ -1,8 +1,9 @@
 //! The file sink: fsynced JSON lines and size-based rotation.
 
-mod common;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
-use common::{alert, sink_config};
+use fixtures::{alert, sink_config};
 use hubwatch::sink::file::FileSink;
 use hubwatch::sink::Sink;
 use serde_json::Value;

@@ -1,9 +1,10 @@
 //! The Sentinel (Logs Ingestion API) sink against an in-test HTTP server and a fake credential.
 
-mod common;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
-use common::{alert, serve, serve_ok, sink_config};
+use fixtures::{alert, serve, serve_ok, sink_config};
 use hubwatch::sink::sentinel::SentinelSink;
 use hubwatch::sink::{Sink, SinkError};
 use serde_json::Value;

@@ -1,8 +1,9 @@
 //! The webhook sink against an in-test HTTP server, driven through the real sink worker.
 
-mod common;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
-use common::{alert, serve, serve_ok, sink_config, wait_for, Recorded};
+use fixtures::{alert, serve, serve_ok, sink_config, wait_for, Recorded};
 use hmac::{Hmac, Mac};
 use hubwatch::ack::Pending;
 use hubwatch::dead_letter::{self, DeadLetter, DeadLetterFile, EntryKind};

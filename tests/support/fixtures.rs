@@ -1,4 +1,5 @@
-//! Shared test helpers: alerts and an in-test HTTP server that records every request.
+//! Test alerts, sink configurations and an in-test HTTP server that records every request
+//! (the receiving end of the webhook and Sentinel sinks).
 #![allow(dead_code)]
 
 use axum::body::Bytes;
