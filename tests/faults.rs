@@ -158,6 +158,20 @@ timeout_secs = 5
     path
 }
 
+/// A `hubwatch run` child on `config`: the child, its log and its HTTP address.
+fn start_service(dir: &Path, config: &Path) -> (Hubwatch, PathBuf, SocketAddr) {
+    let log = dir.join("run.log");
+    let hw = Hubwatch::start(config, &log);
+    let http = block_in_place(|| http_addr(&log));
+    (hw, log, http)
+}
+
+/// SIGTERM: the service must exit 0 within 20 s.
+fn stop_service(hw: Hubwatch, log: &Path) {
+    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
+    assert_eq!(code, Some(0), "{}", tail(log));
+}
+
 fn http_addr(log: &Path) -> SocketAddr {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
@@ -279,8 +293,7 @@ async fn sigkill_at_random_moments_loses_no_alert() {
     let hw = Hubwatch::start(&config, &log);
     rx.wait_all(&want, WAIT, &log).await;
     rx.assert_stable_ids();
-    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
-    assert_eq!(code, Some(0), "{}", tail(&log));
+    stop_service(hw, &log);
     emu.shutdown().await;
 }
 
@@ -294,9 +307,7 @@ async fn outages_and_a_slow_sink_lose_nothing_and_recover_without_restart() {
     let addr = emu.local_addr();
     let rx = Receiver::start().await;
     let config = fault_config(dir.path(), addr, &rx.url(), "");
-    let log = dir.path().join("run.log");
-    let hw = Hubwatch::start(&config, &log);
-    let http = block_in_place(|| http_addr(&log));
+    let (hw, log, http) = start_service(dir.path(), &config);
     let pid = hw.pid();
     let mut rss = Vec::new();
     let mut sample = |label: &str| {
@@ -385,8 +396,7 @@ async fn outages_and_a_slow_sink_lose_nothing_and_recover_without_restart() {
         peak < baseline + 48 * 1024,
         "resident memory grew from {baseline} KiB to {peak} KiB: {rss:?}"
     );
-    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
-    assert_eq!(code, Some(0), "{}", tail(&log));
+    stop_service(hw, &log);
     drop(p);
     emu.shutdown().await;
 }
@@ -404,9 +414,7 @@ async fn dead_letter_disk_full_holds_the_checkpoint() {
         &rx.url(),
         "[dead_letter]\npath = \"/dev/full\"",
     );
-    let log = dir.path().join("run.log");
-    let hw = Hubwatch::start(&config, &log);
-    let http = block_in_place(|| http_addr(&log));
+    let (hw, log, http) = start_service(dir.path(), &config);
     let p = producer(emu.local_addr()).await;
     let want = send_batch(&p, "before", 3, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
@@ -472,9 +480,7 @@ async fn checkpoint_store_failure_holds_the_position_and_recovers() {
     let emu = start_emulator(1, None).await;
     let rx = Receiver::start().await;
     let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let log = dir.path().join("run.log");
-    let hw = Hubwatch::start(&config, &log);
-    let http = block_in_place(|| http_addr(&log));
+    let (hw, log, http) = start_service(dir.path(), &config);
     let p = producer(emu.local_addr()).await;
     let state = dir.path().join("state");
     let want = send_batch(&p, "first", 5, 1).await;
@@ -520,8 +526,7 @@ async fn checkpoint_store_failure_holds_the_position_and_recovers() {
         checkpoints(&state).get("0") == Some(&14)
     })
     .await;
-    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
-    assert_eq!(code, Some(0), "{}", tail(&log));
+    stop_service(hw, &log);
     drop(p);
     emu.shutdown().await;
 }
@@ -535,9 +540,7 @@ async fn revoked_credentials_are_reported_and_recovered() {
     let emu = start_emulator(1, None).await;
     let rx = Receiver::start().await;
     let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let log = dir.path().join("run.log");
-    let hw = Hubwatch::start(&config, &log);
-    let http = block_in_place(|| http_addr(&log));
+    let (hw, log, http) = start_service(dir.path(), &config);
     let p = producer(emu.local_addr()).await;
     let want = send_batch(&p, "before", 3, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
@@ -571,8 +574,7 @@ async fn revoked_credentials_are_reported_and_recovered() {
     let want = send_batch(&p, "after", 3, 1).await;
     rx.wait_all(&want, Duration::from_secs(90), &log).await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
-    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
-    assert_eq!(code, Some(0), "{}", tail(&log));
+    stop_service(hw, &log);
     drop(p);
     emu.shutdown().await;
 }
@@ -589,9 +591,7 @@ async fn credentials_refused_at_start_are_reported_and_recovered() {
     emu.set_reject_tokens(true);
     let rx = Receiver::start().await;
     let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let log = dir.path().join("run.log");
-    let hw = Hubwatch::start(&config, &log);
-    let http = block_in_place(|| http_addr(&log));
+    let (hw, log, http) = start_service(dir.path(), &config);
     let line = block_in_place(|| wait_log(&log, "refused the credentials", WAIT));
     assert!(line.contains("\"level\":\"ERROR\""), "{line}");
     block_in_place(|| {
@@ -617,8 +617,7 @@ async fn credentials_refused_at_start_are_reported_and_recovered() {
     emu.set_reject_tokens(false);
     rx.wait_all(&want, Duration::from_secs(90), &log).await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
-    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
-    assert_eq!(code, Some(0), "{}", tail(&log));
+    stop_service(hw, &log);
     drop(p);
     emu.shutdown().await;
 }
@@ -635,9 +634,7 @@ async fn a_silent_receiver_is_reopened() {
     let text = std::fs::read_to_string(&config).unwrap();
     let text = text.replace("stall_timeout_secs = 15\n", "stall_timeout_secs = 4\n");
     std::fs::write(&config, text).unwrap();
-    let log = dir.path().join("run.log");
-    let hw = Hubwatch::start(&config, &log);
-    let http = block_in_place(|| http_addr(&log));
+    let (hw, log, http) = start_service(dir.path(), &config);
     let p = producer(emu.local_addr()).await;
     let want = send_batch(&p, "before", 3, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
@@ -668,8 +665,7 @@ async fn a_silent_receiver_is_reopened() {
         "{metrics}"
     );
     rx.assert_stable_ids();
-    let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
-    assert_eq!(code, Some(0), "{}", tail(&log));
+    stop_service(hw, &log);
     drop(p);
     emu.shutdown().await;
 }

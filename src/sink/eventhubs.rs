@@ -251,14 +251,7 @@ fn classify(e: &EventHubsError, doing: &str) -> SinkError {
     if matches!(e.kind, ErrorKind::InvalidBatchSize { .. }) {
         return SinkError::permanent(message);
     }
-    let mut text = format!("{e} {e:?}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push(' ');
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    let text = text.to_ascii_lowercase();
+    let text = crate::azure::error_text(e).to_ascii_lowercase();
     if PERMANENT_MARKERS.iter().any(|m| text.contains(m)) {
         SinkError::permanent(message)
     } else {

@@ -604,16 +604,9 @@ impl PartitionWorker {
 const CREDENTIALS_REFUSED: &str = "credentials refused (amqp:unauthorized-access or put-token 401)";
 
 /// True when the service refused the credentials: a link detached with
-/// `amqp:unauthorized-access`, or CBS put-token answered 401. The SDK wraps the cause in
-/// errors whose messages do not repeat it, so the whole chain and its debug form are searched.
+/// `amqp:unauthorized-access`, or CBS put-token answered 401.
 fn credentials_refused(e: &azure_messaging_eventhubs::error::EventHubsError) -> bool {
-    let mut text = format!("{e} {e:?}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push(' ');
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
+    let text = azure::error_text(e);
     [
         "UnauthorizedAccess",
         "unauthorized-access",
