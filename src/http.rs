@@ -77,6 +77,7 @@ pub const METRICS: &[(&str, MetricKind, &str)] = &[
     ("hubwatch_sink_failed_total", MetricKind::Counter, "Alerts in failed sink sends (transient or permanent)."),
     ("hubwatch_sink_retries_total", MetricKind::Counter, "Sink send retries after transient failures."),
     ("hubwatch_sink_queue_depth", MetricKind::Gauge, "Alerts waiting in a sink's queue."),
+    ("hubwatch_sink_up", MetricKind::Gauge, "1 while a sink accepts alerts, 0 once three attempts at one batch failed in a row (until a send is accepted)."),
     ("hubwatch_partition_sequence_number", MetricKind::Gauge, "Sequence number of the last event received from a partition."),
     ("hubwatch_partition_checkpoint_sequence_number", MetricKind::Gauge, "Sequence number of a partition's last written checkpoint."),
     ("hubwatch_partition_stalls_total", MetricKind::Counter, "Partition receivers reopened because they delivered nothing for stall_timeout_secs while the hub held newer events."),
@@ -143,6 +144,7 @@ pub fn register_sink_metrics(sink: &str) {
     metrics::counter!("hubwatch_sink_failed_total", &labels).increment(0);
     metrics::counter!("hubwatch_sink_retries_total", &labels).increment(0);
     metrics::gauge!("hubwatch_sink_queue_depth", &labels).set(0.0);
+    metrics::gauge!("hubwatch_sink_up", &labels).set(1.0);
 }
 
 #[derive(Clone)]

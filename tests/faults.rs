@@ -330,6 +330,11 @@ async fn outages_and_a_slow_sink_lose_nothing_and_recover_without_restart() {
     wait_for("retries", WAIT, || rx.server.requests().len() >= before + 3).await;
     let body = block_in_place(|| wait_ready(http, 503, "sink", Duration::from_secs(20)));
     assert!(body.contains("webhook"), "{body}");
+    let (_, metrics) = poll(http, "/metrics", WAIT, |s, _| s == 200);
+    assert!(
+        metrics.contains("hubwatch_sink_up{sink=\"webhook\"} 0"),
+        "{metrics}"
+    );
     let held = checkpoints(&dir.path().join("state"));
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -563,3 +563,87 @@ async fn entra_auth_sends_a_token_for_the_scope() {
     .await
     .expect("test timed out");
 }
+
+/// A flaky endpoint (every other request answered 503) does not make the sink "failing": each
+/// alert arrives on its first retry and readiness stays up. An endpoint that keeps failing
+/// does, after three attempts at one batch, and recovers with the first accepted send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_repeated_failures_mark_the_sink_failing() {
+    tokio::time::timeout(T, async {
+        let dir = tempfile::tempdir().unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let server = serve({
+            let down = down.clone();
+            Arc::new(move |n, _r| {
+                if down.load(Ordering::SeqCst) || n % 2 == 0 {
+                    (503, vec![])
+                } else {
+                    (200, vec![])
+                }
+            })
+        })
+        .await;
+        let cfg = sink_config(&format!(
+            r#"
+            kind = "webhook"
+            url = "{}"
+            batch_size = 1
+            linger_ms = 0
+            "#,
+            server.url("/alerts"),
+        ));
+        let sink: Arc<dyn Sink> = Arc::new(WebhookSink::from_config("hook", &cfg).unwrap());
+        let dl = Arc::new(DeadLetterFile::new(dir.path().join("dl.jsonl")));
+        let handle = worker::spawn(sink, cfg, dl);
+        let send = |i: usize| {
+            let p = Pending::new(1);
+            let d = Delivery {
+                alert: Arc::new(alert(i)),
+                ack: p.ack(),
+            };
+            (p, d)
+        };
+        // Samples readiness while the flaky phase runs (between a 503 and its retry, too).
+        let flaky_done = Arc::new(AtomicBool::new(false));
+        let watcher = tokio::spawn({
+            let (health, flaky_done) = (handle.health.clone(), flaky_done.clone());
+            async move {
+                let mut ever_failing = false;
+                while !flaky_done.load(Ordering::SeqCst) {
+                    ever_failing |= !health.is_accepting();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                ever_failing
+            }
+        });
+        for i in 0..4 {
+            let (p, d) = send(i);
+            handle.deliver(d).await.unwrap();
+            p.wait().await;
+        }
+        flaky_done.store(true, Ordering::SeqCst);
+        assert!(
+            !watcher.await.unwrap(),
+            "a 503 fixed by the next retry is not an outage"
+        );
+        assert_eq!(server.requests().len(), 8);
+
+        down.store(true, Ordering::SeqCst);
+        let (p, d) = send(4);
+        handle.deliver(d).await.unwrap();
+        wait_for("the sink to count as failing", T, || {
+            !handle.health.is_accepting()
+        })
+        .await;
+        assert!(server.requests().len() >= 8 + 3, "three attempts first");
+        down.store(false, Ordering::SeqCst);
+        p.wait().await;
+        assert!(
+            handle.health.is_accepting(),
+            "recovered with the accepted send"
+        );
+        handle.close().await;
+    })
+    .await
+    .expect("test timed out");
+}

@@ -30,6 +30,11 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
+/// Consecutive failed attempts at one batch after which the sink counts as failing (logged
+/// once at WARN, `/readyz` 503). A single failure that the next retry fixes, as a flaky
+/// endpoint gives, is only counted in the metrics and logged at debug level.
+const FAILING_AFTER_ATTEMPTS: u32 = 3;
+
 /// Whether a sink is currently accepting alerts (for `/readyz`).
 #[derive(Debug)]
 pub struct SinkHealth {
@@ -41,14 +46,17 @@ impl SinkHealth {
         self.accepting.load(Ordering::Relaxed)
     }
 
-    fn set(&self, name: &str, ok: bool) {
-        let was = self.accepting.swap(ok, Ordering::Relaxed);
-        if was != ok {
-            if ok {
-                tracing::info!(sink = name, "sink recovered");
-            } else {
-                tracing::warn!(sink = name, "sink failing");
-            }
+    fn recovered(&self, name: &str) {
+        if !self.accepting.swap(true, Ordering::Relaxed) {
+            metrics::gauge!("hubwatch_sink_up", "sink" => name.to_string()).set(1.0);
+            tracing::info!(sink = name, "sink recovered");
+        }
+    }
+
+    fn failing(&self, name: &str, error: &str) {
+        if self.accepting.swap(false, Ordering::Relaxed) {
+            metrics::gauge!("hubwatch_sink_up", "sink" => name.to_string()).set(0.0);
+            tracing::warn!(sink = name, error, "sink failing; alerts wait in its queue");
         }
     }
 }
@@ -150,7 +158,7 @@ impl Worker {
             let labels = [("sink", self.name.clone())];
             match result {
                 Ok(()) => {
-                    self.health.set(&self.name, true);
+                    self.health.recovered(&self.name);
                     metrics::counter!("hubwatch_sink_sent_total", &labels)
                         .increment(alerts.len() as u64);
                     for d in &batch {
@@ -183,7 +191,6 @@ impl Worker {
                     message,
                     retry_after,
                 }) => {
-                    self.health.set(&self.name, false);
                     metrics::counter!("hubwatch_sink_failed_total", &labels)
                         .increment(alerts.len() as u64);
                     if self.deadline.is_some_and(|d| started.elapsed() >= d) {
@@ -202,12 +209,11 @@ impl Worker {
                     let wait = retry_after
                         .map(|r| r.min(RETRY_AFTER_MAX))
                         .unwrap_or_else(|| backoff(attempt));
-                    if attempt == 0 {
-                        tracing::warn!(sink = %self.name, error = %message, "sink delivery failed; retrying");
-                    } else {
-                        tracing::debug!(sink = %self.name, error = %message, attempt, "sink delivery failed again");
-                    }
                     attempt = attempt.saturating_add(1);
+                    tracing::debug!(sink = %self.name, error = %message, attempt, "sink delivery failed; retrying");
+                    if attempt >= FAILING_AFTER_ATTEMPTS {
+                        self.health.failing(&self.name, &message);
+                    }
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -229,7 +235,8 @@ impl Worker {
             match written {
                 Ok(Ok(())) => break,
                 Ok(Err(e)) => {
-                    self.health.set(&self.name, false);
+                    self.health
+                        .failing(&self.name, "cannot write the dead-letter file");
                     tracing::error!(sink = %self.name, error = %e, "cannot dead-letter alerts; they stay unacknowledged");
                 }
                 Err(e) => tracing::error!(sink = %self.name, error = %e, "dead-letter task failed"),
