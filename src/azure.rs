@@ -133,3 +133,44 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// An error's message followed by its sources' (`a: b: c`), skipping a source whose message
+/// the previous one already contains: the SDK's wrappers often name only the operation.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let message = s.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Wrapper(&'static str, #[source] std::io::Error);
+
+    #[test]
+    fn chains_name_every_cause_once() {
+        let e = Wrapper(
+            "Failed to update checkpoint",
+            std::io::Error::other("No space left on device"),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "Failed to update checkpoint: No space left on device"
+        );
+        // A wrapper that already repeats its cause is not repeated.
+        let e = Wrapper("a: disk full", std::io::Error::other("disk full"));
+        assert_eq!(error_chain(&e), "a: disk full");
+        assert!(error_text(&e).contains("disk full"));
+    }
+}

@@ -247,7 +247,7 @@ const PERMANENT_MARKERS: &[&str] = &[
 
 /// Sorts an SDK error into transient or permanent.
 fn classify(e: &EventHubsError, doing: &str) -> SinkError {
-    let message = format!("{doing}: {e}");
+    let message = format!("{doing}: {}", crate::azure::error_chain(e));
     if matches!(e.kind, ErrorKind::InvalidBatchSize { .. }) {
         return SinkError::permanent(message);
     }

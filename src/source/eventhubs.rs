@@ -192,9 +192,9 @@ impl EventHubsSource {
                     }
                     if attempt == 0 || was_connected {
                         if refused {
-                            tracing::error!(error = %e, "Event Hubs refused the credentials (expired or revoked token or key, or a missing role assignment); retrying until they are accepted");
+                            tracing::error!(error = %azure::error_chain(&e), "Event Hubs refused the credentials (expired or revoked token or key, or a missing role assignment); retrying until they are accepted");
                         } else {
-                            tracing::warn!(error = %e, "cannot connect to Event Hubs; retrying");
+                            tracing::warn!(error = %azure::error_chain(&e), "cannot connect to Event Hubs; retrying");
                         }
                     }
                     was_connected = false;
@@ -217,7 +217,7 @@ impl EventHubsSource {
                     lag.clone().run(consumer, cancel.child_token()),
                 )),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot open a client for consumer lag; lag is not reported");
+                    tracing::warn!(error = %azure::error_chain(&e), "cannot open a client for consumer lag; lag is not reported");
                     None
                 }
             };
@@ -287,7 +287,7 @@ impl EventHubsSource {
                         partitions.spawn_local(task.run(partitions_cancel.clone()));
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "event processor stopped handing out partitions");
+                        tracing::warn!(error = %azure::error_chain(&e), "event processor stopped handing out partitions");
                         break true;
                     }
                 },
@@ -325,7 +325,7 @@ impl EventHubsSource {
             {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not list ownership to hand partitions back; they expire instead");
+                    tracing::warn!(error = %azure::error_chain(&e), "could not list ownership to hand partitions back; they expire instead");
                     return;
                 }
             };
@@ -346,7 +346,7 @@ impl EventHubsSource {
             match self.store.claim_ownership(&mine).await {
                 Ok(released) => handed_back += released.len(),
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not hand partitions back; they expire instead")
+                    tracing::warn!(error = %azure::error_chain(&e), "could not hand partitions back; they expire instead")
                 }
             }
         }
@@ -560,12 +560,12 @@ impl PartitionWorker {
         };
         if self.pipeline.health().set_source_failure(reason) {
             if unauthorized {
-                tracing::error!(partition = %id, error = %e, "Event Hubs refused the credentials (expired or revoked token, or a missing role assignment); retrying at every reclaim until they are accepted");
+                tracing::error!(partition = %id, error = %azure::error_chain(e), "Event Hubs refused the credentials (expired or revoked token, or a missing role assignment); retrying at every reclaim until they are accepted");
             } else {
-                tracing::warn!(partition = %id, error = %e, "receiving from partition failed");
+                tracing::warn!(partition = %id, error = %azure::error_chain(e), "receiving from partition failed");
             }
         } else {
-            tracing::debug!(partition = %id, error = %e, "receiving from partition failed again");
+            tracing::debug!(partition = %id, error = %azure::error_chain(e), "receiving from partition failed again");
         }
     }
 
@@ -593,7 +593,7 @@ impl PartitionWorker {
             }
             Err(e) => {
                 self.pipeline.health().set_checkpoint_ok(false);
-                tracing::error!(partition = %id, error = %e, "checkpoint failed; it is retried at the next interval");
+                tracing::error!(partition = %id, error = %azure::error_chain(&e), "checkpoint failed; it is retried at the next interval");
                 Err(())
             }
         }
@@ -705,7 +705,7 @@ impl LagTracker {
                         }
                     }
                     Err(e) => {
-                        tracing::debug!(partition = %partition, error = %e, "reading partition properties failed")
+                        tracing::debug!(partition = %partition, error = %azure::error_chain(&e), "reading partition properties failed")
                     }
                 }
             }

@@ -146,14 +146,52 @@ impl Hubwatch {
 
     /// Starts with extra environment variables (e.g. `HUBWATCH_*` overrides).
     pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Hubwatch {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubwatch"));
+        cmd.args(["run", "--config"]).arg(config);
+        Hubwatch::spawn(cmd, log, env)
+    }
+
+    /// Starts with `dir` on a private tmpfs of `size` (e.g. `"1m"`), mounted in a new user and
+    /// mount namespace (`unshare -rm`; no privileges needed where user namespaces are allowed)
+    /// so the file system can be filled. Outside the process `dir` stays empty: reach the
+    /// tmpfs as `/proc/<pid>/root/<dir>`. `None` when namespaces are not available here.
+    pub fn start_on_small_fs(
+        config: &Path,
+        log: &Path,
+        dir: &Path,
+        size: &str,
+    ) -> Option<Hubwatch> {
+        let usable = Command::new("unshare")
+            .args(["-rm", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !usable {
+            return None;
+        }
+        std::fs::create_dir_all(dir).expect("mount point");
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size="$1" tmpfs "$2" && exec "$3" run --config "$4""#,
+            "sh",
+            size,
+        ])
+        .arg(dir)
+        .arg(env!("CARGO_BIN_EXE_hubwatch"))
+        .arg(config);
+        Some(Hubwatch::spawn(cmd, log, &[]))
+    }
+
+    fn spawn(mut cmd: Command, log: &Path, env: &[(&str, &str)]) -> Hubwatch {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
-            .args(["run", "--config"])
-            .arg(config)
+        let mut child = cmd
             .env("HUBWATCH_TEST_CONNECTION_STRING", CONNECTION_STRING)
             .env(
                 "RUST_LOG",
