@@ -144,12 +144,10 @@ impl Emulator {
         }
     }
 
-    /// Simulates a half-open connection: every consumer link open now stops delivering events
-    /// without detaching or reporting an error. Links opened later deliver normally.
-    pub fn freeze_receivers(&self) {
-        let mut frozen = self.state.frozen.lock().unwrap_or_else(|e| e.into_inner());
-        frozen.cancel();
-        *frozen = CancellationToken::new();
+    /// Simulates half-open connections: while `frozen` is set, consumer links (open ones and
+    /// new ones) deliver no events, without detaching or reporting an error.
+    pub fn set_freeze_receivers(&self, frozen: bool) {
+        self.state.frozen.store(frozen, Ordering::SeqCst);
     }
 
     /// Simulates lost settlements: while `hold` is set, events sent are stored but their
@@ -346,9 +344,8 @@ struct State {
     reject_tokens: AtomicBool,
     /// Cancelled (and replaced) when tokens become rejected: open consumer links detach.
     revoked: Mutex<CancellationToken>,
-    /// Cancelled (and replaced) by `freeze_receivers`: consumer links open at that moment stop
-    /// delivering but stay attached, as over a half-open connection.
-    frozen: Mutex<CancellationToken>,
+    /// Consumer links deliver nothing but stay attached, as over a half-open connection.
+    frozen: AtomicBool,
     /// Sends are stored but never settled (a lost disposition, as on a half-open connection).
     hold_settlements: AtomicBool,
     /// AMQP connections opened so far.
@@ -394,7 +391,7 @@ impl State {
             shutdown: CancellationToken::new(),
             reject_tokens: AtomicBool::new(false),
             revoked: Mutex::new(CancellationToken::new()),
-            frozen: Mutex::new(CancellationToken::new()),
+            frozen: AtomicBool::new(false),
             hold_settlements: AtomicBool::new(false),
             connections_opened: AtomicU64::new(0),
         })
@@ -1702,11 +1699,6 @@ async fn run_consumer_link(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let frozen = state
-        .frozen
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
     if state.reject_tokens.load(Ordering::SeqCst) {
         let msg = "the token is expired or revoked".to_string();
         return close_sender_with(sender, AmqpError::UnauthorizedAccess.into(), msg).await;
@@ -1760,14 +1752,15 @@ async fn run_consumer_link(
     let mut cursor = start_index(&part.lock().events, &start);
     trace!("consumer {id} on {group}/{pidx} epoch={epoch:?} starts at index {cursor} ({start:?})");
     loop {
-        if frozen.is_cancelled() {
-            // Silent until the client detaches or the server stops.
+        if state.frozen.load(Ordering::SeqCst) {
+            // Silent while frozen; the client may still detach.
             tokio::select! {
                 _ = state.shutdown.cancelled() => return,
                 e = sender.on_detach() => {
                     answer_detach(sender, e).await;
                     return;
                 }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
             }
         }
         len_rx.borrow_and_update();
@@ -1784,7 +1777,7 @@ async fn run_consumer_link(
                         let msg = format!("receiver displaced by a receiver with a higher or equal epoch on consumer group {group} partition {pidx}");
                         return close_sender_with(sender, LinkError::Stolen.into(), msg).await;
                     }
-                    _ = frozen.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(50)), if state.frozen.load(Ordering::SeqCst) => {}
                     e = sender.on_detach() => {
                         answer_detach(sender, e).await;
                         return;

@@ -259,7 +259,7 @@ impl EventHubsSource {
                 done = partitions.join_next(), if !partitions.is_empty() => {
                     if let Some(Ok(id)) = done {
                         owned.retain(|p| *p != id);
-                        lag.forget(&id);
+                        lag.released(&id);
                     }
                 }
                 next = processor.next_partition_client() => match next {
@@ -626,12 +626,16 @@ struct LagTracker {
 
 #[derive(Default)]
 struct Tracked {
+    /// Claimed by this replica now: only these are polled and reported.
+    owned: bool,
+    /// Kept across a release and a new claim, so a receiver reopened after a stall that stays
+    /// silent is caught again even if no new event arrives.
     received: Option<i64>,
     processed: Option<i64>,
     /// The hub's last enqueued sequence number at the latest poll.
     enqueued: Option<i64>,
     /// The first poll's value: a partition that has received nothing yet is behind once the
-    /// hub enqueues more than it held when the partition was claimed.
+    /// hub enqueues more than it held when the partition was first claimed.
     enqueued_at_claim: Option<i64>,
 }
 
@@ -645,7 +649,11 @@ impl LagTracker {
     }
 
     fn claimed(&self, partition: &str) {
-        self.with(partition, |t| *t = Tracked::default());
+        self.with(partition, |t| t.owned = true);
+    }
+
+    fn released(&self, partition: &str) {
+        self.with(partition, |t| t.owned = false);
     }
 
     fn received(&self, partition: &str, sequence_number: i64) {
@@ -654,13 +662,6 @@ impl LagTracker {
 
     fn processed(&self, partition: &str, sequence_number: i64) {
         self.with(partition, |t| t.processed = Some(sequence_number));
-    }
-
-    fn forget(&self, partition: &str) {
-        self.partitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(partition);
     }
 
     /// `(last enqueued, last received)` when the hub holds events newer than the last one
@@ -687,8 +688,9 @@ impl LagTracker {
                 .partitions
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .keys()
-                .cloned()
+                .iter()
+                .filter(|(_, t)| t.owned)
+                .map(|(p, _)| p.clone())
                 .collect();
             for partition in partitions {
                 match consumer.get_partition_properties(&partition).await {
