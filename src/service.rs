@@ -3,7 +3,8 @@
 //! Start-up: rules (and their tests), sinks with their workers, the pipeline, then the source.
 //! Shutdown on SIGTERM/SIGINT: the source stops taking events, partitions wait for their
 //! in-flight deliveries and write final checkpoints, then sink queues drain and flush; all of it
-//! within `service.shutdown_grace_secs`.
+//! within `service.shutdown_grace_secs` of the signal (plus [`MIN_CLOSE`] for the sinks' final
+//! flush), so the orchestrator's grace period can be set from that one number.
 
 use crate::azure;
 use crate::checkpoint::{
@@ -88,6 +89,15 @@ pub async fn run(
         health,
     ));
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
+    // When the stop was requested: the sinks get what is left of the grace period after the
+    // source's drain, not a second one.
+    let stop_requested = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            cancel.cancelled().await;
+            tokio::time::Instant::now()
+        }
+    });
     let checkpoint_every = Duration::from_millis(config.checkpoint.interval_ms);
     let result = match config.source.kind {
         SourceKind::File | SourceKind::Stdin => {
@@ -146,13 +156,24 @@ pub async fn run(
         }
     };
     tracing::info!("source stopped; draining sink queues");
-    close_pipeline(pipeline, grace).await;
+    let now = tokio::time::Instant::now();
+    let stopped_at = if stop_requested.is_finished() {
+        stop_requested.await.unwrap_or(now)
+    } else {
+        // The source ended on its own (the end of a file that is not followed).
+        stop_requested.abort();
+        now
+    };
+    close_pipeline(pipeline, (stopped_at + grace).max(now + MIN_CLOSE)).await;
     result
 }
 
+/// The least time the sinks get to drain and flush at shutdown, even when the source's drain
+/// used up the grace period (a sink that is down): enough for a healthy sink's final flush.
+pub const MIN_CLOSE: Duration = Duration::from_secs(2);
+
 /// Drains and flushes the sinks once every source task has let go of the pipeline.
-async fn close_pipeline(pipeline: Arc<Pipeline>, grace: Duration) {
-    let deadline = tokio::time::Instant::now() + grace;
+async fn close_pipeline(pipeline: Arc<Pipeline>, deadline: tokio::time::Instant) {
     let mut pipeline = pipeline;
     loop {
         match Arc::try_unwrap(pipeline) {

@@ -1,5 +1,6 @@
 //! The service with a webhook sink that goes down: the source pauses, memory stays bounded,
-//! the position does not advance, and everything arrives once the receiver is back.
+//! the position does not advance, and everything arrives once the receiver is back; a SIGTERM
+//! meanwhile still ends the process within one grace period.
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
@@ -165,4 +166,101 @@ retry_deadline_secs = 0
         assert!(got.contains(&format!("c-{i}")), "alert c-{i} never arrived");
     }
     assert_eq!(position(&state), BODIES as u64);
+}
+
+/// SIGTERM while the only sink is down: the service exits 0 within one grace period after the
+/// signal (plus the sinks' short final flush), not one for the source and another for the
+/// sinks, and checkpoints nothing it did not deliver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_sink_down_exits_within_one_grace_period() {
+    const GRACE_SECS: u64 = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let rec = json!({
+        "time": "2025-12-23T10:30:00Z",
+        "operationName": "Microsoft.KeyVault/vaults/keys/read/action",
+        "resultType": "Success",
+        "resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/keys/k",
+        "callerIpAddress": "10.1.2.3",
+        "correlationId": "c-1",
+    });
+    std::fs::write(&input, format!("{}\n", json!({ "records": [rec] }))).unwrap();
+    let server = serve(Arc::new(|_, _| (503, vec![]))).await;
+    let state = dir.path().join("state");
+    let config = dir.path().join("hubwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+state_dir = "{state}"
+shutdown_grace_secs = {GRACE_SECS}
+[http]
+listen = ""
+[source]
+kind = "file"
+path = "{input}"
+follow = true
+[checkpoint]
+kind = "file"
+[[sinks]]
+kind = "webhook"
+url = "{url}"
+retry_deadline_secs = 0
+"#,
+            state = state.display(),
+            input = input.display(),
+            url = server.url("/alerts"),
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("hubwatch.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("delivery attempts", Duration::from_secs(30), || {
+        server.requests().len() >= 2
+    })
+    .await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let signalled = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if std::time::Instant::now() > end {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    let took = signalled.elapsed();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    // One grace period plus the 2 s final flush, with room for a slow machine; two grace
+    // periods (the old behaviour) would be 12 s.
+    assert!(
+        took < Duration::from_secs(GRACE_SECS + 2 + 2),
+        "exited {took:?} after SIGTERM\n{log}"
+    );
+    assert!(took >= Duration::from_secs(GRACE_SECS), "{took:?}: {log}");
+    assert!(
+        log.contains("undelivered alerts are not checkpointed"),
+        "{log}"
+    );
+    assert_eq!(position(&state), 0, "nothing undelivered is checkpointed");
 }
