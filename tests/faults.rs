@@ -752,3 +752,56 @@ async fn a_silent_receiver_is_reopened() {
     drop(p);
     emu.shutdown().await;
 }
+
+/// Partition properties requests that hang (the management link answers nothing): after three
+/// timed-out reads in a row the lag client is replaced by one on a new connection, one WARN
+/// says the lag gauge and stall watchdog are blind, and once answers come back an INFO says
+/// so. Alerts keep flowing meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_partition_properties_are_retried_on_a_new_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = start_emulator(1, None).await;
+    let rx = Receiver::start().await;
+    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
+    let (hw, log, _http) = start_service(dir.path(), &config);
+    let p = producer(emu.local_addr()).await;
+    let want = send_batch(&p, "before", 3, 1).await;
+    rx.wait_all(&want, WAIT, &log).await;
+    let opened = emu.connections_opened();
+
+    emu.set_hold_partition_properties(true);
+    let line = block_in_place(|| {
+        wait_log(
+            &log,
+            "cannot read partition properties",
+            Duration::from_secs(90),
+        )
+    });
+    assert!(line.contains("\"level\":\"WARN\""), "{line}");
+    assert!(line.contains("timed out"), "{line}");
+    wait_for("a new connection for the lag client", WAIT, || {
+        emu.connections_opened() > opened
+    })
+    .await;
+    let want = send_batch(&p, "held", 3, 1).await;
+    rx.wait_all(&want, WAIT, &log).await;
+
+    emu.set_hold_partition_properties(false);
+    block_in_place(|| {
+        wait_log(
+            &log,
+            "partition properties readable again",
+            Duration::from_secs(90),
+        )
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.matches("cannot read partition properties").count(),
+        1,
+        "{}",
+        tail(&log)
+    );
+    stop_service(hw, &log);
+    drop(p);
+    emu.shutdown().await;
+}

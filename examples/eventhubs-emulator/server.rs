@@ -150,6 +150,14 @@ impl Emulator {
         self.state.frozen.store(frozen, Ordering::SeqCst);
     }
 
+    /// While `hold` is set, requests for a partition's properties are never answered (event
+    /// hub properties still are), as on a management link that hangs.
+    pub fn set_hold_partition_properties(&self, hold: bool) {
+        self.state
+            .hold_partition_properties
+            .store(hold, Ordering::SeqCst);
+    }
+
     /// Simulates lost settlements: while `hold` is set, events sent are stored but their
     /// deliveries are never settled, so the sender's `send` does not complete.
     pub fn set_hold_settlements(&self, hold: bool) {
@@ -346,6 +354,8 @@ struct State {
     revoked: Mutex<CancellationToken>,
     /// Consumer links deliver nothing but stay attached, as over a half-open connection.
     frozen: AtomicBool,
+    /// `$management` READ requests for a partition's properties get no answer.
+    hold_partition_properties: AtomicBool,
     /// Sends are stored but never settled (a lost disposition, as on a half-open connection).
     hold_settlements: AtomicBool,
     /// AMQP connections opened so far.
@@ -393,6 +403,7 @@ impl State {
             revoked: Mutex::new(CancellationToken::new()),
             frozen: AtomicBool::new(false),
             hold_settlements: AtomicBool::new(false),
+            hold_partition_properties: AtomicBool::new(false),
             connections_opened: AtomicU64::new(0),
         })
     }
@@ -1316,6 +1327,12 @@ async fn run_request_link(
                 (202, "Accepted".to_string(), Value::Null)
             }
         } else {
+            let partition_read = app_prop_string(&request, "type")
+                .is_some_and(|t| t.to_ascii_lowercase().contains("partition"));
+            if partition_read && state.hold_partition_properties.load(Ordering::SeqCst) {
+                trace!("holding a partition properties request");
+                continue;
+            }
             management_reply(&state, &request)
         };
         let mut props = OrderedMap::new();

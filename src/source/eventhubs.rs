@@ -23,6 +23,7 @@ use azure_messaging_eventhubs::{
     StartLocation, StartPosition,
 };
 use futures::StreamExt;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
@@ -175,11 +176,21 @@ impl EventHubsSource {
                 })?;
             self.config.namespace = Some(parsed.fully_qualified_namespace);
         }
+        // Shared with the lag task, which opens (and reopens) its own client.
+        let this = Rc::new(self);
+        let auth = Rc::new(auth);
+        let open_lag_client = {
+            let (this, auth) = (this.clone(), auth.clone());
+            move || {
+                let (this, auth) = (this.clone(), auth.clone());
+                Box::pin(async move { this.open_consumer(&auth).await }) as OpenClient
+            }
+        };
         let mut attempt = 0u32;
         let mut was_connected = false;
         while !cancel.is_cancelled() {
             let processor = tokio::select! {
-                p = self.build_processor(&auth) => p,
+                p = this.build_processor(&auth) => p,
                 _ = cancel.cancelled() => break,
             };
             let processor = match processor {
@@ -206,25 +217,18 @@ impl EventHubsSource {
                 }
             };
             if attempt > 0 || !was_connected {
-                tracing::info!(eventhub = ?self.config.eventhub, consumer_group = %self.config.consumer_group, "connected to Event Hubs");
+                tracing::info!(eventhub = ?this.config.eventhub, consumer_group = %this.config.consumer_group, "connected to Event Hubs");
             }
             attempt = 0;
             was_connected = true;
             pipeline.health().set_source_connected(true);
             let lag = LagTracker::default();
-            let lag_task = match self.open_consumer(&auth).await {
-                Ok(consumer) => Some(tokio::task::spawn_local(
-                    lag.clone().run(consumer, cancel.child_token()),
-                )),
-                Err(e) => {
-                    tracing::warn!(error = %azure::error_chain(&e), "cannot open a client for consumer lag; lag is not reported");
-                    None
-                }
-            };
-            let lost = self.serve(processor, &pipeline, &lag, &cancel).await;
-            if let Some(task) = lag_task {
-                task.abort();
-            }
+            let lag_task = tokio::task::spawn_local(
+                lag.clone()
+                    .run(open_lag_client.clone(), cancel.child_token()),
+            );
+            let lost = this.serve(processor, &pipeline, &lag, &cancel).await;
+            lag_task.abort();
             pipeline.health().set_source_connected(false);
             if lost {
                 tracing::warn!("connection to Event Hubs lost; reconnecting");
@@ -677,44 +681,106 @@ impl LagTracker {
         })
     }
 
-    async fn run(self, consumer: ConsumerClient, cancel: CancellationToken) {
+    /// Polls the properties of owned partitions every [`LAG_INTERVAL`] over a client of its
+    /// own. A call gets [`PROPERTIES_TIMEOUT`]; after [`PROPERTIES_FAILURES`] failures in a row
+    /// the client is closed and a new one opened, so a connection that hangs does not leave
+    /// the lag gauge and the stall watchdog blind for good.
+    async fn run(self, open: impl Fn() -> OpenClient, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(LAG_INTERVAL);
+        let mut client: Option<ConsumerClient> = None;
+        let mut failures = 0u32;
+        let mut blind = false;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let partitions: Vec<String> = self
-                .partitions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .filter(|(_, t)| t.owned)
-                .map(|(p, _)| p.clone())
-                .collect();
-            for partition in partitions {
-                match consumer.get_partition_properties(&partition).await {
-                    Ok(p) => {
-                        let last = p.last_enqueued_sequence_number;
-                        let processed = self.with(&partition, |t| {
-                            t.enqueued = Some(last);
-                            t.enqueued_at_claim.get_or_insert(last);
-                            t.processed
-                        });
-                        if let Some(processed) = processed {
-                            metrics::gauge!("hubwatch_partition_lag_events", "partition" => partition)
-                                .set((last - processed).max(0) as f64);
+            let error = match &client {
+                None => match tokio::time::timeout(PROPERTIES_TIMEOUT, open()).await {
+                    Ok(Ok(c)) => {
+                        client = Some(c);
+                        continue;
+                    }
+                    Ok(Err(e)) => azure::error_chain(&e),
+                    Err(_) => "opening a client timed out".to_string(),
+                },
+                Some(c) => match self.poll(c).await {
+                    Ok(()) => {
+                        failures = 0;
+                        if std::mem::take(&mut blind) {
+                            tracing::info!("partition properties readable again");
                         }
+                        continue;
                     }
-                    Err(e) => {
-                        tracing::debug!(partition = %partition, error = %azure::error_chain(&e), "reading partition properties failed")
-                    }
+                    Err(e) => e,
+                },
+            };
+            failures += 1;
+            tracing::debug!(error, failures, "reading partition properties failed");
+            if failures >= PROPERTIES_FAILURES {
+                if !std::mem::replace(&mut blind, true) {
+                    tracing::warn!(error, "cannot read partition properties: consumer lag and the stall watchdog are blind until this works; retrying with a new connection");
+                }
+                failures = 0;
+                if let Some(c) = client.take() {
+                    let _ = tokio::time::timeout(PROPERTIES_TIMEOUT, c.close()).await;
                 }
             }
         }
-        let _ = consumer.close().await;
+        if let Some(c) = client {
+            let _ = c.close().await;
+        }
+    }
+
+    /// Reads the properties of every owned partition; stops at the first failure.
+    async fn poll(&self, client: &ConsumerClient) -> Result<(), String> {
+        for partition in self.owned() {
+            let read = tokio::time::timeout(
+                PROPERTIES_TIMEOUT,
+                client.get_partition_properties(&partition),
+            )
+            .await;
+            match read {
+                Ok(Ok(p)) => self.enqueued(&partition, p.last_enqueued_sequence_number),
+                Ok(Err(e)) => return Err(azure::error_chain(&e)),
+                Err(_) => return Err("reading partition properties timed out".to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn owned(&self) -> Vec<String> {
+        let map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|(_, t)| t.owned)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Records a partition's last enqueued sequence number and updates its lag gauge.
+    fn enqueued(&self, partition: &str, last: i64) {
+        let processed = self.with(partition, |t| {
+            t.enqueued = Some(last);
+            t.enqueued_at_claim.get_or_insert(last);
+            t.processed
+        });
+        if let Some(processed) = processed {
+            metrics::gauge!("hubwatch_partition_lag_events", "partition" => partition.to_string())
+                .set((last - processed).max(0) as f64);
+        }
     }
 }
+
+/// Opens a client for [`LagTracker::run`].
+type OpenClient = std::pin::Pin<
+    Box<dyn std::future::Future<Output = azure_messaging_eventhubs::Result<ConsumerClient>>>,
+>;
+
+/// Budget of one partition properties call (or of opening the client for them).
+const PROPERTIES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Failed properties calls in a row after which their client is replaced.
+const PROPERTIES_FAILURES: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
