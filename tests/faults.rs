@@ -6,6 +6,7 @@ mod support;
 
 use support::fixtures;
 
+use azure_messaging_eventhubs::ProducerClient;
 use fixtures::{serve_with_delay, wait_for, TestServer};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -156,6 +157,47 @@ timeout_secs = 5
     let path = dir.join("hubwatch.toml");
     std::fs::write(&path, text).expect("config written");
     path
+}
+
+/// What most fault tests start from: one partition on the local server, the webhook receiver,
+/// `hubwatch run` on [`fault_config`] (its text passed through `edit`) and a producer.
+struct OnePartition {
+    dir: tempfile::TempDir,
+    emu: Emulator,
+    rx: Receiver,
+    hw: Hubwatch,
+    log: PathBuf,
+    http: SocketAddr,
+    p: ProducerClient,
+}
+
+impl OnePartition {
+    async fn start(edit: impl FnOnce(String) -> String) -> OnePartition {
+        let dir = tempfile::tempdir().unwrap();
+        let emu = start_emulator(1, None).await;
+        let rx = Receiver::start().await;
+        let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
+        let text = edit(std::fs::read_to_string(&config).unwrap());
+        std::fs::write(&config, text).unwrap();
+        let (hw, log, http) = start_service(dir.path(), &config);
+        let p = producer(emu.local_addr()).await;
+        OnePartition {
+            dir,
+            emu,
+            rx,
+            hw,
+            log,
+            http,
+            p,
+        }
+    }
+}
+
+/// SIGTERM (the service must exit 0), then the producer and the server go.
+async fn finish(hw: Hubwatch, log: &Path, p: ProducerClient, emu: Emulator) {
+    stop_service(hw, log);
+    drop(p);
+    emu.shutdown().await;
 }
 
 /// A `hubwatch run` child on `config`: the child, its log and its HTTP address.
@@ -401,9 +443,7 @@ async fn outages_and_a_slow_sink_lose_nothing_and_recover_without_restart() {
         peak < baseline + 48 * 1024,
         "resident memory grew from {baseline} KiB to {peak} KiB: {rss:?}"
     );
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }
 
 /// The dead-letter file on a full disk (`/dev/full`: every write fails with ENOSPC): the error
@@ -481,12 +521,15 @@ fn checkpoint_dir(state: &Path) -> PathBuf {
 /// even for root): the position holds, `/readyz` says so, and it recovers once fixed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_store_failure_holds_the_position_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = start_emulator(1, None).await;
-    let rx = Receiver::start().await;
-    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let (hw, log, http) = start_service(dir.path(), &config);
-    let p = producer(emu.local_addr()).await;
+    let OnePartition {
+        dir,
+        emu,
+        rx,
+        hw,
+        log,
+        http,
+        p,
+    } = OnePartition::start(|config| config).await;
     let state = dir.path().join("state");
     let want = send_batch(&p, "first", 5, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
@@ -531,9 +574,7 @@ async fn checkpoint_store_failure_holds_the_position_and_recovers() {
         checkpoints(&state).get("0") == Some(&14)
     })
     .await;
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }
 
 /// A full file system under the checkpoint store (a 1 MiB tmpfs filled up; a real `ENOSPC`):
@@ -597,9 +638,7 @@ async fn checkpoint_disk_full_holds_the_position_and_recovers() {
     })
     .await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }
 
 /// Credentials that expire or are revoked mid-run (the server answers put-token with 401 and
@@ -607,12 +646,15 @@ async fn checkpoint_disk_full_holds_the_position_and_recovers() {
 /// alerts flow again once tokens are accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_credentials_are_reported_and_recovered() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = start_emulator(1, None).await;
-    let rx = Receiver::start().await;
-    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let (hw, log, http) = start_service(dir.path(), &config);
-    let p = producer(emu.local_addr()).await;
+    let OnePartition {
+        dir: _dir,
+        emu,
+        rx,
+        hw,
+        log,
+        http,
+        p,
+    } = OnePartition::start(|config| config).await;
     let want = send_batch(&p, "before", 3, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
@@ -645,9 +687,7 @@ async fn revoked_credentials_are_reported_and_recovered() {
     let want = send_batch(&p, "after", 3, 1).await;
     rx.wait_all(&want, Duration::from_secs(90), &log).await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }
 
 /// Credentials refused from the first connection (put-token answered 401 before anything was
@@ -688,9 +728,7 @@ async fn credentials_refused_at_start_are_reported_and_recovered() {
     emu.set_reject_tokens(false);
     rx.wait_all(&want, Duration::from_secs(90), &log).await;
     block_in_place(|| wait_ready(http, 200, "ready", WAIT));
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }
 
 /// A receiver that goes silent without an error (a half-open connection) while the hub holds
@@ -699,15 +737,18 @@ async fn credentials_refused_at_start_are_reported_and_recovered() {
 /// progress, is not mistaken for a stall.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_receiver_is_reopened() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = start_emulator(1, None).await;
-    let rx = Receiver::start().await;
-    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text.replace("stall_timeout_secs = 15\n", "stall_timeout_secs = 4\n");
-    std::fs::write(&config, text).unwrap();
-    let (hw, log, http) = start_service(dir.path(), &config);
-    let p = producer(emu.local_addr()).await;
+    let OnePartition {
+        dir: _dir,
+        emu,
+        rx,
+        hw,
+        log,
+        http,
+        p,
+    } = OnePartition::start(|config| {
+        config.replace("stall_timeout_secs = 15\n", "stall_timeout_secs = 4\n")
+    })
+    .await;
     let want = send_batch(&p, "before", 3, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
 
@@ -748,9 +789,7 @@ async fn a_silent_receiver_is_reopened() {
         .unwrap_or(0.0);
     assert!(stalls >= 2.0, "{metrics}");
     rx.assert_stable_ids();
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }
 
 /// Partition properties requests that hang (the management link answers nothing): after three
@@ -759,12 +798,15 @@ async fn a_silent_receiver_is_reopened() {
 /// so. Alerts keep flowing meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_partition_properties_are_retried_on_a_new_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = start_emulator(1, None).await;
-    let rx = Receiver::start().await;
-    let config = fault_config(dir.path(), emu.local_addr(), &rx.url(), "");
-    let (hw, log, _http) = start_service(dir.path(), &config);
-    let p = producer(emu.local_addr()).await;
+    let OnePartition {
+        dir: _dir,
+        emu,
+        rx,
+        hw,
+        log,
+        http: _,
+        p,
+    } = OnePartition::start(|config| config).await;
     let want = send_batch(&p, "before", 3, 1).await;
     rx.wait_all(&want, WAIT, &log).await;
     let opened = emu.connections_opened();
@@ -801,7 +843,5 @@ async fn hanging_partition_properties_are_retried_on_a_new_connection() {
         "{}",
         tail(&log)
     );
-    stop_service(hw, &log);
-    drop(p);
-    emu.shutdown().await;
+    finish(hw, &log, p, emu).await;
 }

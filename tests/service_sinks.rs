@@ -33,6 +33,28 @@ fn position(state: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits for the child to exit; `None` (and the child killed) if it has not after `within`.
+async fn exit_status(
+    mut child: std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    tokio::task::spawn_blocking(move || {
+        let end = std::time::Instant::now() + within;
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if std::time::Instant::now() > end {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_outage_pauses_the_source_and_loses_nothing() {
     const BODIES: usize = 20_000;
@@ -107,7 +129,7 @@ retry_deadline_secs = 0
     )
     .unwrap();
     let log = std::fs::File::create(dir.path().join("hubwatch.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
         .args(["run", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
@@ -144,21 +166,7 @@ retry_deadline_secs = 0
 
     // Back up: every alert arrives, the process finishes the file and exits cleanly.
     up.store(true, Ordering::SeqCst);
-    let status = tokio::task::spawn_blocking(move || {
-        let end = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return Some(s);
-            }
-            if std::time::Instant::now() > end {
-                let _ = child.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .await
-    .unwrap();
+    let status = exit_status(child, Duration::from_secs(120)).await;
     let log = std::fs::read_to_string(dir.path().join("hubwatch.log")).unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
     let got = accepted.lock().unwrap().clone();
@@ -215,7 +223,7 @@ retry_deadline_secs = 0
     )
     .unwrap();
     let log_path = dir.path().join("hubwatch.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
         .args(["run", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
@@ -233,21 +241,7 @@ retry_deadline_secs = 0
         .unwrap()
         .success());
     let signalled = std::time::Instant::now();
-    let status = tokio::task::spawn_blocking(move || {
-        let end = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return Some(s);
-            }
-            if std::time::Instant::now() > end {
-                let _ = child.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-    .await
-    .unwrap();
+    let status = exit_status(child, Duration::from_secs(60)).await;
     let took = signalled.elapsed();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
