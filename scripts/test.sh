@@ -35,4 +35,10 @@ if [ -z "${AZURITE_BLOB_URL:-}" ] && [ -x node_modules/.bin/azurite-blob ]; then
   echo "Azurite on $AZURITE_BLOB_URL"
 fi
 
+# The full-disk checkpoint test mounts a small tmpfs in a private user namespace; say so
+# visibly where that is not allowed (the test then skips itself).
+if ! unshare -rm true 2>/dev/null; then
+  echo "NOTE: user namespaces are unavailable here (unshare -rm); faults.rs checkpoint_disk_full_holds_the_position_and_recovers will skip"
+fi
+
 cargo test --locked "$@"
