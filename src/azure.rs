@@ -124,14 +124,7 @@ pub fn connection_string(c: &CredentialConfig) -> Result<String, CredentialError
 /// chain: the SDK wraps AMQP conditions and status codes in errors whose messages do not
 /// repeat them, so classifying an error means searching all of this.
 pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("{e} {e:?}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push(' ');
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    format!("{} {e:?}", error_chain(e))
 }
 
 /// An error's message followed by its sources' (`a: b: c`), skipping a source whose message
