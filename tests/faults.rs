@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::process::poll;
+use support::process::{poll, status_kib};
 use support::service::*;
 use tokio::task::block_in_place;
 
@@ -249,15 +249,6 @@ fn wait_log(log: &Path, needle: &str, within: Duration) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// A small deterministic generator (the seed is printed so a failing run can be repeated).

@@ -2,24 +2,20 @@
 //! the position does not advance, and everything arrives once the receiver is back; a SIGTERM
 //! meanwhile still ends the process within one grace period.
 
-#[path = "support/fixtures.rs"]
-mod fixtures;
+mod support;
 
-use fixtures::{serve, wait_for};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::fixtures::{serve, wait_for};
+use support::process::status_kib;
+use support::service::Hubwatch;
+use tokio::task::block_in_place;
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    status_kib(pid, "VmRSS:")
 }
 
 fn position(state: &std::path::Path) -> u64 {
@@ -31,28 +27,6 @@ fn position(state: &std::path::Path) -> u64 {
                 .and_then(|o| o.values().next().and_then(Value::as_u64))
         })
         .unwrap_or(0)
-}
-
-/// Waits for the child to exit; `None` (and the child killed) if it has not after `within`.
-async fn exit_status(
-    mut child: std::process::Child,
-    within: Duration,
-) -> Option<std::process::ExitStatus> {
-    tokio::task::spawn_blocking(move || {
-        let end = std::time::Instant::now() + within;
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return Some(s);
-            }
-            if std::time::Instant::now() > end {
-                let _ = child.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,15 +102,9 @@ retry_deadline_secs = 0
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.path().join("hubwatch.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let pid = child.id();
+    let log_path = dir.path().join("hubwatch.log");
+    let mut hw = Hubwatch::start(&config, &log_path);
+    let pid = hw.pid();
 
     // Down: the worker retries, the queue fills, the source stops reading.
     wait_for("retries", Duration::from_secs(30), || {
@@ -166,9 +134,9 @@ retry_deadline_secs = 0
 
     // Back up: every alert arrives, the process finishes the file and exits cleanly.
     up.store(true, Ordering::SeqCst);
-    let status = exit_status(child, Duration::from_secs(120)).await;
-    let log = std::fs::read_to_string(dir.path().join("hubwatch.log")).unwrap();
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    let status = block_in_place(|| hw.wait_exit(Duration::from_secs(120)));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
     let got = accepted.lock().unwrap().clone();
     for i in 0..BODIES {
         assert!(got.contains(&format!("c-{i}")), "alert c-{i} never arrived");
@@ -223,28 +191,17 @@ retry_deadline_secs = 0
     )
     .unwrap();
     let log_path = dir.path().join("hubwatch.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_hubwatch"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut hw = Hubwatch::start(&config, &log_path);
     wait_for("delivery attempts", Duration::from_secs(30), || {
         server.requests().len() >= 2
     })
     .await;
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    hw.signal("TERM");
     let signalled = std::time::Instant::now();
-    let status = exit_status(child, Duration::from_secs(60)).await;
+    let status = block_in_place(|| hw.wait_exit(Duration::from_secs(60)));
     let took = signalled.elapsed();
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
     // One grace period plus the 2 s final flush, with room for a slow machine; two grace
     // periods (the old behaviour) would be 12 s.
     assert!(

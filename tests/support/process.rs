@@ -13,6 +13,16 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hubwatch");
 
+/// A field of `/proc/<pid>/status` in KiB (`"VmRSS:"`, `"VmHWM:"`); 0 when unreadable.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// A `Command` for the binary with no inherited `HUBWATCH_*` or `RUST_LOG` settings.
 pub fn command() -> Command {
     let mut cmd = Command::new(BIN);

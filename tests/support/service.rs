@@ -273,11 +273,17 @@ impl Hubwatch {
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(mut self, within: Duration) -> (Option<i32>, Vec<Value>) {
         self.signal("TERM");
+        let status = self.wait_exit(within);
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.alerts())
+    }
+
+    /// Waits for the process to exit on its own; kills it and panics after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let end = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                std::thread::sleep(Duration::from_millis(100));
-                return (status.code(), self.alerts());
+                return status;
             }
             if Instant::now() > end {
                 let _ = self.child.kill();
@@ -286,7 +292,7 @@ impl Hubwatch {
                     tail(&self.log)
                 );
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
