@@ -4,26 +4,21 @@
 //! [`detect`] runs the [`rules`], [`dedup`] turns matches into [`alert`]s, sinks deliver them and
 //! the checkpoint advances only past what the sinks acknowledged.
 
+pub use hubwatch_detect::{alert, decode, dedup, detect, prefilter, record, rules};
+
 pub mod ack;
-pub mod alert;
 pub mod azure;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod dead_letter;
-pub mod decode;
-pub mod dedup;
-pub mod detect;
 pub mod durable;
 pub mod health;
 pub mod http;
 pub mod pipeline;
-pub mod prefilter;
 pub mod progress;
-pub mod record;
 pub mod redrive;
 pub mod replay;
-pub mod rules;
 pub mod service;
 pub mod sink;
 pub mod source;

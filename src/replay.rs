@@ -109,20 +109,3 @@ impl<'a> Replay<'a> {
         out.flush().map_err(ReplayError::Output)
     }
 }
-
-impl Stats {
-    /// The one-line summary `replay` prints to stderr.
-    pub fn summary(&self) -> String {
-        format!(
-            "bodies={} records={} matches={} alerts={} errors={} (bodies={} records={} rules={})",
-            self.bodies,
-            self.records,
-            self.matches,
-            self.alerts,
-            self.errors(),
-            self.body_errors,
-            self.record_errors,
-            self.rule_errors
-        )
-    }
-}

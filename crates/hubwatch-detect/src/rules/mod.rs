@@ -233,11 +233,11 @@ impl RuleSet {
 const EMBEDDED_RULES: &[(&str, &str)] = &[
     (
         "rules/azure_keyvault_key_accessed_or_recovered.yml",
-        include_str!("../../rules/azure_keyvault_key_accessed_or_recovered.yml"),
+        include_str!("../../../../rules/azure_keyvault_key_accessed_or_recovered.yml"),
     ),
     (
         "rules/azure_keyvault_auditevent_key_access.yml",
-        include_str!("../../rules/azure_keyvault_auditevent_key_access.yml"),
+        include_str!("../../../../rules/azure_keyvault_auditevent_key_access.yml"),
     ),
 ];
 

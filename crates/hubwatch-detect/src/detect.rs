@@ -46,6 +46,21 @@ impl Stats {
     pub fn errors(&self) -> u64 {
         self.body_errors + self.record_errors + self.rule_errors
     }
+
+    /// The one-line summary `replay` prints to stderr.
+    pub fn summary(&self) -> String {
+        format!(
+            "bodies={} records={} matches={} alerts={} errors={} (bodies={} records={} rules={})",
+            self.bodies,
+            self.records,
+            self.matches,
+            self.alerts,
+            self.errors(),
+            self.body_errors,
+            self.record_errors,
+            self.rule_errors
+        )
+    }
 }
 
 /// A problem with the input, ready for the log and the dead-letter file.
