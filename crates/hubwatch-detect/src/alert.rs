@@ -155,7 +155,7 @@ impl Alert {
             alert_id,
             rule_id: spec.rule_id.clone(),
             title: detection.title,
-            severity: spec.severity,
+            severity: detection.severity,
             dedup: detection.dedup,
             resource_id: field("resourceId"),
             caller_ip_address: field("callerIpAddress"),

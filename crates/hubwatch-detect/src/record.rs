@@ -1,9 +1,10 @@
 //! One log record as rules see it: a JSON object with Panther's field lookup.
 //!
-//! Panther wraps every record in a read-only, case-insensitive dictionary. A lookup tries the
-//! exact key first and then the keys that are equal ignoring case, the last of them winning (as
-//! in Python, where building the case-insensitive key map overwrites earlier spellings). A
-//! default applies only when a key is missing: a JSON `null` is a present value.
+//! Panther wraps every record in a read-only, case-insensitive dictionary
+//! (`panther_core.immutable.ImmutableCaseInsensitiveDict`). A lookup tries the exact key first
+//! and then the first key, in the record's order, that is equal after Python's `str.lower()`
+//! (its key map is built with `setdefault`, so the first spelling of a key wins). A default
+//! applies only when a key is missing: a JSON `null` is a present value.
 
 use serde_json::{Map, Value};
 
@@ -48,18 +49,13 @@ pub fn lookup<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     } else {
         Some(key.to_lowercase())
     };
-    let mut found = None;
-    for (k, v) in map {
-        let same = match &folded {
+    map.iter()
+        .find(|(k, _)| match &folded {
             None if k.is_ascii() => k.eq_ignore_ascii_case(key),
             None => k.to_lowercase() == key.to_ascii_lowercase(),
             Some(f) => k.to_lowercase() == *f,
-        };
-        if same {
-            found = Some(v);
-        }
-    }
-    found
+        })
+        .map(|(_, v)| v)
 }
 
 /// Python's `str()` of a JSON value, as an f-string would render it.
@@ -216,11 +212,11 @@ mod tests {
     }
 
     #[test]
-    fn exact_key_wins_then_last_case_insensitive() {
+    fn exact_key_wins_then_first_case_insensitive() {
         let m = obj(json!({"OPERATIONNAME": "a", "operationName": "b", "OperationName": "c"}));
         let r = Record::new(&m);
         assert_eq!(r.get("operationName"), Some(&json!("b")));
-        assert_eq!(r.get("operationname"), Some(&json!("c")));
+        assert_eq!(r.get("operationname"), Some(&json!("a")));
         assert_eq!(r.get("missing"), None);
     }
 

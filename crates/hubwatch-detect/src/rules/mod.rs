@@ -5,6 +5,7 @@
 //! (see [`simple`]). Rules are loaded and their tests run before any event is read.
 
 pub mod builtin;
+pub mod py;
 pub mod simple;
 pub mod spec;
 pub mod testing;
@@ -18,10 +19,29 @@ use std::sync::Arc;
 /// Panther cuts titles, dedup strings, runbooks and references at this many characters.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
+/// What Panther appends to a generated title or dedup string it cut.
+pub const TRUNCATED_SUFFIX: &str = "... (truncated)";
+
+/// Panther replaces an alert context whose JSON is longer than this many characters.
+pub const MAX_ALERT_CONTEXT_CHARS: usize = 200 * 1024;
+
 /// Why a rule's code could not compute a result for a record (Panther's "rule error").
+///
+/// For ports of Python rules the text is the Python exception's `repr`, which Panther puts in
+/// an alert context that raised (`{"_error": "KeyError('x')"}`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct RuleError(pub String);
+
+impl RuleError {
+    /// A Python exception `kind(message)`, rendered as Python's `repr` renders it.
+    pub fn python(kind: &str, message: &str) -> RuleError {
+        RuleError(format!(
+            "{kind}({})",
+            crate::record::python_repr(&Value::String(message.to_string()))
+        ))
+    }
+}
 
 /// The logic of a rule: Panther's `rule()`, `title()`, `dedup()` and `alert_context()`.
 pub trait Logic: Send + Sync + std::fmt::Debug {
@@ -39,6 +59,12 @@ pub trait Logic: Send + Sync + std::fmt::Debug {
     /// Extra context for the alert, keys in the rule's order.
     fn alert_context(&self, _record: &Record) -> Result<Map<String, Value>, RuleError> {
         Ok(Map::new())
+    }
+
+    /// Panther's `severity()`: the returned text (any case, `DEFAULT` for the rule's own);
+    /// `None` when the rule defines no severity function.
+    fn severity(&self, _record: &Record) -> Option<Result<String, RuleError>> {
+        None
     }
 
     /// Substrings (compared ASCII case-insensitively) at least one of which appears in the raw
@@ -62,6 +88,8 @@ pub struct Detection {
     pub title: String,
     pub dedup: String,
     pub alert_context: Map<String, Value>,
+    /// The rule's severity, or what its `severity()` returned for this record.
+    pub severity: Severity,
 }
 
 impl Rule {
@@ -83,21 +111,46 @@ impl Rule {
 
     /// Runs the rule on a record: `Ok(None)` when it does not match.
     ///
-    /// As in Panther, an error in any of the rule's functions means no alert for the record.
+    /// As Panther's log analysis does (`Rule.run(..., batch_mode=True)`): an error in `rule()`
+    /// is a rule error and raises no alert; an error in any other function still alerts, with
+    /// that function's default (title: the rule id; dedup: `defaultDedupString:ID`; severity:
+    /// the rule's own; alert context: `{"_error": repr(exception)}`).
     pub fn evaluate(&self, record: &Record) -> Result<Option<Detection>, RuleError> {
         if !self.logic.matches(record)? {
             return Ok(None);
         }
-        let title_fn = self.logic.title(record)?;
-        let dedup_fn = self.logic.dedup(record)?;
-        let alert_context = self.logic.alert_context(record)?;
-        let dedup = match (dedup_fn, &title_fn) {
-            (Some(d), _) if !d.is_empty() => truncate(&d),
-            (None, Some(t)) if !t.is_empty() => truncate(t),
-            _ => format!("defaultDedupString:{}", self.spec.rule_id),
+        let title_fn = match self.logic.title(record) {
+            Ok(t) => t.map(|t| truncate_generated(&t)),
+            Err(_) => Some(self.spec.rule_id.clone()),
+        };
+        let default_dedup = || format!("defaultDedupString:{}", self.spec.rule_id);
+        let dedup = match self.logic.dedup(record) {
+            Ok(Some(d)) if !d.is_empty() => truncate_generated(&d),
+            Ok(Some(_)) | Err(_) => default_dedup(),
+            Ok(None) => match &title_fn {
+                Some(t) if !t.is_empty() => t.clone(),
+                _ => default_dedup(),
+            },
+        };
+        let alert_context = match self.logic.alert_context(record) {
+            Ok(ctx) => {
+                let len = py::json_dumps_len(&Value::Object(ctx.clone()));
+                if len > MAX_ALERT_CONTEXT_CHARS {
+                    context_error(format!(
+                        "alert_context size is [{len}] characters, bigger than maximum of [{MAX_ALERT_CONTEXT_CHARS}] characters"
+                    ))
+                } else {
+                    ctx
+                }
+            }
+            Err(e) => context_error(e.0),
+        };
+        let severity = match self.logic.severity(record) {
+            Some(Ok(s)) => s.to_uppercase().parse().unwrap_or(self.spec.severity),
+            Some(Err(_)) | None => self.spec.severity,
         };
         let title = match title_fn {
-            Some(t) if !t.is_empty() => truncate(&t),
+            Some(t) if !t.is_empty() => t,
             _ => truncate(
                 self.spec
                     .display_name
@@ -110,8 +163,30 @@ impl Rule {
             title,
             dedup,
             alert_context,
+            severity,
         }))
     }
+}
+
+fn context_error(message: String) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("_error".into(), Value::String(message));
+    m
+}
+
+/// Cuts a generated title or dedup string as Panther does: over [`MAX_TEXT_CHARS`] characters,
+/// the first 985 and [`TRUNCATED_SUFFIX`].
+pub fn truncate_generated(s: &str) -> String {
+    if s.chars().count() <= MAX_TEXT_CHARS {
+        return s.to_string();
+    }
+    let keep = MAX_TEXT_CHARS - TRUNCATED_SUFFIX.chars().count();
+    let cut = s
+        .char_indices()
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap_or(s.len());
+    format!("{}{TRUNCATED_SUFFIX}", &s[..cut])
 }
 
 /// Cuts text at [`MAX_TEXT_CHARS`] characters, as Panther does.

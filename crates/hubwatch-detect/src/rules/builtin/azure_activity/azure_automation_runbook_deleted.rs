@@ -1,0 +1,5 @@
+//! Port of Panther's `azure_automation_runbook_deleted.py` (not ported yet).
+
+use crate::rules::builtin::Port;
+
+pub(super) const PORT: Option<Port> = None;

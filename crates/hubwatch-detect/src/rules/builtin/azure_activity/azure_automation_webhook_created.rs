@@ -1,0 +1,5 @@
+//! Port of Panther's `azure_automation_webhook_created.py` (not ported yet).
+
+use crate::rules::builtin::Port;
+
+pub(super) const PORT: Option<Port> = None;

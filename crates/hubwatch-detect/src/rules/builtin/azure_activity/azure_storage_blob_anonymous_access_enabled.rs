@@ -1,0 +1,5 @@
+//! Port of Panther's `azure_storage_blob_anonymous_access_enabled.py` (not ported yet).
+
+use crate::rules::builtin::Port;
+
+pub(super) const PORT: Option<Port> = None;
