@@ -316,6 +316,55 @@ const EMBEDDED_RULES: &[(&str, &str)] = &[
     ),
 ];
 
+impl Rule {
+    /// A built-in port as a rule of its own, from the upstream facts it carries (no YAML: the
+    /// rule has no tests here; its exactness is checked against panther_core).
+    pub fn from_port(port: &builtin::Port) -> Rule {
+        let m = &port.meta;
+        let spec = RuleSpec {
+            analysis_type: "rule".into(),
+            filename: Some(port.filename.into()),
+            rule_id: m.rule_id.into(),
+            display_name: Some(m.display_name.into()),
+            enabled: m.enabled,
+            log_types: vec![AZURE_MONITOR_ACTIVITY.into()],
+            severity: m.severity,
+            description: Some(m.description.into()),
+            reports: [(
+                "MITRE ATT&CK".to_string(),
+                m.mitre.iter().map(|s| s.to_string()).collect(),
+            )]
+            .into_iter()
+            .collect(),
+            tags: Vec::new(),
+            runbook: None,
+            reference: Some(m.reference.into()),
+            summary_attributes: m.summary_attributes.iter().map(|s| s.to_string()).collect(),
+            dedup_period_minutes: m.dedup_period_minutes,
+            threshold: m.threshold,
+            tests: Vec::new(),
+            detection: None,
+            alert_title: None,
+            alert_context: None,
+            group_by: None,
+            output_ids: Vec::new(),
+            status: None,
+            create_alert: Some(m.create_alert),
+        };
+        let mitre = spec.mitre();
+        Rule {
+            spec,
+            path: PathBuf::from(format!("builtin:{}", port.filename)),
+            logic: (port.logic)(),
+            mitre,
+        }
+    }
+}
+
+/// The Panther log type of Azure Monitor Activity logs (and the resource logs streamed beside
+/// them), the one log type hubwatch reads.
+pub const AZURE_MONITOR_ACTIVITY: &str = "Azure.MonitorActivity";
+
 /// Parses one rule file and binds its logic.
 pub fn load_rule(path: &Path, text: &str) -> Result<Rule, LoadError> {
     let spec: RuleSpec = serde_norway::from_str(text).map_err(|e| {
