@@ -5,6 +5,7 @@ use crate::decode::{DecodeLimits, DEFAULT_MAX_BODY_BYTES};
 use crate::detect::Detector;
 use crate::health::Health;
 use crate::replay::Replay;
+use crate::rules::loader::RuleOptions;
 use crate::rules::{testing, RuleSet};
 use crate::service;
 use crate::telemetry::{self, LogFormat};
@@ -29,13 +30,43 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which rules a command loads when no configuration file says it.
+#[derive(Debug, clap::Args)]
+pub struct RuleSelection {
+    /// Rules directory (hubwatch's or a panther-analysis checkout), read recursively. Given
+    /// alone, only its rules are loaded.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Built-in rules to load, by rule id with `*` wildcards (repeatable; `'*'` for all).
+    /// Default: the Key Vault family, unless --rules is given.
+    #[arg(long = "builtin", value_name = "PATTERN")]
+    builtin: Vec<String>,
+    /// Load what can run and list the rules hubwatch cannot run instead of failing.
+    #[arg(long)]
+    skip_unsupported: bool,
+}
+
+impl RuleSelection {
+    fn options(&self) -> RuleOptions {
+        let builtin = match (&self.rules, self.builtin.is_empty()) {
+            (_, false) => self.builtin.clone(),
+            (Some(_), true) => Vec::new(),
+            (None, true) => RuleOptions::default().builtin,
+        };
+        RuleOptions {
+            builtin,
+            dir: self.rules.clone(),
+            skip_unsupported: self.skip_unsupported,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run files of Event Hubs bodies (one per line) through the rules; alerts go to stdout.
     Replay {
-        /// Rules directory (default: the rules built into the binary).
-        #[arg(long)]
-        rules: Option<PathBuf>,
+        #[command(flatten)]
+        rules: RuleSelection,
         /// Raise one alert per matching record instead of one per dedup window.
         #[arg(long)]
         no_dedup: bool,
@@ -62,9 +93,8 @@ pub enum Command {
     },
     /// Run every rule's Tests; exits 1 if any fails.
     Test {
-        /// Rules directory (default: the rules built into the binary).
-        #[arg(long)]
-        rules: Option<PathBuf>,
+        #[command(flatten)]
+        rules: RuleSelection,
     },
     /// Re-send the alerts of a dead-letter file to the sinks that refused them; the file keeps
     /// only what was not delivered. Exits 1 if any alert was not delivered. Stop hubwatch first
@@ -97,7 +127,7 @@ pub fn main() -> ExitCode {
         } => {
             telemetry::init("warn", format);
             report(replay(
-                rules.as_deref(),
+                &rules.options(),
                 !no_dedup,
                 dead_letter,
                 max_body_bytes,
@@ -111,7 +141,7 @@ pub fn main() -> ExitCode {
         }
         Command::Test { rules } => {
             telemetry::init("warn", format);
-            report(test(rules.as_deref()))
+            report(test(&rules.options()))
         }
         Command::Redrive { config, file } => {
             telemetry::init("warn", format);
@@ -132,13 +162,17 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 fn replay(
-    rules: Option<&Path>,
+    rules: &RuleOptions,
     dedup: bool,
     dead_letter: Option<PathBuf>,
     max_body_bytes: usize,
     inputs: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let set = Arc::new(testing::load_tested(rules)?);
+    let (set, load_report) = testing::load_tested(rules)?;
+    if let Some(summary) = load_report.summary() {
+        eprintln!("hubwatch: {summary}");
+    }
+    let set = Arc::new(set);
     let detector = Detector::new(set, DecodeLimits { max_body_bytes });
     let mut replay = Replay::new(&detector, dedup, dead_letter, max_body_bytes);
     let stdout = std::io::stdout();
@@ -158,12 +192,11 @@ fn replay(
     })
 }
 
-fn test(rules: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let set = match rules {
-        Some(d) => RuleSet::load_dir(d),
-        None => RuleSet::embedded(),
+fn test(rules: &RuleOptions) -> anyhow::Result<ExitCode> {
+    let (set, load_report) = RuleSet::load(rules).context("loading rules")?;
+    if let Some(summary) = load_report.summary() {
+        println!("{summary}");
     }
-    .context("loading rules")?;
     let report = testing::run_all(&set);
     for f in &report.failures {
         println!("{f}");
@@ -234,7 +267,10 @@ fn healthcheck(url: Option<String>) -> ExitCode {
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
-    let rules = testing::load_tested(config.rules.dir.as_deref())?;
+    let (rules, load_report) = testing::load_tested(&config.rules.options())?;
+    if let Some(summary) = load_report.summary() {
+        println!("{summary}");
+    }
     println!(
         "{}: ok (source {:?}, {} sink(s), {} rule(s))",
         path.display(),

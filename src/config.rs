@@ -297,8 +297,14 @@ impl Default for CheckpointConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
-    /// Rules directory; absent means the rules built into the binary.
+    /// A rules directory (hubwatch's or a panther-analysis checkout), read recursively; its
+    /// rules replace built-ins with the same `RuleID`.
     pub dir: Option<PathBuf>,
+    /// Rule ids (`*` wildcards) of the built-in rules to run; default: the Key Vault family.
+    pub builtin: Vec<String>,
+    /// Run without the directory's rules that hubwatch cannot run (one WARN lists them)
+    /// instead of refusing to start.
+    pub skip_unsupported: bool,
     /// `false` raises one alert per matching record.
     pub dedup: bool,
     pub max_dedup_keys: usize,
@@ -306,10 +312,24 @@ pub struct RulesConfig {
 
 impl Default for RulesConfig {
     fn default() -> Self {
+        let defaults = crate::rules::loader::RuleOptions::default();
         RulesConfig {
             dir: None,
+            builtin: defaults.builtin,
+            skip_unsupported: false,
             dedup: true,
             max_dedup_keys: crate::dedup::DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+impl RulesConfig {
+    /// What the rule loader needs from this section.
+    pub fn options(&self) -> crate::rules::loader::RuleOptions {
+        crate::rules::loader::RuleOptions {
+            builtin: self.builtin.clone(),
+            dir: self.dir.clone(),
+            skip_unsupported: self.skip_unsupported,
         }
     }
 }

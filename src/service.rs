@@ -48,7 +48,9 @@ pub async fn run(
     health: Arc<Health>,
     cancel: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let rules = Arc::new(load_tested(config.rules.dir.as_deref())?);
+    let (rules, report) = load_tested(&config.rules.options())?;
+    let rules = Arc::new(rules);
+    log_load_report(&report);
     tracing::info!(rules = rules.rules.len(), "rules loaded");
     let detector = Arc::new(Detector::new(
         rules,
@@ -279,5 +281,21 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What rule loading skipped: one INFO line, and a WARN naming every unsupported rule that
+/// `rules.skip_unsupported` let the service start without.
+fn log_load_report(report: &crate::rules::loader::LoadReport) {
+    if !report.unsupported.is_empty() {
+        let names: Vec<String> = report.unsupported.iter().map(|u| u.to_string()).collect();
+        tracing::warn!(
+            count = report.unsupported.len(),
+            rules = %names.join("; "),
+            "running without rules hubwatch cannot run (rules.skip_unsupported = true)"
+        );
+    }
+    if let Some(summary) = report.summary() {
+        tracing::info!(%summary, "rule files");
     }
 }

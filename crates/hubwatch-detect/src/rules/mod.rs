@@ -5,6 +5,7 @@
 //! (see [`simple`]). Rules are loaded and their tests run before any event is read.
 
 pub mod builtin;
+pub mod loader;
 pub mod py;
 pub mod simple;
 pub mod spec;
@@ -222,6 +223,30 @@ pub enum LoadError {
         rule_id: String,
         other: PathBuf,
     },
+    #[error("{} rule(s) cannot run in hubwatch (set rules.skip_unsupported = true to run without them): {}", .0.len(), list_unsupported(.0))]
+    Unsupported(Vec<loader::Unsupported>),
+    #[error("no enabled rule: {}", describe_selection(.dir, .builtin))]
+    NoRules {
+        dir: Option<PathBuf>,
+        builtin: Vec<String>,
+    },
+}
+
+fn list_unsupported(list: &[loader::Unsupported]) -> String {
+    list.iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn describe_selection(dir: &Option<PathBuf>, builtin: &[String]) -> String {
+    let dir = match dir {
+        Some(d) => format!("{} holds none", d.display()),
+        None => "no rules directory".to_string(),
+    };
+    format!(
+        "{dir}, and rules.builtin = {builtin:?} selects no built-in rule; a detection service that detects nothing is a mistake"
+    )
 }
 
 impl LoadError {
@@ -243,69 +268,19 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Loads every `*.yml`/`*.yaml` file of `dir` (sorted by name, not recursive).
+    /// The rules of `dir` alone (recursive, Panther's layout); see [`loader`].
     pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut paths = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| LoadError::Dir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            let path = entry.path();
-            let is_yaml = matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yml") | Some("yaml")
-            );
-            if is_yaml && path.is_file() {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        let mut set = RuleSet::default();
-        for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let rule = load_rule(&path, &text)?;
-            let all = set.rules.iter().chain(set.disabled.iter());
-            if let Some(other) = all.into_iter().find(|r| r.id() == rule.id()) {
-                return Err(LoadError::Duplicate {
-                    path,
-                    rule_id: rule.spec.rule_id.clone(),
-                    other: other.path.clone(),
-                });
-            }
-            if rule.spec.enabled {
-                set.rules.push(rule);
-            } else {
-                set.disabled.push(rule);
-            }
-        }
-        Ok(set)
+        RuleSet::load(&loader::RuleOptions::dir_only(dir)).map(|(set, _)| set)
     }
 
-    /// The rule set used when no directory is given: the rules shipped in `rules/`.
+    /// The rule set used when a configuration says nothing: the default built-in selection.
     pub fn embedded() -> Result<RuleSet, LoadError> {
-        let mut set = RuleSet::default();
-        for (name, text) in EMBEDDED_RULES {
-            let rule = load_rule(Path::new(name), text)?;
-            if rule.spec.enabled {
-                set.rules.push(rule);
-            } else {
-                set.disabled.push(rule);
-            }
-        }
-        Ok(set)
+        RuleSet::load(&loader::RuleOptions::default()).map(|(set, _)| set)
     }
 }
 
 /// The shipped rule files, compiled in so the binary works without a rules directory.
-const EMBEDDED_RULES: &[(&str, &str)] = &[
+pub(crate) const EMBEDDED_RULES: &[(&str, &str)] = &[
     (
         "rules/azure_keyvault_key_accessed_or_recovered.yml",
         include_str!("../../../../rules/azure_keyvault_key_accessed_or_recovered.yml"),

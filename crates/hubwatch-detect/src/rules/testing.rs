@@ -51,13 +51,12 @@ pub enum RulesError {
     Tests { failed: usize, first: TestFailure },
 }
 
-/// Loads a rules directory (or the built-in rules) and runs every test: the rule set the
-/// service and `replay` use, refused whole if any test fails.
-pub fn load_tested(dir: Option<&std::path::Path>) -> Result<RuleSet, RulesError> {
-    let set = match dir {
-        Some(d) => RuleSet::load_dir(d)?,
-        None => RuleSet::embedded()?,
-    };
+/// Loads the selected rules and runs every test: the rule set the service and `replay` use,
+/// refused whole if any test fails. The report says what loading skipped.
+pub fn load_tested(
+    options: &super::loader::RuleOptions,
+) -> Result<(RuleSet, super::loader::LoadReport), RulesError> {
+    let (set, load_report) = RuleSet::load(options)?;
     let report = run_all(&set);
     if let Some(first) = report.failures.first() {
         return Err(RulesError::Tests {
@@ -65,7 +64,7 @@ pub fn load_tested(dir: Option<&std::path::Path>) -> Result<RuleSet, RulesError>
             first: first.clone(),
         });
     }
-    Ok(set)
+    Ok((set, load_report))
 }
 
 /// Runs the tests of every rule, enabled or not.
