@@ -106,6 +106,9 @@ pub enum Command {
         /// The dead-letter file.
         file: PathBuf,
     },
+    /// List the built-in rules: RuleID, severity, whether the default selection runs it, and
+    /// the Panther file it reproduces.
+    Rules,
     /// Probe a running service's readiness (container HEALTHCHECK); exits 0 on 200, else 1.
     Healthcheck {
         /// URL to GET (default: /readyz on HUBWATCH_HTTP__LISTEN, else 127.0.0.1:9464).
@@ -147,6 +150,7 @@ pub fn main() -> ExitCode {
             telemetry::init("warn", format);
             report(redrive(&config, &file))
         }
+        Command::Rules => list_rules(),
         Command::Healthcheck { url } => healthcheck(url),
     }
 }
@@ -246,6 +250,46 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// `hubwatch rules`: one tab-separated line per built-in rule.
+fn list_rules() -> ExitCode {
+    let defaults = RuleOptions::default().builtin;
+    let default_on = |id: &str| {
+        defaults
+            .iter()
+            .any(|p| crate::rules::loader::id_matches(p, id))
+    };
+    println!("rule_id\tseverity\tdefault\tfilename");
+    let embedded: Vec<_> = crate::rules::EMBEDDED_RULES
+        .iter()
+        .filter_map(|(name, text)| crate::rules::load_rule(Path::new(name), text).ok())
+        .collect();
+    let mut rows: Vec<(&str, &str, &str)> = embedded
+        .iter()
+        .map(|r| {
+            let file = r
+                .spec
+                .filename
+                .as_deref()
+                .unwrap_or(r.path.to_str().unwrap_or(""));
+            (r.id(), r.severity().as_str(), file)
+        })
+        .collect();
+    for port in crate::rules::builtin::ports() {
+        if !rows.iter().any(|(id, _, _)| *id == port.meta.rule_id) {
+            rows.push((
+                port.meta.rule_id,
+                port.meta.severity.as_str(),
+                port.filename,
+            ));
+        }
+    }
+    for (id, severity, file) in rows {
+        let on = if default_on(id) { "on" } else { "off" };
+        println!("{id}\t{severity}\t{on}\t{file}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// `hubwatch healthcheck`: one GET with a 3 s budget; the reason goes on one line.

@@ -204,12 +204,13 @@ fn defaults_apply_only_to_missing_keys() {
     assert_eq!(a["alert_context"]["caller_ip"], Value::Null);
     assert_eq!(a["alert_context"]["correlation_id"], Value::Null);
 
-    // Other types render as Python's str() would.
+    // Other types render as Python's str() would; a list reached through the event is
+    // Panther's ImmutableList wrapper (panther_core's own output for this record).
     let mut rec = record(READ, "Success");
     rec["callerIpAddress"] = json!(["1.1.1.1", 2]);
     assert_eq!(
         one(rec).expect("alert")["title"],
-        "Azure Key Vault key read from [MyVault] by [['1.1.1.1', 2]]"
+        "Azure Key Vault key read from [MyVault] by [ImmutableList(('1.1.1.1', 2))]"
     );
 }
 
@@ -230,22 +231,37 @@ fn rule_errors_raise_no_alert_and_are_dead_lettered() {
         &["--no-dedup"],
     );
     assert_eq!(run.status, 0);
-    assert_eq!(run.alerts.len(), 1, "only the good record alerts");
-    assert_eq!(run.alerts[0]["source"]["record_index"], 3);
+    // A resourceId that cannot be split raises in title() and alert_context(), not in rule():
+    // Panther still alerts, with the rule id as title and the exception as context (these
+    // are panther_core's outputs for this record).
+    assert_eq!(
+        run.alerts.len(),
+        2,
+        "the good record and the unsplittable resourceId"
+    );
+    assert_eq!(run.alerts[0]["source"]["record_index"], 2);
+    assert_eq!(run.alerts[0]["title"], RULE_ID);
+    assert_eq!(
+        run.alerts[0]["alert_context"],
+        json!({"_error": "AttributeError(\"'int' object has no attribute 'split'\")"})
+    );
+    assert_eq!(run.alerts[1]["source"]["record_index"], 3);
     let reasons: Vec<&str> = run
         .dead
         .iter()
         .map(|d| d["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(run.dead.len(), 3, "{reasons:?}");
+    assert_eq!(run.dead.len(), 2, "{reasons:?}");
     assert!(run
         .dead
         .iter()
         .all(|d| d["kind"] == "rule_error" && d["rule_id"] == RULE_ID));
-    assert!(reasons[0].contains("operationName is null"), "{reasons:?}");
-    assert!(reasons[1].contains("operationName is a number"));
-    assert!(reasons[2].contains("resourceId is a number"));
-    assert!(run.stderr.contains("rules=3"), "{}", run.stderr);
+    assert!(
+        reasons[0].contains("'NoneType' object has no attribute 'upper'"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("'int' object has no attribute 'upper'"));
+    assert!(run.stderr.contains("rules=2"), "{}", run.stderr);
 }
 
 #[test]

@@ -59,6 +59,8 @@ impl RuleOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
     pub path: PathBuf,
+    /// The line that makes it unsupported (its `Filename`, its `InlineFilters`).
+    pub line: usize,
     pub rule_id: String,
     pub reason: String,
 }
@@ -67,9 +69,10 @@ impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({}): {}",
-            self.rule_id,
+            "{}:{}: {}: {}",
             self.path.display(),
+            self.line,
+            self.rule_id,
             self.reason
         )
     }
@@ -326,9 +329,10 @@ fn read_file(path: &Path, report: &mut LoadReport) -> Result<Option<Rule>, LoadE
         *report.other_log_types.entry(first).or_default() += 1;
         return Ok(None);
     }
-    if let Some(reason) = unsupported_reason(&value) {
+    if let Some((reason, key)) = unsupported_reason(&value) {
         report.unsupported.push(Unsupported {
             path: path.to_path_buf(),
+            line: line_of(&text, key),
             rule_id: field("RuleID").unwrap_or_default(),
             reason,
         });
@@ -337,17 +341,19 @@ fn read_file(path: &Path, report: &mut LoadReport) -> Result<Option<Rule>, LoadE
     load_rule(path, &text).map(Some)
 }
 
-/// Why a rule for our log type cannot run here, judged before strict parsing.
-fn unsupported_reason(value: &serde_norway::Value) -> Option<String> {
+/// Why a rule for our log type cannot run here, judged before strict parsing: the reason and
+/// the key whose line it names.
+fn unsupported_reason(value: &serde_norway::Value) -> Option<(String, &'static str)> {
     if value.get("InlineFilters").is_some() {
-        return Some("InlineFilters are not supported".into());
+        return Some(("InlineFilters are not supported".into(), "InlineFilters"));
     }
     if value.get("Detection").is_some() {
         return None;
     }
     match value.get("Filename").and_then(|v| v.as_str()) {
-        Some(f) if builtin::lookup(f).is_none() => Some(format!(
-            "its Python ({f}) has no port in hubwatch (see docs/rules.md for the ported rules)"
+        Some(f) if builtin::lookup(f).is_none() => Some((
+            format!("its Python ({f}) has no port in hubwatch (`hubwatch rules` lists the ported rules)"),
+            "Filename",
         )),
         _ => None,
     }

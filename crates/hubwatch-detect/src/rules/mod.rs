@@ -280,7 +280,7 @@ impl RuleSet {
 }
 
 /// The shipped rule files, compiled in so the binary works without a rules directory.
-pub(crate) const EMBEDDED_RULES: &[(&str, &str)] = &[
+pub const EMBEDDED_RULES: &[(&str, &str)] = &[
     (
         "rules/azure_keyvault_key_accessed_or_recovered.yml",
         include_str!("../../../../rules/azure_keyvault_key_accessed_or_recovered.yml"),
