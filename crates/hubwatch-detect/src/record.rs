@@ -108,8 +108,11 @@ fn write_repr(value: &Value, out: &mut String) {
 /// Python renders integers exactly and floats with `repr(float)` (shortest round trip, with
 /// `.0` for integral values and an exponent from 1e16 upwards or below 1e-4).
 fn python_number(n: &serde_json::Number) -> String {
-    if n.is_i64() || n.is_u64() {
-        return n.to_string();
+    if is_integer(n) {
+        // Python's int is unbounded: the digits as written (JSON allows no leading zeros or
+        // plus sign), but `-0` is plain 0.
+        let digits = n.to_string();
+        return if digits == "-0" { "0".into() } else { digits };
     }
     let Some(f) = n.as_f64() else {
         return n.to_string();
@@ -185,6 +188,12 @@ fn is_python_unprintable(c: char) -> bool {
         || cp == 0xfeff
         || (0xfff9..=0xfffb).contains(&cp)
         || (0xe000..=0xf8ff).contains(&cp)
+}
+
+/// Whether a JSON number is an integer to Python (`json.loads` makes an `int` of any number
+/// written without fraction or exponent, however large).
+pub fn is_integer(n: &serde_json::Number) -> bool {
+    n.is_i64() || n.is_u64() || !n.to_string().contains(['.', 'e', 'E'])
 }
 
 /// Python truthiness of a JSON value.

@@ -63,7 +63,7 @@ pub fn plain_type_name(v: &Value) -> &'static str {
 }
 
 fn is_int(n: &serde_json::Number) -> bool {
-    n.is_i64() || n.is_u64()
+    crate::record::is_integer(n)
 }
 
 /// `event.get(key)` on the record or on a wrapped nested dict: `None` when missing.
