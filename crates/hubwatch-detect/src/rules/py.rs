@@ -227,6 +227,20 @@ fn json_str_len(s: &str) -> usize {
         .sum::<usize>()
 }
 
+// ---- added for batch 3 ----
+
+/// `d.get(key)` on a plain value (from `json.loads`): a case-sensitive lookup on a dict; any
+/// other type raises, as Python's attribute lookup does (`'list' object has no attribute 'get'`).
+pub fn plain_dict_get<'a>(d: &'a Value, key: &str) -> Result<Option<&'a Value>, RuleError> {
+    match d {
+        Value::Object(m) => Ok(plain_get(m, key)),
+        other => Err(RuleError::python(
+            "AttributeError",
+            &format!("'{}' object has no attribute 'get'", plain_type_name(other)),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
