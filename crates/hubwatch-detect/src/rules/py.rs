@@ -227,10 +227,8 @@ fn json_str_len(s: &str) -> usize {
         .sum::<usize>()
 }
 
-// ---- added for batch 1 ----
-
 /// `d.get(key)` on a plain value (from `json.loads`): a case-sensitive lookup on a dict; any
-/// other type raises `AttributeError` as Python's attribute lookup does.
+/// other type raises, as Python's attribute lookup does (`'list' object has no attribute 'get'`).
 pub fn plain_dict_get<'a>(d: &'a Value, key: &str) -> Result<Option<&'a Value>, RuleError> {
     match d {
         Value::Object(m) => Ok(plain_get(m, key)),

@@ -5,7 +5,7 @@
 //! that calls them in the Python's order raises the same exception first.
 
 use crate::record::Record;
-use crate::rules::py::{self, EMPTY};
+use crate::rules::py::{self, plain_dict_get, EMPTY};
 use crate::rules::RuleError;
 use serde_json::{Map, Value};
 
@@ -102,20 +102,6 @@ pub fn azure_parse_json_string(json_str: Option<&Value>) -> Value {
             serde_json::from_str(s).unwrap_or_else(|_| Value::Object(Map::new()))
         }
         _ => Value::Object(Map::new()),
-    }
-}
-
-/// `d.get(key)` on a plain value: a non-dict raises as Python's attribute lookup does.
-fn plain_dict_get<'a>(d: &'a Value, key: &str) -> Result<Option<&'a Value>, RuleError> {
-    match d {
-        Value::Object(m) => Ok(py::plain_get(m, key)),
-        other => Err(RuleError::python(
-            "AttributeError",
-            &format!(
-                "'{}' object has no attribute 'get'",
-                py::plain_type_name(other)
-            ),
-        )),
     }
 }
 
