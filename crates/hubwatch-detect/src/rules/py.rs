@@ -227,6 +227,29 @@ fn json_str_len(s: &str) -> usize {
         .sum::<usize>()
 }
 
+// ---- added for batch 0 ----
+
+/// `d.get(key)` on a plain value (from `json.loads`): a case-sensitive lookup on a dict; any
+/// other type raises `AttributeError` as Python's attribute lookup does.
+pub fn plain_dict_get<'a>(d: &'a Value, key: &str) -> Result<Option<&'a Value>, RuleError> {
+    match d {
+        Value::Object(m) => Ok(plain_get(m, key)),
+        other => Err(RuleError::python(
+            "AttributeError",
+            &format!("'{}' object has no attribute 'get'", plain_type_name(other)),
+        )),
+    }
+}
+
+/// `d.get(key, default)` on a plain value: the default applies only to a missing key.
+pub fn plain_dict_get_or<'a>(
+    d: &'a Value,
+    key: &str,
+    default: &'a Value,
+) -> Result<&'a Value, RuleError> {
+    Ok(plain_dict_get(d, key)?.unwrap_or(default))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
