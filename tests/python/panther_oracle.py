@@ -81,7 +81,9 @@ def main():
                     line_out = {
                         "i": i,
                         "rule": spec["RuleID"],
-                        "title": res.title_output,
+                        # Panther's alert falls back to the display name (then the id) when
+                        # the rule has no title() or it returns "".
+                        "title": res.title_output or spec.get("DisplayName") or spec["RuleID"],
                         "dedup": res.dedup_output,
                         "severity": res.severity_output or str(spec.get("Severity")).upper(),
                         "alert_context": json.loads(ctx) if ctx is not None else {},

@@ -1,5 +1,124 @@
-//! Port of Panther's `azure_storage_account_versioning_disabled.py` (not ported yet).
+//! Port of Panther's `azure_storage_account_versioning_disabled.py`
+//! (`Azure.MonitorActivity.StorageAccount.VersioningDisabled`).
+//!
+//! `properties.requestbody` is parsed only when it is a string (a nested object reached through
+//! the event is not a `dict`, so the helper gives `{}`); the parsed value is a plain Python
+//! object. `all()` gets a list, so every check runs in order: the operation's `.upper()`, then
+//! `requestbody.get("properties", {}).get("isVersioningEnabled")`, which raises when the body or
+//! its present `properties` is not a dict (a JSON `null` included), then the result type. Only a
+//! JSON `false` is `False` (`0 is False` is false).
 
-use crate::rules::builtin::Port;
+use super::helpers::{
+    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
+    extract_resource_name_from_id,
+};
+use crate::record::Record;
+use crate::rules::builtin::{Meta, Port};
+use crate::rules::py::{self, EMPTY};
+use crate::rules::spec::Severity;
+use crate::rules::{Logic, RuleError};
+use serde_json::{Map, Value};
+use std::sync::Arc;
 
-pub(super) const PORT: Option<Port> = None;
+/// The Panther `Filename` this built-in is bound to.
+pub const FILENAME: &str = "azure_storage_account_versioning_disabled.py";
+
+pub(super) const PORT: Option<Port> = Some(Port {
+    filename: FILENAME,
+    meta: Meta {
+        rule_id: "Azure.MonitorActivity.StorageAccount.VersioningDisabled",
+        display_name: "Azure Storage Account Blob Versioning Disabled",
+        enabled: true,
+        severity: Severity::High,
+        description: "Blob versioning was turned off on a storage account, so overwritten data is lost.",
+        reference: "https://www.azadvertizer.net/azpolicyadvertizer/c36a325b-ae04-4863-ad4f-19c6678f8e08.html",
+        dedup_period_minutes: None,
+        threshold: None,
+        create_alert: true,
+        summary_attributes: &["resourceId", "callerIpAddress", "correlationId"],
+        mitre: &["TA0040:T1485"],
+    },
+    logic,
+});
+
+fn logic() -> Arc<dyn Logic> {
+    Arc::new(StorageVersioningDisabled)
+}
+
+const BLOB_SERVICES_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE";
+
+#[derive(Debug, Clone, Copy)]
+pub struct StorageVersioningDisabled;
+
+impl Logic for StorageVersioningDisabled {
+    fn matches(&self, event: &Record) -> Result<bool, RuleError> {
+        let f = event.fields();
+        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]));
+        let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
+        let empty = Value::Object(Map::new());
+        let properties = py::plain_dict_get_or(&requestbody, "properties", &empty)?;
+        let versioning = py::plain_dict_get(properties, "isVersioningEnabled")?;
+        let disabled = matches!(versioning, Some(Value::Bool(false)));
+        let success = azure_activity_success(event);
+        Ok(operation == BLOB_SERVICES_WRITE && disabled && success)
+    }
+
+    fn title(&self, event: &Record) -> Result<Option<String>, RuleError> {
+        let resource_id = py::get_or(event.fields(), "resourceId", &EMPTY);
+        let storage_account = extract_resource_name_from_id(resource_id, "storageAccounts")?
+            .unwrap_or("<UNKNOWN_ACCOUNT>");
+        Ok(Some(format!(
+            "Azure Storage Account blob versioning disabled on [{storage_account}]"
+        )))
+    }
+
+    fn alert_context(&self, event: &Record) -> Result<Map<String, Value>, RuleError> {
+        azure_activity_alert_context(event)
+    }
+
+    fn needles(&self) -> Option<Vec<String>> {
+        // The operation, upper-cased, must equal the constant: in pure-ASCII text without
+        // escapes its raw spelling is the constant in some casing.
+        Some(vec![BLOB_SERVICES_WRITE.to_ascii_lowercase()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(body: Value) -> Result<bool, RuleError> {
+        let v = json!({"operationName": "Microsoft.Storage/storageAccounts/blobServices/write",
+            "resultType": "Succeeded", "properties": {"requestbody": body}});
+        let Value::Object(m) = v else {
+            unreachable!("object")
+        };
+        StorageVersioningDisabled.matches(&Record::new(&m))
+    }
+
+    #[test]
+    fn request_body_semantics() {
+        assert_eq!(
+            eval(json!(r#"{"properties": {"isVersioningEnabled": false}}"#)),
+            Ok(true)
+        );
+        assert_eq!(
+            eval(json!(r#"{"properties": {"isVersioningEnabled": 0}}"#)),
+            Ok(false)
+        );
+        // Plain dicts are case-sensitive.
+        assert_eq!(
+            eval(json!(r#"{"Properties": {"isVersioningEnabled": false}}"#)),
+            Ok(false)
+        );
+        // A nested object is not parsed: the helper gives {}.
+        assert_eq!(
+            eval(json!({"properties": {"isVersioningEnabled": false}})),
+            Ok(false)
+        );
+        assert!(eval(json!(r#"{"properties": null}"#)).is_err());
+        assert!(eval(json!("[1]")).is_err());
+        assert_eq!(eval(json!("not json")), Ok(false));
+    }
+}
