@@ -6,6 +6,8 @@
 //! (its key map is built with `setdefault`, so the first spelling of a key wins). A default
 //! applies only when a key is missing: a JSON `null` is a present value.
 
+mod unprintable;
+
 use serde_json::{Map, Value};
 
 /// A record that is a JSON object, with Panther's case-insensitive field lookup.
@@ -175,19 +177,21 @@ fn write_str_repr(s: &str, out: &mut String) {
     out.push(quote);
 }
 
-/// An approximation of Python's `str.isprintable()` for the characters JSON logs carry:
-/// C1 controls, surrogates, separators other than space, and format characters are escaped.
+/// Python's `not str.isprintable()`: the characters `repr()` escapes (categories Cc, Cf, Cs,
+/// Co, Cn, Zl, Zp and Zs but the space), from a table generated from Python itself.
 fn is_python_unprintable(c: char) -> bool {
     let cp = c as u32;
-    (0x80..=0xa0).contains(&cp)
-        || cp == 0xad
-        || (0x2000..=0x200f).contains(&cp)
-        || (0x2028..=0x202f).contains(&cp)
-        || (0x205f..=0x206f).contains(&cp)
-        || cp == 0x3000
-        || cp == 0xfeff
-        || (0xfff9..=0xfffb).contains(&cp)
-        || (0xe000..=0xf8ff).contains(&cp)
+    unprintable::UNPRINTABLE
+        .binary_search_by(|&(lo, hi)| {
+            if hi < cp {
+                std::cmp::Ordering::Less
+            } else if lo > cp {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// Whether a JSON number is an integer to Python (`json.loads` makes an `int` of any number
@@ -247,6 +251,12 @@ mod tests {
         assert_eq!(python_str(&json!(["a", 1, null])), "['a', 1, None]");
         assert_eq!(python_str(&json!({"k": "it's"})), "{'k': \"it's\"}");
         assert_eq!(python_str(&json!("x")), "x");
+        // Unassigned, format and private-use characters are escaped as Python escapes them.
+        assert_eq!(
+            python_repr(&json!("\u{378}\u{61c}\u{e0001}")),
+            "'\\u0378\\u061c\\U000e0001'"
+        );
+        assert_eq!(python_repr(&json!("é ü")), "'é ü'");
     }
 
     #[test]
