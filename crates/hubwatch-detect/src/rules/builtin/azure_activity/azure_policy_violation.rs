@@ -70,7 +70,7 @@ impl Logic for PolicyViolation {
             .unwrap_or_else(|| "<UNKNOWN_RESOURCE>".to_string());
         let no_policies = py::s("[]");
         let policies_json = py::deep_get_or(f, &["properties", "policies"], &no_policies);
-        let policies = azure_parse_json_string(Some(policies_json));
+        let policies = azure_parse_json_string(Some(policies_json))?;
         let policy_name = match &policies {
             Value::Array(items) if !items.is_empty() => {
                 let unknown = py::s("<UNKNOWN_POLICY>");

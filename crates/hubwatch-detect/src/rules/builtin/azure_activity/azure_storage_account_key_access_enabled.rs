@@ -52,7 +52,7 @@ pub struct SharedKeyAccessEnabled;
 impl Logic for SharedKeyAccessEnabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]));
+        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
         let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
         let no_properties = Value::Object(Map::new());
         let properties = py::plain_dict_get_or(&requestbody, "properties", &no_properties)?;

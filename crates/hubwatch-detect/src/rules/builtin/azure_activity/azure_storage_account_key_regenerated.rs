@@ -48,7 +48,7 @@ fn logic() -> Arc<dyn Logic> {
 const REGENERATE_KEY: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY/ACTION";
 
 /// `azure_parse_json_string(event.deep_get("properties", "requestbody", default=None))`.
-fn request_body(event: &Record) -> Value {
+fn request_body(event: &Record) -> Result<Value, RuleError> {
     azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))
 }
 
@@ -65,7 +65,7 @@ impl Logic for KeyRegenerated {
         let resource_id = py::get_or(event.fields(), "resourceId", &EMPTY);
         let storage_account = extract_resource_name_from_id(resource_id, "storageAccounts")?
             .unwrap_or("<UNKNOWN_ACCOUNT>");
-        let requestbody = request_body(event);
+        let requestbody = request_body(event)?;
         let unknown = py::s("<UNKNOWN_KEY>");
         let key = py::plain_dict_get_or(&requestbody, "keyName", &unknown)?;
         Ok(Some(format!(
@@ -76,7 +76,7 @@ impl Logic for KeyRegenerated {
 
     fn alert_context(&self, event: &Record) -> Result<Map<String, Value>, RuleError> {
         let mut context = azure_activity_alert_context(event)?;
-        let requestbody = request_body(event);
+        let requestbody = request_body(event)?;
         let unknown = py::s("<UNKNOWN_KEY>");
         let key = py::plain_dict_get_or(&requestbody, "keyName", &unknown)?;
         context.insert("key_name".into(), key.clone());

@@ -53,7 +53,7 @@ pub struct PublicNetworkAccessEnabled;
 impl Logic for PublicNetworkAccessEnabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]));
+        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
         let is_write = py::upper(py::get_or(f, "operationName", &EMPTY))? == STORAGE_ACCOUNT_WRITE;
         // `.get("properties", {}).get("networkAcls", {}).get("defaultAction")`: a missing key
         // gives `{}`, whose next `.get` gives None in turn.

@@ -51,7 +51,7 @@ const BLOB_SERVICES_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICE
 const CONTAINERS_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/CONTAINERS/WRITE";
 
 /// `azure_parse_json_string(event.deep_get("properties", "requestbody", default=None))`.
-fn request_body(event: &Record) -> Value {
+fn request_body(event: &Record) -> Result<Value, RuleError> {
     azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))
 }
 
@@ -64,7 +64,7 @@ impl Logic for BlobAnonymousAccessEnabled {
             return Ok(false);
         }
         let operation = py::upper(py::get_or(event.fields(), "operationName", &EMPTY))?;
-        let requestbody = request_body(event);
+        let requestbody = request_body(event)?;
         let no_properties = Value::Object(Map::new());
         let properties = py::plain_dict_get_or(&requestbody, "properties", &no_properties)?;
         if operation == STORAGE_WRITE {
@@ -96,7 +96,7 @@ impl Logic for BlobAnonymousAccessEnabled {
             extract_resource_name_from_id(resource_id, "storageAccounts")?
                 .unwrap_or("<UNKNOWN_RESOURCE>")
         };
-        let requestbody = request_body(event);
+        let requestbody = request_body(event)?;
         let no_properties = Value::Object(Map::new());
         let properties = py::plain_dict_get_or(&requestbody, "properties", &no_properties)?;
         let resource_type = py::plain_dict_get_or(properties, "publicAccess", &EMPTY)?;

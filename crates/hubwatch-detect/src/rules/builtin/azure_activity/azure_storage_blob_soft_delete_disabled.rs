@@ -68,7 +68,7 @@ pub struct BlobSoftDeleteDisabled;
 impl Logic for BlobSoftDeleteDisabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]));
+        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
         let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
         let empty = Value::Object(Map::new());
         let properties = plain_get(&requestbody, "properties", &empty)?;

@@ -53,7 +53,7 @@ pub struct HttpsOnlyDisabled;
 impl Logic for HttpsOnlyDisabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]));
+        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
         let is_write = py::upper(py::get_or(f, "operationName", &EMPTY))? == STORAGE_ACCOUNT_WRITE;
         // `.get("properties", {})`: a missing key gives `{}`, whose `.get` gives None.
         let https_only = match py::plain_dict_get(&requestbody, "properties")? {

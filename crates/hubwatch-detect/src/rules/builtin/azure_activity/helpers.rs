@@ -96,14 +96,32 @@ pub fn azure_resource_logs_failure(event: &Record) -> bool {
 ///
 /// A nested object reached through the event is Panther's `ImmutableCaseInsensitiveDict`, which
 /// is not a `dict`, so the helper returns `{}` for it too: only strings are parsed.
-pub fn azure_parse_json_string(json_str: Option<&Value>) -> Value {
-    match json_str {
-        Some(Value::String(s)) => {
-            serde_json::from_str(s).unwrap_or_else(|_| Value::Object(Map::new()))
-        }
-        _ => Value::Object(Map::new()),
+///
+/// `json.loads` nests as deep as Python's recursion limit allows (about 990 levels from a rule;
+/// the exact figure depends on the caller's stack) and then raises `RecursionError`, which the
+/// helper does not catch. Here nesting up to [`PY_MAX_JSON_DEPTH`] parses and deeper raises.
+/// Lone surrogate escapes (`"\ud800"`), which Python keeps and Rust strings cannot hold, make the
+/// text undecodable: `{}`.
+pub fn azure_parse_json_string(json_str: Option<&Value>) -> Result<Value, RuleError> {
+    let empty = || Value::Object(Map::new());
+    let Some(Value::String(s)) = json_str else {
+        return Ok(empty());
+    };
+    if py::json_depth(s) > PY_MAX_JSON_DEPTH {
+        return Err(RuleError::python(
+            "RecursionError",
+            "maximum recursion depth exceeded while decoding a JSON document",
+        ));
     }
+    let mut de = serde_json::Deserializer::from_str(s);
+    // The depth is bounded above, so serde_json's own limit (128) can go.
+    de.disable_recursion_limit();
+    let parsed = serde::Deserialize::deserialize(&mut de).and_then(|v: Value| de.end().map(|_| v));
+    Ok(parsed.unwrap_or_else(|_| empty()))
 }
+
+/// The deepest nesting `azure_parse_json_string` parses; see there.
+pub const PY_MAX_JSON_DEPTH: usize = 900;
 
 /// `a.get(k1) or a.get(k2)` on a plain dict.
 fn plain_get_either<'a>(d: &'a Value, k1: &str, k2: &str) -> Result<Option<&'a Value>, RuleError> {
@@ -193,12 +211,18 @@ mod tests {
     fn role_ids() {
         let body = azure_parse_json_string(Some(&json!(
             r#"{"Properties": {"RoleDefinitionId": "/x/roleDefinitions/8E3AF657-A8FF-443C-A75C-2FE8C4BCB635"}}"#
-        )));
+        )))
+        .unwrap_or_default();
         let id = get_role_definition_id(&body).ok().flatten();
         let roles = [("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "Owner")];
         assert_eq!(match_role_name(id, &roles), Some("Owner"));
         // A wrapped object from the event is not a dict: the helper gives {}.
-        assert_eq!(azure_parse_json_string(Some(&json!({"a": 1}))), json!({}));
+        assert_eq!(azure_parse_json_string(Some(&json!({"a": 1}))), Ok(json!({})));
         assert!(get_role_definition_id(&json!([1])).is_err());
+        // json.loads nests past serde_json's usual 128 levels; deeper than Python's recursion
+        // limit it raises.
+        let nested = |d: usize| json!(format!("{}{}", "[".repeat(d), "]".repeat(d)));
+        assert!(azure_parse_json_string(Some(&nested(500))).is_ok_and(|v| v.is_array()));
+        assert!(azure_parse_json_string(Some(&nested(2000))).is_err());
     }
 }
