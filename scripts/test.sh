@@ -41,4 +41,4 @@ if ! unshare -rm true 2>/dev/null; then
   echo "NOTE: user namespaces are unavailable here (unshare -rm); faults.rs checkpoint_disk_full_holds_the_position_and_recovers will skip"
 fi
 
-cargo test --locked "$@"
+cargo test --locked --workspace "$@"
