@@ -197,9 +197,17 @@ def _storage_writes(rng):
             rec = dict(base, resourceId=rid, properties=dict(base["properties"], requestbody=body))
             out.append(dict(rec, resultType=rng.choice(["Success", "Succeeded"])))
     base = T.base_record("regenerate", "Microsoft.Storage/storageAccounts/regenerateKey/action", T.SA, rng)
-    for key in ["key1", "kerb2", "", None, 3, ["key1"], {"k": 1}, "\u00e9" * 990]:
-        props = dict(base["properties"], requestbody=json.dumps({"keyName": key}))
-        out.append(dict(base, properties=props))
+    bodies = [json.dumps({"keyName": k}) for k in ["key1", "kerb2", "", None, 3, ["key1"], {"k": 1}, "\u00e9" * 990]]
+    # JSON that Python's json.loads accepts and a strict parser does not
+    bodies += ['{"keyName": NaN}', '{"keyName": Infinity}', '{"keyName": 1e999}', '{"keyName": "\\ud800"}',
+               '{"keyName": "key1", "x": NaN}', '{"keyName": "k", "n": 18446744073709551616}']
+    for body in bodies:
+        out.append(dict(base, properties=dict(base["properties"], requestbody=body)))
+    base = T.base_record("admin", "Microsoft.Storage/storageAccounts/write", T.SA, rng)
+    for body in ['{"properties": {"allowSharedKeyAccess": true}, "x": NaN}',
+                 '{"properties": {"supportsHttpsTrafficOnly": false}, "x": -Infinity}',
+                 '{"properties": {"networkAcls": {"defaultAction": "Allow"}}, "s": "\\udfff"}']:
+        out.append(dict(base, properties=dict(base["properties"], requestbody=body)))
     return out
 
 
