@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README quick start): installs what the tests need, then runs them all.
 # - Node: Azurite, the Azure Storage emulator, for the blob checkpoint store tests.
-# - Python: the azure-eventhub SDK, an independent client for the local Event Hubs server.
+# - Python: the azure-eventhub SDK, an independent client for the local Event Hubs server, and
+#   panther-analysis-tool, whose panther_core the live engine differential test runs
+#   (crates/hubwatch-detect/tests/engine_differential.rs; under CI=true it fails without it).
 # Tests start and stop their own servers (local Event Hubs server, Azurite, HTTP receivers)
 # on free loopback ports.
 set -euo pipefail
@@ -13,7 +15,7 @@ if [ -f package-lock.json ]; then
   fi
 fi
 if [ -f tests/python/requirements.txt ]; then
-  if ! python3 -c "import azure.eventhub" 2>/dev/null; then
+  if ! python3 -c "import azure.eventhub, panther_core" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
   fi
 fi
