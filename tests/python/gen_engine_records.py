@@ -20,12 +20,7 @@ import activity_templates as T  # noqa: E402
 import gen_activity_records as A  # noqa: E402
 from mutate_records import mutate  # noqa: E402
 
-KNOWN = dict(A.KNOWN, **{
-    "repr_printable": "a character Python's repr escapes (str.isprintable() is false: format "
-    "characters, unassigned code points) that record.rs's approximation prints raw",
-    "unicode_version": "a character whose case mapping is newer than Python 3.11's Unicode "
-    "14.0 (Rust's str::to_uppercase/to_lowercase know it)",
-})
+KNOWN = dict(A.KNOWN)
 # Case pairs that Unicode 16.0 added (Cyrillic TJE, Latin letters of the A7Cx block).
 NEWER_CASED = "\u1c89\u1c8a\ua7cb\ua7cc\ua7cd\ua7ce\ua7cf\ua7d2\ua7d4\ua7da\ua7db\ua7dc"
 
@@ -171,40 +166,8 @@ def azure_shaped(rng):
     return out
 
 
-def printable_differs(c):
-    """record.rs's approximation of str.isprintable() (see is_python_unprintable there)."""
-    cp = ord(c)
-    approx_unprintable = (0x80 <= cp <= 0xA0 or cp == 0xAD or 0x2000 <= cp <= 0x200F
-                          or 0x2028 <= cp <= 0x202F or 0x205F <= cp <= 0x206F or cp == 0x3000
-                          or cp == 0xFEFF or 0xFFF9 <= cp <= 0xFFFB or 0xE000 <= cp <= 0xF8FF)
-    return cp >= 0x80 and approx_unprintable == c.isprintable()
-
-
-def texts(v):
-    """Every string of a record, keys too, and those of JSON held in its strings."""
-    if isinstance(v, dict):
-        for k, x in v.items():
-            yield k
-            yield from texts(x)
-    elif isinstance(v, list):
-        for x in v:
-            yield from texts(x)
-    elif isinstance(v, str):
-        yield v
-        try:
-            yield from texts(json.loads(v))
-        except (ValueError, RecursionError):
-            pass
-
-
 def marks_of(rec):
-    found = A.marks_of(json.dumps(rec))
-    text = "".join(texts(rec))
-    if any(printable_differs(c) for c in set(text)):
-        found.add("repr_printable")
-    if any(c in NEWER_CASED for c in text):
-        found.add("unicode_version")
-    return found
+    return A.marks_of(json.dumps(rec))
 
 
 def strip(v):

@@ -6,6 +6,7 @@
 //! (its key map is built with `setdefault`, so the first spelling of a key wins). A default
 //! applies only when a key is missing: a JSON `null` is a present value.
 
+mod cased;
 mod unprintable;
 
 use serde_json::{Map, Value};
@@ -46,16 +47,12 @@ pub fn lookup<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
         return Some(v);
     }
     let ascii = key.is_ascii();
-    let folded = if ascii {
-        None
-    } else {
-        Some(key.to_lowercase())
-    };
+    let folded = if ascii { None } else { Some(py_lower(key)) };
     map.iter()
         .find(|(k, _)| match &folded {
             None if k.is_ascii() => k.eq_ignore_ascii_case(key),
-            None => k.to_lowercase() == key.to_ascii_lowercase(),
-            Some(f) => k.to_lowercase() == *f,
+            None => py_lower(k) == key.to_ascii_lowercase(),
+            Some(f) => py_lower(k) == *f,
         })
         .map(|(_, v)| v)
 }
@@ -177,11 +174,9 @@ fn write_str_repr(s: &str, out: &mut String) {
     out.push(quote);
 }
 
-/// Python's `not str.isprintable()`: the characters `repr()` escapes (categories Cc, Cf, Cs,
-/// Co, Cn, Zl, Zp and Zs but the space), from a table generated from Python itself.
-fn is_python_unprintable(c: char) -> bool {
+fn in_table(table: &[(u32, u32)], c: char) -> bool {
     let cp = c as u32;
-    unprintable::UNPRINTABLE
+    table
         .binary_search_by(|&(lo, hi)| {
             if hi < cp {
                 std::cmp::Ordering::Less
@@ -192,6 +187,51 @@ fn is_python_unprintable(c: char) -> bool {
             }
         })
         .is_ok()
+}
+
+/// Whether Rust, whose Unicode is newer than Python 3.11's, cases a character Python leaves
+/// alone (the Latin and Cyrillic letters and the Garay script that Unicode 16 gave case pairs).
+fn newer_cased(c: char) -> bool {
+    !in_table(cased::CASED, c) && (c.is_lowercase() || c.is_uppercase())
+}
+
+/// Python's `str.upper()`.
+pub fn py_upper(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    s.chars()
+        .flat_map(|c| {
+            let keep = newer_cased(c);
+            c.to_uppercase()
+                .filter(move |_| !keep)
+                .chain(keep.then_some(c))
+        })
+        .collect()
+}
+
+/// Python's `str.lower()` (with its final-sigma rule, which Rust's `str::to_lowercase` shares).
+pub fn py_lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    if !s.chars().any(newer_cased) {
+        return s.to_lowercase();
+    }
+    s.chars()
+        .flat_map(|c| {
+            let keep = newer_cased(c);
+            c.to_lowercase()
+                .filter(move |_| !keep)
+                .chain(keep.then_some(c))
+        })
+        .collect()
+}
+
+/// Python's `not str.isprintable()`: the characters `repr()` escapes (categories Cc, Cf, Cs,
+/// Co, Cn, Zl, Zp and Zs but the space), from a table generated from Python itself.
+fn is_python_unprintable(c: char) -> bool {
+    in_table(unprintable::UNPRINTABLE, c)
 }
 
 /// Whether a JSON number is an integer to Python (`json.loads` makes an `int` of any number
@@ -257,6 +297,15 @@ mod tests {
             "'\\u0378\\u061c\\U000e0001'"
         );
         assert_eq!(python_repr(&json!("é ü")), "'é ü'");
+    }
+
+    #[test]
+    fn case_mappings_are_python_3_11s() {
+        assert_eq!(py_upper("straße ſ"), "STRASSE S");
+        assert_eq!(py_lower("ΟΔΟΣ"), "οδος");
+        // U+1C8A and U+A7CB got case pairs in Unicode 16; Python 3.11 leaves them alone.
+        assert_eq!(py_upper("\u{1c8a}a"), "\u{1c8a}A");
+        assert_eq!(py_lower("\u{a7cb}A"), "\u{a7cb}a");
     }
 
     #[test]

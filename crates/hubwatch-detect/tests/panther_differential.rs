@@ -12,8 +12,8 @@
 //! order, number forms, `{"_error": repr}` contexts). The ports must carry the upstream facts
 //! (id, display name, severity, grouping) the header lists.
 //!
-//! Golden rules without a port yet are skipped and listed (`HUBWATCH_REQUIRE_ALL_PORTS=1` makes
-//! that a failure); a port that the golden data does not cover fails: regenerate. Records the
+//! Every golden rule must have a port, and a port that the golden data does not cover fails:
+//! regenerate. Records the
 //! generator marked with a centrally tracked difference (header `known`, e.g. integers beyond
 //! 64 bits) are reported apart and do not fail the test.
 
@@ -199,9 +199,7 @@ fn ports_match_panther_core_on_golden_records() {
             header.rules.len(),
             skipped.join(", ")
         );
-        if std::env::var("HUBWATCH_REQUIRE_ALL_PORTS").is_ok_and(|v| v == "1") {
-            problems.push(format!("{} golden rules have no port", skipped.len()));
-        }
+        problems.push(format!("{} golden rules have no port", skipped.len()));
     }
     for (name, k) in &header.known {
         let diffs = known.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);

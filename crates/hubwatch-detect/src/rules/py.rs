@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 /// but a string.
 pub fn upper(v: &Value) -> Result<String, RuleError> {
     match v {
-        Value::String(s) => Ok(s.to_uppercase()),
+        Value::String(s) => Ok(crate::record::py_upper(s)),
         other => Err(no_attribute(other, "upper")),
     }
 }
@@ -27,7 +27,7 @@ pub fn upper(v: &Value) -> Result<String, RuleError> {
 /// Python's `str.lower()`.
 pub fn lower(v: &Value) -> Result<String, RuleError> {
     match v {
-        Value::String(s) => Ok(s.to_lowercase()),
+        Value::String(s) => Ok(crate::record::py_lower(s)),
         other => Err(no_attribute(other, "lower")),
     }
 }
@@ -219,7 +219,8 @@ fn json_str_len(s: &str) -> usize {
         .chars()
         .map(|c| match c {
             '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-            c if (c as u32) < 0x20 => 6,
+            // json.dumps escapes everything outside space..tilde, DEL included.
+            c if (c as u32) < 0x20 || c == '\u{7f}' => 6,
             c if c.is_ascii() => 1,
             c if (c as u32) > 0xffff => 12,
             _ => 6,
@@ -247,6 +248,30 @@ pub fn plain_dict_get_or<'a>(
 ) -> Result<&'a Value, RuleError> {
     Ok(plain_dict_get(d, key)?.unwrap_or(default))
 }
+
+/// Python's `json.loads(text)`: `Ok(Some(value))` (a *plain* object), `Ok(None)` where Python
+/// raises `JSONDecodeError` (a `ValueError`), `Err` where it raises `RecursionError`.
+///
+/// `json.loads` nests as deep as Python's recursion limit allows (about 990 levels from a rule;
+/// the exact figure depends on the caller's stack); here up to [`PY_MAX_JSON_DEPTH`] levels
+/// parse and deeper raises. Lone surrogate escapes (`"\ud800"`), `NaN`, `Infinity` and numbers
+/// beyond the float range, which Python accepts, are undecodable here.
+pub fn json_loads(text: &str) -> Result<Option<Value>, RuleError> {
+    if json_depth(text) > PY_MAX_JSON_DEPTH {
+        return Err(RuleError::python(
+            "RecursionError",
+            "maximum recursion depth exceeded while decoding a JSON document",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    // The depth is bounded above, so serde_json's own limit (128) can go.
+    de.disable_recursion_limit();
+    let parsed = serde::Deserialize::deserialize(&mut de).and_then(|v: Value| de.end().map(|_| v));
+    Ok(parsed.ok())
+}
+
+/// The deepest nesting [`json_loads`] parses.
+pub const PY_MAX_JSON_DEPTH: usize = 900;
 
 /// The deepest nesting of arrays and objects in JSON text (strings skipped), without parsing.
 pub fn json_depth(text: &str) -> usize {

@@ -503,9 +503,9 @@ impl Logic for Json {
                 "the JSON object must be str, bytes or bytearray",
             ));
         };
-        Ok(Some(match serde_json::from_str::<Value>(text) {
-            Ok(v) => py::plain_str_of(&v),
-            Err(_) => "invalid".into(),
+        Ok(Some(match py::json_loads(text)? {
+            Some(v) => py::plain_str_of(&v),
+            None => "invalid".into(),
         }))
     }
     fn needles(&self) -> Option<Vec<String>> {

@@ -105,7 +105,7 @@ impl Logic for PrivilegedRoleAssignment {
         let f = event.fields();
         let operation_name_value = py::deep_get_or(f, &["operationName", "value"], &EMPTY);
         if py::truthy(operation_name_value) {
-            let upper = py::str_of(operation_name_value).to_uppercase();
+            let upper = crate::record::py_upper(&py::str_of(operation_name_value));
             let status = py::deep_get(f, &["status", "value"]);
             if upper == ELEVATE_ACCESS_ACTION && status.is_some_and(|s| py::eq_str(s, "Succeeded"))
             {
@@ -113,7 +113,7 @@ impl Logic for PrivilegedRoleAssignment {
             }
         }
         if let Value::String(operation_name) = py::get_or(f, "operationName", &EMPTY) {
-            if operation_name.to_uppercase() == ROLE_ASSIGNMENT_WRITE {
+            if crate::record::py_upper(operation_name) == ROLE_ASSIGNMENT_WRITE {
                 return Ok(extract_role_name(event)?.is_some() && azure_activity_success(event));
             }
         }

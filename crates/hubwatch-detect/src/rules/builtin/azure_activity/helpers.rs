@@ -4,7 +4,7 @@
 //! `extract_resource_name_from_id` on a truthy resource id that is not a string), so a port
 //! that calls them in the Python's order raises the same exception first.
 
-use crate::record::Record;
+use crate::record::{py_lower, Record};
 use crate::rules::py::{self, plain_dict_get, EMPTY};
 use crate::rules::RuleError;
 use serde_json::{Map, Value};
@@ -20,9 +20,9 @@ pub fn extract_resource_name_from_id<'a>(
         return Ok(None);
     }
     let parts = py::split(resource_id, "/")?;
-    let marker = resource_type.to_lowercase();
+    let marker = py_lower(resource_type);
     for (i, part) in parts.iter().enumerate() {
-        if part.to_lowercase() == marker && i + 1 < parts.len() {
+        if py_lower(part) == marker && i + 1 < parts.len() {
             return Ok(Some(parts[i + 1]));
         }
     }
@@ -97,31 +97,15 @@ pub fn azure_resource_logs_failure(event: &Record) -> bool {
 /// A nested object reached through the event is Panther's `ImmutableCaseInsensitiveDict`, which
 /// is not a `dict`, so the helper returns `{}` for it too: only strings are parsed.
 ///
-/// `json.loads` nests as deep as Python's recursion limit allows (about 990 levels from a rule;
-/// the exact figure depends on the caller's stack) and then raises `RecursionError`, which the
-/// helper does not catch. Here nesting up to [`PY_MAX_JSON_DEPTH`] parses and deeper raises.
-/// Lone surrogate escapes (`"\ud800"`), which Python keeps and Rust strings cannot hold, make the
-/// text undecodable: `{}`.
+/// See [`py::json_loads`] for where `json.loads` and this differ.
 pub fn azure_parse_json_string(json_str: Option<&Value>) -> Result<Value, RuleError> {
-    let empty = || Value::Object(Map::new());
-    let Some(Value::String(s)) = json_str else {
-        return Ok(empty());
-    };
-    if py::json_depth(s) > PY_MAX_JSON_DEPTH {
-        return Err(RuleError::python(
-            "RecursionError",
-            "maximum recursion depth exceeded while decoding a JSON document",
-        ));
+    match json_str {
+        Some(Value::String(s)) => {
+            Ok(py::json_loads(s)?.unwrap_or_else(|| Value::Object(Map::new())))
+        }
+        _ => Ok(Value::Object(Map::new())),
     }
-    let mut de = serde_json::Deserializer::from_str(s);
-    // The depth is bounded above, so serde_json's own limit (128) can go.
-    de.disable_recursion_limit();
-    let parsed = serde::Deserialize::deserialize(&mut de).and_then(|v: Value| de.end().map(|_| v));
-    Ok(parsed.unwrap_or_else(|_| empty()))
 }
-
-/// The deepest nesting `azure_parse_json_string` parses; see there.
-pub const PY_MAX_JSON_DEPTH: usize = 900;
 
 /// `a.get(k1) or a.get(k2)` on a plain dict.
 fn plain_get_either<'a>(d: &'a Value, k1: &str, k2: &str) -> Result<Option<&'a Value>, RuleError> {
@@ -156,10 +140,10 @@ pub fn match_role_name(
     role_mappings: &[(&str, &'static str)],
 ) -> Option<&'static str> {
     let id = role_def_id.filter(|v| py::truthy(v))?;
-    let lowered = py::plain_str_of(id).to_lowercase();
+    let lowered = py_lower(&py::plain_str_of(id));
     role_mappings
         .iter()
-        .find(|(role_id, _)| lowered.contains(&role_id.to_lowercase()))
+        .find(|(role_id, _)| lowered.contains(&py_lower(role_id)))
         .map(|(_, name)| *name)
 }
 
@@ -217,7 +201,10 @@ mod tests {
         let roles = [("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "Owner")];
         assert_eq!(match_role_name(id, &roles), Some("Owner"));
         // A wrapped object from the event is not a dict: the helper gives {}.
-        assert_eq!(azure_parse_json_string(Some(&json!({"a": 1}))), Ok(json!({})));
+        assert_eq!(
+            azure_parse_json_string(Some(&json!({"a": 1}))),
+            Ok(json!({}))
+        );
         assert!(get_role_definition_id(&json!([1])).is_err());
         // json.loads nests past serde_json's usual 128 levels; deeper than Python's recursion
         // limit it raises.
