@@ -4,7 +4,9 @@
 //! [`detect`] runs the [`rules`], [`dedup`] turns matches into [`alert`]s, sinks deliver them and
 //! the checkpoint advances only past what the sinks acknowledged.
 
-pub use hubwatch_detect::{alert, decode, dedup, detect, prefilter, record, rules};
+pub use hubwatch_detect::{
+    actor, alert, decode, dedup, detect, entities, prefilter, record, rules,
+};
 
 pub mod ack;
 pub mod azure;

@@ -411,6 +411,62 @@ fn alert_format_field_by_field() {
 }
 
 #[test]
+fn alerts_say_who_outside_the_alert_context() {
+    // Identity from Microsoft Learn, "Azure Activity Log event schema", section "Schema from
+    // storage account and event hubs" (sample record, claims trimmed).
+    let mut rec = record(READ, "Success");
+    rec["identity"] = json!({
+        "authorization": {"evidence": {
+            "role": "Azure Eventhubs Service Role",
+            "principalId": "abcdef038c6444c18f1c31311fabcdef",
+            "principalType": "ServicePrincipal"
+        }},
+        "claims": {
+            "http://schemas.microsoft.com/identity/claims/tenantid": "ffffffff-eeee-dddd-cccc-bbbbbbbbbbb0",
+            "http://schemas.microsoft.com/identity/claims/objectidentifier": "123abc45-8211-44e3-95xq-85137af64708",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "admin@contoso.com",
+            "name": "John Smith",
+            "appid": "11112222-bbbb-3333-cccc-4444dddd5555"
+        }
+    });
+    let plain = one(record(READ, "Success")).expect("alert");
+    let a = one(rec).expect("alert");
+    assert_eq!(
+        a["actor"],
+        json!({
+            "caller": "admin@contoso.com",
+            "upn": "admin@contoso.com",
+            "name": "John Smith",
+            "appid": "11112222-bbbb-3333-cccc-4444dddd5555",
+            "object_id": "123abc45-8211-44e3-95xq-85137af64708",
+            "principal_id": "abcdef038c6444c18f1c31311fabcdef",
+            "principal_type": "ServicePrincipal",
+            "role": "Azure Eventhubs Service Role",
+            "tenant_id": "ffffffff-eeee-dddd-cccc-bbbbbbbbbbb0",
+            "subscription_id": "s1"
+        })
+    );
+    // The sample's object id is not a GUID ("95xq"), so the Account has no AadUserId.
+    assert_eq!(
+        a["entities"],
+        json!([
+            {"Type": "account", "Name": "admin", "UPNSuffix": "contoso.com",
+             "AadTenantId": "ffffffff-eeee-dddd-cccc-bbbbbbbbbbb0"},
+            {"Type": "ip", "Address": "1.1.1.1"},
+            {"Type": "azure-resource", "ResourceId": RID, "SubscriptionId": "s1"},
+            {"Type": "cloud-application", "Name": "11112222-bbbb-3333-cccc-4444dddd5555"}
+        ])
+    );
+    // Panther's context is the same with or without an identity.
+    assert_eq!(a["alert_context"], plain["alert_context"]);
+    assert_eq!(plain["actor"], json!({"subscription_id": "s1"}));
+    let keys: Vec<&String> = a.as_object().unwrap().keys().collect();
+    let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
+    assert_eq!(at("actor"), at("correlationId") + 1);
+    assert_eq!(at("entities"), at("actor") + 1);
+}
+
+#[test]
 fn event_is_byte_exact() {
     let raw = r#"{"operationName" : "Microsoft.KeyVault\/vaults\/keys\/read\/action", "resultType":"Success","n":1.50}"#;
     let dir = tempfile::tempdir().unwrap();

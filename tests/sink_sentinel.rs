@@ -7,7 +7,7 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use fixtures::{alert, serve, serve_ok, sink_config};
 use hubwatch::sink::sentinel::SentinelSink;
 use hubwatch::sink::{Sink, SinkError};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,6 +107,20 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(row["Dedup"], "user1");
         assert_eq!(row["CallerIpAddress"], "203.0.113.7");
         assert_eq!(row["CorrelationId"], "");
+        assert_eq!(row["Actor"]["upn"], "kv-reader@contoso.com");
+        assert_eq!(
+            row["Actor"].get("appid"),
+            None,
+            "unknown fields are left out"
+        );
+        assert_eq!(
+            row["Entities"],
+            json!([
+                {"Type": "account", "Name": "kv-reader", "UPNSuffix": "contoso.com",
+                 "AadUserId": "30a6c29d-de7c-4830-815f-9b3bb366e975"},
+                {"Type": "ip", "Address": "203.0.113.7"}
+            ])
+        );
         assert_eq!(row["EventTime"], "2026-11-28T10:00:00Z");
         assert_eq!(row["WindowStart"], "2026-11-28T10:00:00Z");
         assert_eq!(row["Mitre"][0]["technique"], "T1555");
@@ -135,6 +149,8 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
                 "ResourceId",
                 "CallerIpAddress",
                 "CorrelationId",
+                "Actor",
+                "Entities",
                 "EventTime",
                 "WindowStart",
                 "DisplayName",
@@ -153,6 +169,16 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
     })
     .await
     .expect("test timed out");
+}
+
+#[test]
+fn unknown_actor_is_an_empty_object_and_no_entities_an_empty_array() {
+    let mut a = alert(0);
+    a.actor = Default::default();
+    a.entities.clear();
+    let row = serde_json::to_value(hubwatch::sink::sentinel::AlertRow::new(&a)).unwrap();
+    assert_eq!(row["Actor"], json!({}));
+    assert_eq!(row["Entities"], json!([]));
 }
 
 #[tokio::test]

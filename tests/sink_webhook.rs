@@ -340,6 +340,7 @@ async fn slack_and_teams_presets() {
             .map(|f| f["text"].as_str().unwrap())
             .collect();
         assert!(fields.contains(&"*Severity*\nHIGH"));
+        assert!(fields.contains(&"*Caller*\nkv-reader@contoso.com"));
         assert!(fields.contains(&"*Caller IP*\n203.0.113.7"));
         assert!(fields.contains(&"*Correlation id*\n-"));
         assert_eq!(blocks.last().unwrap()["type"], "context");
@@ -376,6 +377,7 @@ async fn slack_and_teams_presets() {
         };
         assert_eq!(fact("Severity"), "HIGH");
         assert_eq!(fact("Rule"), "Test.KeyVault.Access");
+        assert_eq!(fact("Caller"), "kv-reader@contoso.com");
         assert_eq!(fact("Alert id"), "alert-0003");
     })
     .await

@@ -33,6 +33,8 @@
 //! | `ResourceId`      | string   | `resourceId` (JSON text if not a string)           |
 //! | `CallerIpAddress` | string   | `callerIpAddress` (ditto)                          |
 //! | `CorrelationId`   | string   | `correlationId` (ditto)                            |
+//! | `Actor`           | dynamic  | `actor`: who acted (`{}` when unknown)             |
+//! | `Entities`        | dynamic  | `entities`: Sentinel-style entities (`[]` if none) |
 //! | `EventTime`       | string   | `event_time`, the record's `time` as received      |
 //! | `WindowStart`     | datetime | `window_start`                                     |
 //! | `DisplayName`     | string   | `display_name`                                     |
@@ -52,7 +54,9 @@
 
 use super::http;
 use super::{Sink, SinkBuildError, SinkConfig, SinkError};
+use crate::actor::Actor;
 use crate::alert::{Alert, Source};
+use crate::entities::Entity;
 use crate::rules::spec::Mitre;
 use azure_core::credentials::TokenCredential;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
@@ -84,6 +88,8 @@ pub struct AlertRow<'a> {
     pub resource_id: String,
     pub caller_ip_address: String,
     pub correlation_id: String,
+    pub actor: &'a Actor,
+    pub entities: &'a [Entity],
     pub event_time: String,
     #[serde(with = "time::serde::rfc3339")]
     pub window_start: OffsetDateTime,
@@ -120,6 +126,8 @@ impl<'a> AlertRow<'a> {
             resource_id: text(&a.resource_id),
             caller_ip_address: text(&a.caller_ip_address),
             correlation_id: text(&a.correlation_id),
+            actor: &a.actor,
+            entities: &a.entities,
             event_time: text(&a.event_time),
             window_start: a.window_start,
             display_name: &a.display_name,

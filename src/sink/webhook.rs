@@ -297,6 +297,11 @@ fn cut(s: &str, max: usize) -> String {
     out
 }
 
+/// Who acted (`actor.caller`), `-` when unknown.
+fn caller(a: &Alert) -> String {
+    a.actor.caller.clone().unwrap_or_else(|| "-".into())
+}
+
 /// Escapes the three characters Slack's mrkdwn gives meaning to.
 fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -312,6 +317,7 @@ fn slack_escape(s: &str) -> String {
 ///    {"type": "header", "text": {"type": "plain_text", "text": "<title>"}},
 ///    {"type": "section", "fields": [
 ///       {"type": "mrkdwn", "text": "*Severity*\nHIGH"}, {"type": "mrkdwn", "text": "*Rule*\n<rule_id>"},
+///       {"type": "mrkdwn", "text": "*Caller*\n..."},
 ///       {"type": "mrkdwn", "text": "*Resource*\n..."}, {"type": "mrkdwn", "text": "*Caller IP*\n..."},
 ///       {"type": "mrkdwn", "text": "*Event time*\n..."}, {"type": "mrkdwn", "text": "*Correlation id*\n..."}]},
 ///    {"type": "section", "text": {"type": "mrkdwn", "text": "<description>"}},   // when not empty
@@ -326,6 +332,7 @@ pub fn slack_payload(a: &Alert) -> Value {
         json!({"type": "section", "fields": [
             field("Severity", severity.to_string()),
             field("Rule", a.rule_id.clone()),
+            field("Caller", caller(a)),
             field("Resource", show(&a.resource_id)),
             field("Caller IP", show(&a.caller_ip_address)),
             field("Event time", show(&a.event_time)),
@@ -363,8 +370,9 @@ pub fn slack_payload(a: &Alert) -> Value {
 ///        {"type": "TextBlock", "text": "<title>", "weight": "Bolder", "size": "Medium", "wrap": true,
 ///         "color": "Attention|Warning|Default"},
 ///        {"type": "FactSet", "facts": [{"title": "Severity", "value": "HIGH"}, {"title": "Rule", ...},
-///          {"title": "Resource", ...}, {"title": "Caller IP", ...}, {"title": "Event time", ...},
-///          {"title": "Correlation id", ...}, {"title": "Alert id", ...}, {"title": "Detected", ...}]},
+///          {"title": "Caller", ...}, {"title": "Resource", ...}, {"title": "Caller IP", ...},
+///          {"title": "Event time", ...}, {"title": "Correlation id", ...}, {"title": "Alert id", ...},
+///          {"title": "Detected", ...}]},
 ///        {"type": "TextBlock", "text": "<description>", "wrap": true},      // when not empty
 ///        {"type": "TextBlock", "text": "Runbook: ...", "wrap": true}]}}]}  // when not empty
 /// ```
@@ -381,6 +389,7 @@ pub fn teams_payload(a: &Alert) -> Value {
         json!({"type": "FactSet", "facts": [
             fact("Severity", a.severity.as_str().to_string()),
             fact("Rule", a.rule_id.clone()),
+            fact("Caller", caller(a)),
             fact("Resource", show(&a.resource_id)),
             fact("Caller IP", show(&a.caller_ip_address)),
             fact("Event time", show(&a.event_time)),

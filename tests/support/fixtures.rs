@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use hubwatch::actor::Actor;
 use hubwatch::alert::{Alert, Source};
+use hubwatch::entities::{Account, Entity, Ip};
 use hubwatch::rules::spec::{Mitre, Severity};
 use hubwatch::sink::SinkConfig;
 use serde_json::{json, Map, Value};
@@ -31,6 +33,24 @@ pub fn alert(i: usize) -> Alert {
         ),
         caller_ip_address: json!("203.0.113.7"),
         correlation_id: Value::Null,
+        actor: Actor {
+            caller: Some("kv-reader@contoso.com".into()),
+            upn: Some("kv-reader@contoso.com".into()),
+            object_id: Some("30a6c29d-de7c-4830-815f-9b3bb366e975".into()),
+            subscription_id: Some("0000".into()),
+            ..Actor::default()
+        },
+        entities: vec![
+            Entity::Account(Account {
+                name: Some("kv-reader".into()),
+                upn_suffix: Some("contoso.com".into()),
+                aad_user_id: Some("30a6c29d-de7c-4830-815f-9b3bb366e975".into()),
+                aad_tenant_id: None,
+            }),
+            Entity::Ip(Ip {
+                address: "203.0.113.7".into(),
+            }),
+        ],
         event_time: json!("2026-11-28T10:00:00Z"),
         detected_at: time::macros::datetime!(2026-11-28 10:00:01 UTC),
         window_start: time::macros::datetime!(2026-11-28 10:00:00 UTC),

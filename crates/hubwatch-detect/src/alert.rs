@@ -1,5 +1,7 @@
 //! The alert a SOC receives, and where its record came from.
 
+use crate::actor::Actor;
+use crate::entities::Entity;
 use crate::rules::spec::{Mitre, Severity};
 use crate::rules::{Detection, Rule};
 use serde::{Deserialize, Serialize};
@@ -92,6 +94,13 @@ pub struct Alert {
     pub caller_ip_address: Value,
     #[serde(rename = "correlationId")]
     pub correlation_id: Value,
+    /// Who acted, from the record (not from the rule); `{}` when unknown. Defaults on reading
+    /// alerts written before it existed (dead letters being redriven).
+    #[serde(default)]
+    pub actor: Actor,
+    /// Sentinel-style entities of the record; `[]` when none.
+    #[serde(default)]
+    pub entities: Vec<Entity>,
     /// The record's `time`, as received.
     pub event_time: Value,
     #[serde(with = "time::serde::rfc3339")]
@@ -151,6 +160,8 @@ impl Alert {
             .map(|k| (k.clone(), field(k)))
             .collect();
         let event = RawValue::from_string(raw.to_string())?;
+        let actor = Actor::from_record(record);
+        let entities = crate::entities::from_record(record, &actor);
         Ok(Alert {
             alert_id,
             rule_id: spec.rule_id.clone(),
@@ -160,6 +171,8 @@ impl Alert {
             resource_id: field("resourceId"),
             caller_ip_address: field("callerIpAddress"),
             correlation_id: field("correlationId"),
+            actor,
+            entities,
             event_time: field("time"),
             detected_at,
             window_start,
