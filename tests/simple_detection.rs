@@ -1,19 +1,26 @@
-//! Simple detections end to end: the shipped rules load and pass their tests, and a broken rule
-//! file is reported with its path and line.
+//! Simple detections end to end: the shipped rules load and pass their tests, a simple
+//! detection alerts as Panther's would, and a broken rule file is reported with its path and
+//! line.
 
-use hubwatch::rules::{testing, LoadError, RuleSet};
+use hubwatch::rules::{load_rule, testing, LoadError, RuleSet};
 use std::path::Path;
 
 #[test]
 fn shipped_rules_load_and_pass_their_tests() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let set = RuleSet::load_dir(&dir).expect("rules/ loads");
-    assert!(
-        set.rules
-            .iter()
-            .any(|r| r.id() == "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered"),
-        "the simple-detection rule is loaded and enabled"
-    );
+    for id in [
+        "Azure.MonitorActivity.KeyVault.KeyAccessed.Recovered",
+        "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered",
+        "Azure.KeyVault.AuditEvent.SecretAccessedOrRecovered",
+        "Azure.KeyVault.AuditEvent.CertificateAccessed",
+        "Azure.KeyVault.AuditEvent.DataPlaneAccessDenied",
+    ] {
+        assert!(
+            set.rules.iter().any(|r| r.id() == id),
+            "{id} is loaded and enabled"
+        );
+    }
     let report = testing::run_all(&set);
     let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
     assert!(
@@ -24,15 +31,44 @@ fn shipped_rules_load_and_pass_their_tests() {
     assert!(report.passed >= 6, "only {} tests ran", report.passed);
 }
 
+/// A simple detection over Key Vault audit records (the shape of the first AuditEvent rule,
+/// before it became a built-in that reads the HTTP status).
+const SIMPLE_RULE: &str = r#"
+AnalysisType: rule
+RuleID: "Test.Simple.KeyVault.AuditEvent"
+Severity: Medium
+Detection:
+  - Key: category
+    Condition: Equals
+    Value: AuditEvent
+  - Key: operationName
+    Condition: IsIn
+    Values: [KeyGet, KeyRecover, KeyRestore]
+AlertTitle: "Azure Key Vault key operation {operationName} on [{resourceId}] by [{callerIpAddress}]"
+AlertContext:
+  - KeyName: resource_id
+    KeyValue:
+      KeyPath: resourceId
+  - KeyName: caller_ip
+    KeyValue:
+      KeyPath: callerIpAddress
+  - KeyName: operation_name
+    KeyValue:
+      KeyPath: operationName
+  - KeyName: correlation_id
+    KeyValue:
+      KeyPath: correlationId
+  - KeyName: key_id
+    KeyValue:
+      KeyPath: properties.id
+  - KeyName: client_info
+    KeyValue:
+      KeyPath: properties.clientInfo
+"#;
+
 #[test]
-fn shipped_simple_rule_alerts_like_panther() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let set = RuleSet::load_dir(&dir).expect("rules/ loads");
-    let rule = set
-        .rules
-        .iter()
-        .find(|r| r.id() == "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered")
-        .expect("rule present");
+fn simple_rule_alerts_like_panther() {
+    let rule = load_rule(Path::new("simple.yml"), SIMPLE_RULE).expect("simple rule loads");
     let record = serde_json::json!({
         "operationName": "KeyGet", "category": "AuditEvent", "resultType": "Success",
         "resourceId": "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V",

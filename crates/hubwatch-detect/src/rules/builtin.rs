@@ -1,11 +1,13 @@
 //! Built-in Rust rules, bound to rule files by their Panther `Filename`.
 //!
-//! Panther's Python rules cannot run here; each built-in reproduces one upstream rule exactly
+//! Panther's Python rules cannot run here; each port reproduces one upstream rule exactly
 //! (see [`azure_activity`]) and carries the upstream rule's facts ([`Meta`]), so the pack runs
 //! without Panther's YAML. A rule file naming the same `Filename` binds to the same logic with
-//! its own metadata and tests.
+//! its own metadata and tests. hubwatch's own built-ins ([`keyvault_dataplane`]) have no
+//! upstream: their `Filename` and facts are hubwatch's.
 
 pub mod azure_activity;
+pub mod keyvault_dataplane;
 
 use super::spec::Severity;
 use super::Logic;
@@ -36,7 +38,8 @@ pub struct Meta {
 /// One ported rule: the Python file it reproduces, its facts and its logic.
 #[derive(Debug, Clone, Copy)]
 pub struct Port {
-    /// The upstream `Filename` (the Python file).
+    /// The `Filename` rule files bind by: the upstream Python file for a port of a Panther
+    /// rule, `keyvault_dataplane/...` for hubwatch's own.
     pub filename: &'static str,
     pub meta: Meta,
     pub logic: fn() -> Arc<dyn Logic>,
@@ -44,7 +47,7 @@ pub struct Port {
 
 /// Every built-in port.
 pub fn ports() -> impl Iterator<Item = &'static Port> {
-    azure_activity::ports()
+    azure_activity::ports().chain(keyvault_dataplane::ports())
 }
 
 /// The built-in logic for a Panther `Filename`, if hubwatch has one.

@@ -289,6 +289,18 @@ pub const EMBEDDED_RULES: &[(&str, &str)] = &[
         "rules/azure_keyvault_auditevent_key_access.yml",
         include_str!("../../../../rules/azure_keyvault_auditevent_key_access.yml"),
     ),
+    (
+        "rules/azure_keyvault_auditevent_secret_access.yml",
+        include_str!("../../../../rules/azure_keyvault_auditevent_secret_access.yml"),
+    ),
+    (
+        "rules/azure_keyvault_auditevent_certificate_access.yml",
+        include_str!("../../../../rules/azure_keyvault_auditevent_certificate_access.yml"),
+    ),
+    (
+        "rules/azure_keyvault_auditevent_access_denied.yml",
+        include_str!("../../../../rules/azure_keyvault_auditevent_access_denied.yml"),
+    ),
 ];
 
 impl Rule {
