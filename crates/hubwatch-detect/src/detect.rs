@@ -9,7 +9,7 @@ use crate::alert::{Alert, AlertInput, Source};
 use crate::dead_letter::{DeadLetter, EntryKind};
 use crate::decode::{decode_body, excerpt, BodyError, DecodeLimits};
 use crate::dedup::{event_time, Admission, Admit};
-use crate::prefilter::{Hits, Prefilter};
+use crate::prefilter::{Hits, Prefilter, Route};
 use crate::record::Record;
 use crate::rules::RuleSet;
 use serde_json::{Map, Value};
@@ -115,12 +115,8 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(rules: Arc<RuleSet>, limits: DecodeLimits) -> Self {
-        let needles: Option<Vec<String>> = rules
-            .rules
-            .iter()
-            .map(|r| r.logic.needles())
-            .collect::<Option<Vec<Vec<String>>>>()
-            .map(|v| v.concat());
+        let needles: Option<Vec<Vec<String>>> =
+            rules.rules.iter().map(|r| r.logic.needles()).collect();
         let prefilter = Prefilter::new(needles);
         Detector {
             rules,
@@ -192,6 +188,10 @@ impl Detector {
                     continue;
                 }
             }
+            let route = match &self.prefilter {
+                Some(p) => p.route(rec.text.as_bytes()),
+                None => Route::All,
+            };
             let fields: Map<String, Value> = match serde_json::from_str(rec.text) {
                 Ok(f) => f,
                 Err(e) => {
@@ -212,7 +212,10 @@ impl Detector {
             };
             let record = Record::new(&fields);
             let record_source = source.with_record(rec.index);
-            for rule in &self.rules.rules {
+            for (i, rule) in self.rules.rules.iter().enumerate() {
+                if !route.includes(i) {
+                    continue;
+                }
                 let detection = match rule.evaluate(&record) {
                     Ok(Some(d)) => d,
                     Ok(None) => continue,

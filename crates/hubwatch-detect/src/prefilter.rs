@@ -11,7 +11,9 @@
 //!
 //! Each body is ASCII-lower-cased into a scratch buffer once, then one multi-pattern search
 //! (SIMD, case-sensitive on the lowered text) finds needles and hiding places together. A record
-//! with no hit cannot match and is never parsed.
+//! with no hit cannot match and is never parsed. A record with a hit goes only to the rules whose
+//! needles it holds ([`Prefilter::route`], an overlapping search over that record alone), or to
+//! every rule when it holds a hiding place.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::cell::RefCell;
@@ -55,6 +57,29 @@ thread_local! {
 #[derive(Debug)]
 pub struct Prefilter {
     search: AhoCorasick,
+    /// The same patterns, every occurrence (overlapping), for routing one record.
+    route: AhoCorasick,
+    /// For each pattern of `route`, the rules (by index) that named it; `None` for a hiding
+    /// place (every rule).
+    owners: Vec<Option<Vec<usize>>>,
+    rules: usize,
+}
+
+/// Which rules a record goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    All,
+    /// Rule indices, ascending.
+    Some(Vec<usize>),
+}
+
+impl Route {
+    pub fn includes(&self, rule: usize) -> bool {
+        match self {
+            Route::All => true,
+            Route::Some(rules) => rules.binary_search(&rule).is_ok(),
+        }
+    }
 }
 
 /// Where a body may hold a match.
@@ -67,22 +92,62 @@ pub enum Hits {
 }
 
 impl Prefilter {
-    /// `None` when some rule has no needles (every record must then be evaluated).
-    pub fn new(needles: Option<Vec<String>>) -> Option<Prefilter> {
-        let mut patterns: Vec<Vec<u8>> = needles?
-            .into_iter()
-            .map(|n| n.to_ascii_lowercase().into_bytes())
-            .collect();
-        if patterns.iter().any(|p| p.is_empty()) {
-            return None;
+    /// `needles[i]` are rule `i`'s needles; `None` when some rule has none (every record must
+    /// then be evaluated by every rule).
+    pub fn new(needles: Option<Vec<Vec<String>>>) -> Option<Prefilter> {
+        let needles = needles?;
+        let mut by_pattern: Vec<(Vec<u8>, Option<Vec<usize>>)> = Vec::new();
+        for (rule, list) in needles.iter().enumerate() {
+            for n in list {
+                let p = anchor(&n.to_ascii_lowercase()).as_bytes().to_vec();
+                if p.is_empty() {
+                    return None;
+                }
+                match by_pattern.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, Some(owners))) => {
+                        if !owners.contains(&rule) {
+                            owners.push(rule);
+                        }
+                    }
+                    _ => by_pattern.push((p, Some(vec![rule]))),
+                }
+            }
         }
-        patterns.extend(HIDERS.iter().map(|h| h.to_vec()));
+        by_pattern.extend(HIDERS.iter().map(|h| (h.to_vec(), None)));
+        let patterns: Vec<&[u8]> = by_pattern.iter().map(|(p, _)| p.as_slice()).collect();
         // Leftmost-first lets the searcher use its SIMD (Teddy) engine.
-        AhoCorasick::builder()
+        let search = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
             .build(&patterns)
-            .ok()
-            .map(|search| Prefilter { search })
+            .ok()?;
+        let route = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .ok()?;
+        Some(Prefilter {
+            search,
+            route,
+            owners: by_pattern.into_iter().map(|(_, o)| o).collect(),
+            rules: needles.len(),
+        })
+    }
+
+    /// The rules that can match a record whose text holds a hit: those whose needles occur in
+    /// it (every occurrence, overlapping ones too), or all when a hiding place occurs.
+    pub fn route(&self, record: &[u8]) -> Route {
+        LOWERED.with(|buf| {
+            let mut lowered = buf.borrow_mut();
+            lowered.clear();
+            lowered.extend(record.iter().map(u8::to_ascii_lowercase));
+            let mut rules = vec![false; self.rules];
+            for m in self.route.find_overlapping_iter(lowered.as_slice()) {
+                match &self.owners[m.pattern().as_usize()] {
+                    None => return Route::All,
+                    Some(owners) => owners.iter().for_each(|&r| rules[r] = true),
+                }
+            }
+            Route::Some((0..self.rules).filter(|&r| rules[r]).collect())
+        })
     }
 
     /// Every offset of the body where a record may match.
@@ -106,6 +171,17 @@ impl Prefilter {
     }
 }
 
+/// The part of a needle the search looks for: a substring of a needle is in every text the
+/// needle is in, and the SIMD search verifies candidates found by a pattern's first bytes, so a
+/// pattern should not start with text every record holds. `microsoft.` starts every provider
+/// name (and claim URL), so operation needles are searched from the segment after it.
+fn anchor(needle: &str) -> &str {
+    match needle.strip_prefix("microsoft.") {
+        Some(rest) if rest.len() >= 12 => rest,
+        _ => needle,
+    }
+}
+
 impl Hits {
     /// Whether `range` (a record's byte range in the body) holds a hit.
     pub fn any_in(&self, range: std::ops::Range<usize>) -> bool {
@@ -124,7 +200,7 @@ mod tests {
     use super::*;
 
     fn pf() -> Prefilter {
-        Prefilter::new(Some(vec!["keys/re".into()])).unwrap_or_else(|| unreachable!())
+        Prefilter::new(Some(vec![vec!["keys/re".into()]])).unwrap_or_else(|| unreachable!())
     }
 
     #[test]
@@ -163,6 +239,6 @@ mod tests {
     #[test]
     fn no_prefilter_without_needles() {
         assert!(Prefilter::new(None).is_none());
-        assert!(Prefilter::new(Some(vec![String::new()])).is_none());
+        assert!(Prefilter::new(Some(vec![vec![String::new()]])).is_none());
     }
 }

@@ -122,7 +122,8 @@ fn ports_match_panther_core_on_golden_records() {
         .collect();
     let mut problems = Vec::new();
     let mut rules: Vec<(Rule, &Facts)> = Vec::new();
-    for port in builtin::ports() {
+    // The Panther ports; hubwatch's own rules (keyvault_dataplane) have no upstream to compare with.
+    for port in builtin::azure_activity::ports() {
         match by_file.get(port.filename) {
             None => problems.push(format!(
                 "port {} has no golden outputs: regenerate with scripts/panther-golden.sh",

@@ -77,7 +77,10 @@ fn seeds() -> &'static Seeds {
             if needles.is_none() {
                 without.push(rule.id().to_string());
             }
-            own.insert(rule.id().to_string(), Prefilter::new(needles));
+            own.insert(
+                rule.id().to_string(),
+                Prefilter::new(needles.map(|n| vec![n])),
+            );
         }
         if !without.is_empty() {
             eprintln!(
