@@ -56,14 +56,23 @@ thread_local! {
 /// Needles of every rule plus the hiding places, searched in one pass.
 #[derive(Debug)]
 pub struct Prefilter {
-    search: AhoCorasick,
-    /// The same patterns, every occurrence (overlapping), for routing one record.
+    /// The needles. Kept apart from the hiding places: the SIMD search finds candidates by the
+    /// first bytes of each pattern, as many as the shortest pattern has, and the two-byte hiding
+    /// places would make it look for two-byte prefixes of every needle, which ordinary text is
+    /// full of.
+    /// In groups of at most [`GROUP`] patterns: Teddy's false candidates grow with the number of
+    /// patterns sharing its buckets, so several small searches beat one large one.
+    needles: Vec<AhoCorasick>,
+    hiders: AhoCorasick,
+    /// The needles again, every occurrence (overlapping), for routing one record.
     route: AhoCorasick,
-    /// For each pattern of `route`, the rules (by index) that named it; `None` for a hiding
-    /// place (every rule).
-    owners: Vec<Option<Vec<usize>>>,
+    /// For each needle pattern, the rules (by index) that named it.
+    owners: Vec<Vec<usize>>,
     rules: usize,
 }
+
+/// Needle patterns per SIMD search (see [`Prefilter::needles`]).
+const GROUP: usize = 16;
 
 /// Which rules a record goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +105,7 @@ impl Prefilter {
     /// then be evaluated by every rule).
     pub fn new(needles: Option<Vec<Vec<String>>>) -> Option<Prefilter> {
         let needles = needles?;
-        let mut by_pattern: Vec<(Vec<u8>, Option<Vec<usize>>)> = Vec::new();
+        let mut by_pattern: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
         for (rule, list) in needles.iter().enumerate() {
             for n in list {
                 let p = anchor(&n.to_ascii_lowercase()).as_bytes().to_vec();
@@ -104,29 +113,30 @@ impl Prefilter {
                     return None;
                 }
                 match by_pattern.iter_mut().find(|(q, _)| *q == p) {
-                    Some((_, Some(owners))) => {
-                        if !owners.contains(&rule) {
-                            owners.push(rule);
-                        }
-                    }
-                    _ => by_pattern.push((p, Some(vec![rule]))),
+                    Some((_, owners)) if !owners.contains(&rule) => owners.push(rule),
+                    Some(_) => {}
+                    None => by_pattern.push((p, vec![rule])),
                 }
             }
         }
-        by_pattern.extend(HIDERS.iter().map(|h| (h.to_vec(), None)));
         let patterns: Vec<&[u8]> = by_pattern.iter().map(|(p, _)| p.as_slice()).collect();
         // Leftmost-first lets the searcher use its SIMD (Teddy) engine.
-        let search = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&patterns)
-            .ok()?;
-        let route = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .ok()?;
+        let leftmost = |patterns: &[&[u8]]| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(patterns)
+                .ok()
+        };
         Some(Prefilter {
-            search,
-            route,
+            needles: patterns
+                .chunks(GROUP)
+                .map(leftmost)
+                .collect::<Option<Vec<_>>>()?,
+            hiders: leftmost(HIDERS)?,
+            route: AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .ok()?,
             owners: by_pattern.into_iter().map(|(_, o)| o).collect(),
             rules: needles.len(),
         })
@@ -139,12 +149,14 @@ impl Prefilter {
             let mut lowered = buf.borrow_mut();
             lowered.clear();
             lowered.extend(record.iter().map(u8::to_ascii_lowercase));
+            if self.hiders.is_match(lowered.as_slice()) {
+                return Route::All;
+            }
             let mut rules = vec![false; self.rules];
             for m in self.route.find_overlapping_iter(lowered.as_slice()) {
-                match &self.owners[m.pattern().as_usize()] {
-                    None => return Route::All,
-                    Some(owners) => owners.iter().for_each(|&r| rules[r] = true),
-                }
+                self.owners[m.pattern().as_usize()]
+                    .iter()
+                    .for_each(|&r| rules[r] = true);
             }
             Route::Some((0..self.rules).filter(|&r| rules[r]).collect())
         })
@@ -157,11 +169,12 @@ impl Prefilter {
             lowered.clear();
             lowered.extend(body.iter().map(u8::to_ascii_lowercase));
             // Leftmost-first matches suffice to mark records: no pattern spans two records.
-            let hits: Vec<usize> = self
-                .search
-                .find_iter(lowered.as_slice())
-                .map(|m| m.start())
-                .collect();
+            let text = lowered.as_slice();
+            let mut hits: Vec<usize> = Vec::new();
+            for group in self.needles.iter().chain(std::iter::once(&self.hiders)) {
+                hits.extend(group.find_iter(text).map(|m| m.start()));
+            }
+            hits.sort_unstable();
             if hits.is_empty() {
                 Hits::None
             } else {

@@ -83,8 +83,14 @@ impl Logic for NsgDeletedOrModified {
     }
 
     fn needles(&self) -> Option<Vec<String>> {
-        // Every operation starts with this prefix.
-        Some(vec!["microsoft.network/networksecuritygroups/".to_string()])
+        // Each operation in full: their common prefix is in every NSG's resource id too, which
+        // would send every record about an NSG to the rules.
+        Some(
+            NSG_OPERATIONS
+                .iter()
+                .map(|op| op.to_ascii_lowercase())
+                .collect(),
+        )
     }
 }
 
