@@ -1,31 +1,33 @@
-//! Contract tests for `BlobCheckpointStore` against Azurite (see
-//! `tests/support/azurite.rs` for how Azurite is found or started).
+//! `BlobCheckpointStore`: the shared conformance suite (`conformance::*`, see
+//! `tests/support/checkpoint_conformance.rs`) against Azurite (see `tests/support/azurite.rs`
+//! for how Azurite is found or started), and the blob store's own behaviour: the cross-SDK blob
+//! layout and metadata, SAS and Entra ID auth, continuation markers, retries, and errors that
+//! name no secret.
 
 #[path = "support/azurite.rs"]
 mod azurite;
+#[macro_use]
+#[path = "support/checkpoint_conformance.rs"]
+mod checkpoint_conformance;
+#[path = "support/credential.rs"]
+mod credential;
 
-use azure_core::http::Etag;
-use azure_messaging_eventhubs::{
-    models::{Checkpoint, Ownership},
-    CheckpointStore,
-};
+use azure_messaging_eventhubs::CheckpointStore;
 use azurite::{unique_container, Azurite, ACCOUNT, KEY};
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+use checkpoint_conformance::{checkpoint, ownership, Fixture, CG, HUB, NS};
+use credential::FakeCredential;
 use hmac::{Hmac, Mac};
 use hubwatch::checkpoint::{BlobAuth, BlobCheckpointStore, BlobCheckpointStoreOptions};
 use sha2::Sha256;
 use std::{future::Future, sync::Arc, time::Duration};
 use time::OffsetDateTime;
 
-const NS: &str = "HubWatch-Test.servicebus.windows.net";
-const HUB: &str = "Activity-Logs";
-const CG: &str = "$Default";
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Fails the test instead of hanging.
 async fn bounded<F: Future<Output = ()>>(f: F) {
-    tokio::time::timeout(Duration::from_secs(120), f)
-        .await
-        .expect("test timed out after 120 s");
+    checkpoint_conformance::bounded(TIMEOUT, f).await;
 }
 
 fn options() -> BlobCheckpointStoreOptions {
@@ -49,259 +51,40 @@ async fn store(azurite: &Azurite, container: &str) -> BlobCheckpointStore {
     store
 }
 
-fn ownership(partition: &str, owner: &str, etag: Option<Etag>) -> Ownership {
-    Ownership {
-        fully_qualified_namespace: NS.into(),
-        event_hub_name: HUB.into(),
-        consumer_group: CG.into(),
-        partition_id: partition.into(),
-        owner_id: Some(owner.into()),
-        etag,
-        last_modified_time: None,
+/// A fresh container on Azurite (created here); every `open` is a new `BlobCheckpointStore`
+/// over it with Shared Key auth, as a restarted replica would build it.
+struct BlobFixture {
+    azurite: Azurite,
+    container: String,
+}
+
+impl Fixture for BlobFixture {
+    type Store = BlobCheckpointStore;
+    const TIMEOUT: Duration = TIMEOUT;
+
+    async fn create() -> BlobFixture {
+        let azurite = Azurite::start().await;
+        let container = unique_container("conformance");
+        store(&azurite, &container).await;
+        BlobFixture { azurite, container }
     }
-}
 
-fn checkpoint(partition: &str, seq: i64, offset: &str) -> Checkpoint {
-    Checkpoint {
-        fully_qualified_namespace: NS.into(),
-        event_hub_name: HUB.into(),
-        consumer_group: CG.into(),
-        partition_id: partition.into(),
-        offset: Some(offset.into()),
-        sequence_number: Some(seq),
-    }
-}
-
-fn assert_recent(t: Option<OffsetDateTime>) {
-    let t = t.expect("last_modified_time is set");
-    let age = OffsetDateTime::now_utc() - t;
-    assert!(
-        age < time::Duration::minutes(2) && age > time::Duration::minutes(-2),
-        "last_modified_time {t} is not recent"
-    );
-}
-
-#[tokio::test]
-async fn claim_unowned_then_renew_with_current_etag() {
-    bounded(async {
-        let azurite = Azurite::start().await;
-        let store = store(&azurite, &unique_container("claim")).await;
-
-        assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
-
-        let claimed = store
-            .claim_ownership(&[ownership("0", "owner-a", None)])
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), 1);
-        let first = &claimed[0];
-        assert_eq!(first.owner_id.as_deref(), Some("owner-a"));
-        assert_eq!(first.partition_id, "0");
-        let etag1 = first.etag.clone().expect("etag after claim");
-        assert_recent(first.last_modified_time);
-
-        // list agrees with the claim result (etag, owner, expiry data).
-        let listed = store.list_ownerships(NS, HUB, CG).await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].etag.as_ref(), Some(&etag1));
-        assert_eq!(listed[0].owner_id.as_deref(), Some("owner-a"));
-        assert_eq!(listed[0].fully_qualified_namespace, NS);
-        assert_eq!(listed[0].consumer_group, CG);
-        assert_eq!(listed[0].last_modified_time, first.last_modified_time);
-
-        // Renewal with the current etag succeeds and rotates the etag.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        let renewed = store
-            .claim_ownership(&[ownership("0", "owner-a", Some(etag1.clone()))])
-            .await
-            .unwrap();
-        assert_eq!(renewed.len(), 1);
-        let etag2 = renewed[0].etag.clone().unwrap();
-        assert_ne!(etag1, etag2, "renewal must change the etag");
-        assert!(renewed[0].last_modified_time > first.last_modified_time);
-        assert_recent(renewed[0].last_modified_time);
-
-        // The old etag is now stale: a claim with it loses, without error.
-        let stale = store
-            .claim_ownership(&[ownership("0", "owner-b", Some(etag1))])
-            .await
-            .unwrap();
-        assert!(stale.is_empty());
-
-        // A "first" claim on an owned partition loses too.
-        let again = store
-            .claim_ownership(&[ownership("0", "owner-b", None)])
-            .await
-            .unwrap();
-        assert!(again.is_empty());
-
-        let listed = store.list_ownerships(NS, HUB, CG).await.unwrap();
-        assert_eq!(listed[0].owner_id.as_deref(), Some("owner-a"));
-        assert_eq!(listed[0].etag.as_ref(), Some(&etag2));
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn conflicting_claims_exactly_one_wins() {
-    bounded(async {
-        let azurite = Azurite::start().await;
-        let container = unique_container("race");
-        let a = store(&azurite, &container).await;
-        let b = store(&azurite, &container).await;
-
-        // Race for an unowned partition.
-        let (oa, ob) = (
-            [ownership("3", "owner-a", None)],
-            [ownership("3", "owner-b", None)],
-        );
-        let (ra, rb) = tokio::join!(a.claim_ownership(&oa), b.claim_ownership(&ob));
-        let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        assert_eq!(ra.len() + rb.len(), 1, "exactly one first claim wins");
-
-        // Race to steal with the same etag (as two processors would after
-        // both listing the same expired ownership).
-        let seen = a.list_ownerships(NS, HUB, CG).await.unwrap();
-        let etag = seen[0].etag.clone();
-        let (oa, ob) = (
-            [ownership("3", "owner-a", etag.clone())],
-            [ownership("3", "owner-b", etag.clone())],
-        );
-        let (ra, rb) = tokio::join!(a.claim_ownership(&oa), b.claim_ownership(&ob));
-        let (ra, rb) = (ra.unwrap(), rb.unwrap());
-        assert_eq!(
-            ra.len() + rb.len(),
-            1,
-            "exactly one claim with the same etag wins"
-        );
-        let winner = ra.into_iter().chain(rb).next().unwrap();
-        let listed = a.list_ownerships(NS, HUB, CG).await.unwrap();
-        assert_eq!(listed[0].owner_id, winner.owner_id);
-        assert_eq!(listed[0].etag, winner.etag);
-
-        // A batch mixing a stale and a fresh claim returns only the fresh one.
-        let mixed = b
-            .claim_ownership(&[
-                ownership("3", "owner-b", etag),
-                ownership("4", "owner-b", None),
-            ])
-            .await
-            .unwrap();
-        assert_eq!(mixed.len(), 1);
-        assert_eq!(mixed[0].partition_id, "4");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn checkpoints_round_trip_and_survive_restart() {
-    bounded(async {
-        let azurite = Azurite::start().await;
-        let container = unique_container("ckpt");
-        {
-            let store = store(&azurite, &container).await;
-            assert!(store
-                .list_checkpoints(NS, HUB, CG)
-                .await
-                .unwrap()
-                .is_empty());
-            store
-                .update_checkpoint(checkpoint("0", 41, "4096"))
-                .await
-                .unwrap();
-            store
-                .update_checkpoint(checkpoint("1", 7, "100"))
-                .await
-                .unwrap();
-            // Overwrite an existing checkpoint.
-            store
-                .update_checkpoint(checkpoint("0", 42, "8192"))
-                .await
-                .unwrap();
-            // Only a sequence number.
-            store
-                .update_checkpoint(Checkpoint {
-                    offset: None,
-                    ..checkpoint("2", 5, "")
-                })
-                .await
-                .unwrap();
-            store
-                .claim_ownership(&[
-                    ownership("0", "owner-a", None),
-                    ownership("1", "owner-a", None),
-                ])
-                .await
-                .unwrap();
-            let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
-            assert_eq!(cps.len(), 3);
-            assert_eq!(cps[0].sequence_number, Some(42));
-            assert_eq!(cps[0].offset.as_deref(), Some("8192"));
-            assert_eq!(cps[2].offset, None);
-            assert_eq!(cps[2].sequence_number, Some(5));
-        }
-
-        // "Restart": a new store instance over the same container.
-        let store = BlobCheckpointStore::new(
-            &azurite.container_url(&container),
+    fn open(&self) -> BlobCheckpointStore {
+        BlobCheckpointStore::new(
+            &self.azurite.container_url(&self.container),
             BlobAuth::shared_key(ACCOUNT, KEY),
             options(),
         )
-        .unwrap();
-        let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
-        let got: Vec<_> = cps
-            .iter()
-            .map(|c| {
-                (
-                    c.partition_id.as_str(),
-                    c.sequence_number,
-                    c.offset.as_deref(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("0", Some(42), Some("8192")),
-                ("1", Some(7), Some("100")),
-                ("2", Some(5), None)
-            ]
-        );
-        assert!(cps
-            .iter()
-            .all(|c| c.consumer_group == CG && c.event_hub_name == HUB));
-        let owns = store.list_ownerships(NS, HUB, CG).await.unwrap();
-        assert_eq!(owns.len(), 2);
-        assert!(owns
-            .iter()
-            .all(|o| o.owner_id.as_deref() == Some("owner-a")));
-        assert!(owns.iter().all(|o| o.etag.is_some()));
-        owns.iter()
-            .for_each(|o| assert_recent(o.last_modified_time));
+        .expect("store")
+    }
 
-        // Names are case-insensitive, as in the other SDKs.
-        let lower = store
-            .list_checkpoints(&NS.to_lowercase(), &HUB.to_uppercase(), "$default")
-            .await
-            .unwrap();
-        assert_eq!(lower.len(), 3);
-
-        // Another consumer group sees nothing.
-        assert!(store
-            .list_checkpoints(NS, HUB, "other")
-            .await
-            .unwrap()
-            .is_empty());
-
-        // The restarted instance can renew with the listed etag.
-        let renewed = store
-            .claim_ownership(&[ownership("0", "owner-a", owns[0].etag.clone())])
-            .await
-            .unwrap();
-        assert_eq!(renewed.len(), 1);
-    })
-    .await;
+    /// An independent instance (its own HTTP client): the service decides the race.
+    fn competitor(&self, _store: &BlobCheckpointStore) -> BlobCheckpointStore {
+        self.open()
+    }
 }
+
+checkpoint_conformance!(BlobFixture);
 
 #[tokio::test]
 async fn listing_follows_continuation_markers() {
@@ -460,18 +243,6 @@ async fn transport_errors_redact_the_sas() {
     .await;
 }
 
-#[tokio::test]
-async fn usable_as_the_sdk_checkpoint_store() {
-    // The EventProcessor takes an `Arc<dyn CheckpointStore>`.
-    let store = BlobCheckpointStore::new(
-        "http://127.0.0.1:1/devstoreaccount1/c",
-        BlobAuth::shared_key(ACCOUNT, KEY),
-        BlobCheckpointStoreOptions::default(),
-    )
-    .unwrap();
-    let _dyn_store: Arc<dyn CheckpointStore> = Arc::new(store);
-}
-
 /// An account SAS for Azurite's dev account (blob service, all resource
 /// types), signed per the account SAS spec for version 2021-12-02.
 fn account_sas() -> String {
@@ -596,41 +367,13 @@ async fn mock_blob_server(
     (format!("http://{addr}/{ACCOUNT}/c"), seen)
 }
 
-#[derive(Debug)]
-struct FakeCredential {
-    calls: std::sync::atomic::AtomicUsize,
-    scopes: std::sync::Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl azure_core::credentials::TokenCredential for FakeCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.scopes
-            .lock()
-            .unwrap()
-            .extend(scopes.iter().map(|s| s.to_string()));
-        Ok(azure_core::credentials::AccessToken::new(
-            "fake-access-token".to_string(),
-            OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-    }
-}
-
 const EMPTY_LIST: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Blobs /><NextMarker /></EnumerationResults>";
 
 #[tokio::test]
 async fn entra_token_is_sent_as_bearer_and_cached() {
     bounded(async {
         let (url, seen) = mock_blob_server(vec![(200, EMPTY_LIST)]).await;
-        let credential = Arc::new(FakeCredential {
-            calls: Default::default(),
-            scopes: Default::default(),
-        });
+        let credential = Arc::new(FakeCredential::default());
         let store =
             BlobCheckpointStore::new(&url, BlobAuth::token(credential.clone()), options()).unwrap();
         assert!(store.list_ownerships(NS, HUB, CG).await.unwrap().is_empty());
@@ -639,13 +382,9 @@ async fn entra_token_is_sent_as_bearer_and_cached() {
             .await
             .unwrap()
             .is_empty());
+        assert_eq!(credential.calls(), 1, "token is cached");
         assert_eq!(
-            credential.calls.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "token is cached"
-        );
-        assert_eq!(
-            *credential.scopes.lock().unwrap(),
+            credential.scopes(),
             vec!["https://storage.azure.com/.default".to_string()]
         );
         let requests = seen.lock().unwrap().clone();
@@ -653,7 +392,9 @@ async fn entra_token_is_sent_as_bearer_and_cached() {
         for r in &requests {
             let lower = r.to_ascii_lowercase();
             assert!(
-                lower.contains("authorization: bearer fake-access-token"),
+                lower.contains(
+                    "authorization: bearer fake-token-for-https://storage.azure.com/.default"
+                ),
                 "{r}"
             );
             assert!(lower.contains("x-ms-version: 2021-12-02"), "{r}");

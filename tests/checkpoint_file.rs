@@ -1,230 +1,48 @@
-//! Contract tests for `FileCheckpointStore`.
+//! `FileCheckpointStore`: the shared conformance suite (`conformance::*`, see
+//! `tests/support/checkpoint_conformance.rs`) over a temporary directory, and the file store's
+//! own guarantees: temporary files from a crash, corrupt records, I/O errors naming the path,
+//! and `kill -9` in the middle of a write.
 
-use azure_core::http::Etag;
-use azure_messaging_eventhubs::{
-    models::{Checkpoint, Ownership},
-    CheckpointStore,
-};
+#[macro_use]
+#[path = "support/checkpoint_conformance.rs"]
+mod checkpoint_conformance;
+
+use azure_messaging_eventhubs::CheckpointStore;
+use checkpoint_conformance::{checkpoint, ownership, Fixture, CG, HUB, NS};
 use hubwatch::checkpoint::FileCheckpointStore;
-use std::{future::Future, sync::Arc, time::Duration};
-use time::OffsetDateTime;
+use std::{future::Future, time::Duration};
 
-const NS: &str = "HubWatch-Test.servicebus.windows.net";
-const HUB: &str = "activity-logs";
-const CG: &str = "$Default";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A temporary directory; every `open` is `FileCheckpointStore::open` on it.
+struct FileFixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture for FileFixture {
+    type Store = FileCheckpointStore;
+    const TIMEOUT: Duration = TIMEOUT;
+
+    async fn create() -> FileFixture {
+        FileFixture {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn open(&self) -> FileCheckpointStore {
+        FileCheckpointStore::open(self.dir.path()).unwrap()
+    }
+
+    /// A clone: the claim lock is per instance, and one process owns a directory.
+    fn competitor(&self, store: &FileCheckpointStore) -> FileCheckpointStore {
+        store.clone()
+    }
+}
+
+checkpoint_conformance!(FileFixture);
 
 async fn bounded<F: Future<Output = ()>>(f: F) {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("test timed out after 60 s");
-}
-
-fn ownership(partition: &str, owner: &str, etag: Option<Etag>) -> Ownership {
-    Ownership {
-        fully_qualified_namespace: NS.into(),
-        event_hub_name: HUB.into(),
-        consumer_group: CG.into(),
-        partition_id: partition.into(),
-        owner_id: Some(owner.into()),
-        etag,
-        last_modified_time: None,
-    }
-}
-
-fn checkpoint(partition: &str, seq: i64, offset: &str) -> Checkpoint {
-    Checkpoint {
-        fully_qualified_namespace: NS.into(),
-        event_hub_name: HUB.into(),
-        consumer_group: CG.into(),
-        partition_id: partition.into(),
-        offset: Some(offset.into()),
-        sequence_number: Some(seq),
-    }
-}
-
-fn assert_recent(t: Option<OffsetDateTime>) {
-    let age = OffsetDateTime::now_utc() - t.expect("last_modified_time set");
-    assert!(age < time::Duration::minutes(1) && age >= time::Duration::ZERO);
-}
-
-#[tokio::test]
-async fn checkpoint_round_trip() {
-    bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileCheckpointStore::open(dir.path()).unwrap();
-        assert!(store
-            .list_checkpoints(NS, HUB, CG)
-            .await
-            .unwrap()
-            .is_empty());
-        store
-            .update_checkpoint(checkpoint("0", 41, "4096"))
-            .await
-            .unwrap();
-        store
-            .update_checkpoint(checkpoint("1", 7, "100"))
-            .await
-            .unwrap();
-        store
-            .update_checkpoint(checkpoint("0", 42, "8192"))
-            .await
-            .unwrap();
-        let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
-        assert_eq!(cps.len(), 2);
-        assert_eq!(cps[0].partition_id, "0");
-        assert_eq!(cps[0].sequence_number, Some(42));
-        assert_eq!(cps[0].offset.as_deref(), Some("8192"));
-        assert_eq!(cps[0].consumer_group, CG);
-        assert_eq!(cps[1].sequence_number, Some(7));
-        // Case-insensitive names; other consumer groups are separate.
-        assert_eq!(
-            store
-                .list_checkpoints(&NS.to_uppercase(), HUB, "$default")
-                .await
-                .unwrap()
-                .len(),
-            2
-        );
-        assert!(store
-            .list_checkpoints(NS, HUB, "other")
-            .await
-            .unwrap()
-            .is_empty());
-        // Empty identifying fields are rejected.
-        assert!(store
-            .update_checkpoint(checkpoint("", 1, "1"))
-            .await
-            .is_err());
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn ownership_claims_honour_etags() {
-    bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileCheckpointStore::open(dir.path()).unwrap();
-
-        let first = store
-            .claim_ownership(&[ownership("0", "a", None)])
-            .await
-            .unwrap();
-        assert_eq!(first.len(), 1);
-        let etag1 = first[0].etag.clone().unwrap();
-        assert_recent(first[0].last_modified_time);
-
-        // Second "first claim" loses; a made-up etag loses.
-        assert!(store
-            .claim_ownership(&[ownership("0", "b", None)])
-            .await
-            .unwrap()
-            .is_empty());
-        assert!(store
-            .claim_ownership(&[ownership("0", "b", Some(Etag::from("nope")))])
-            .await
-            .unwrap()
-            .is_empty());
-        // An etag for a partition nobody owns loses (nothing to match).
-        assert!(store
-            .claim_ownership(&[ownership("9", "b", Some(etag1.clone()))])
-            .await
-            .unwrap()
-            .is_empty());
-
-        // Renewal with the current etag wins and rotates etag and time.
-        let renewed = store
-            .claim_ownership(&[ownership("0", "a", Some(etag1.clone()))])
-            .await
-            .unwrap();
-        assert_eq!(renewed.len(), 1);
-        let etag2 = renewed[0].etag.clone().unwrap();
-        assert_ne!(etag1, etag2);
-        assert!(renewed[0].last_modified_time >= first[0].last_modified_time);
-
-        // Stale etag loses; a mixed batch returns only the winners.
-        let mixed = store
-            .claim_ownership(&[ownership("0", "b", Some(etag1)), ownership("1", "b", None)])
-            .await
-            .unwrap();
-        assert_eq!(mixed.len(), 1);
-        assert_eq!(mixed[0].partition_id, "1");
-
-        let listed = store.list_ownerships(NS, HUB, CG).await.unwrap();
-        assert_eq!(listed.len(), 2);
-        assert_eq!(listed[0].owner_id.as_deref(), Some("a"));
-        assert_eq!(listed[0].etag.as_ref(), Some(&etag2));
-        assert_eq!(listed[0].last_modified_time, renewed[0].last_modified_time);
-        assert_eq!(listed[1].owner_id.as_deref(), Some("b"));
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_claims_with_the_same_etag_exactly_one_wins() {
-    bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(FileCheckpointStore::open(dir.path()).unwrap());
-        for round in 0..20 {
-            let partition = format!("{round}");
-            let seen = store
-                .list_ownerships(NS, HUB, CG)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|o| o.partition_id == partition)
-                .and_then(|o| o.etag);
-            let mut tasks = Vec::new();
-            for owner in ["a", "b", "c", "d"] {
-                let store = Arc::clone(&store);
-                let o = ownership(&partition, owner, seen.clone());
-                tasks.push(tokio::spawn(
-                    async move { store.claim_ownership(&[o]).await },
-                ));
-            }
-            let mut wins = 0;
-            for t in tasks {
-                wins += t.await.unwrap().unwrap().len();
-            }
-            assert_eq!(wins, 1, "round {round}: exactly one claim wins");
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn state_survives_reopen() {
-    bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let claimed = {
-            let store = FileCheckpointStore::open(dir.path()).unwrap();
-            store
-                .update_checkpoint(checkpoint("0", 42, "8192"))
-                .await
-                .unwrap();
-            store
-                .claim_ownership(&[ownership("0", "a", None), ownership("1", "a", None)])
-                .await
-                .unwrap()
-        };
-        let store = FileCheckpointStore::open(dir.path()).unwrap();
-        let cps = store.list_checkpoints(NS, HUB, CG).await.unwrap();
-        assert_eq!(cps.len(), 1);
-        assert_eq!(cps[0].sequence_number, Some(42));
-        let owns = store.list_ownerships(NS, HUB, CG).await.unwrap();
-        assert_eq!(owns.len(), 2);
-        for (listed, claimed) in owns.iter().zip(&claimed) {
-            assert_eq!(listed.etag, claimed.etag);
-            assert_eq!(listed.last_modified_time, claimed.last_modified_time);
-            assert_eq!(listed.owner_id.as_deref(), Some("a"));
-        }
-        // The reopened store honours etags from before the restart.
-        let renewed = store
-            .claim_ownership(&[ownership("0", "a", owns[0].etag.clone())])
-            .await
-            .unwrap();
-        assert_eq!(renewed.len(), 1);
-    })
-    .await;
+    checkpoint_conformance::bounded(TIMEOUT, f).await;
 }
 
 /// Walks `root` and returns every file path.

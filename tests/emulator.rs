@@ -1,5 +1,7 @@
 //! End-to-end tests of the Event Hubs emulator with the real Rust SDK and the Python SDK.
 
+#[path = "support/credential.rs"]
+mod credential;
 #[path = "../examples/eventhubs-emulator/server.rs"]
 mod emulator;
 
@@ -9,36 +11,19 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_messaging_eventhubs::error::ErrorKind;
 use azure_messaging_eventhubs::models::ReceivedEventData;
 use azure_messaging_eventhubs::{
     ConsumerClient, EventDataBatchOptions, EventReceiver, OpenReceiverOptions, ProducerClient,
     SendEventOptions, StartLocation, StartPosition,
 };
+use credential::FakeCredential;
 use emulator::{Emulator, EmulatorConfig};
 use futures::StreamExt;
 
 const HUB: &str = "emuhub";
 const NAMESPACE: &str = "emulator.servicebus.windows.net";
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
-
-#[derive(Debug)]
-struct FakeCredential;
-
-#[async_trait::async_trait]
-impl TokenCredential for FakeCredential {
-    async fn get_token(
-        &self,
-        _scopes: &[&str],
-        _options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        Ok(AccessToken::new(
-            "fake-token",
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-    }
-}
 
 async fn start(data_dir: Option<PathBuf>) -> Emulator {
     start_on("127.0.0.1:0".parse().unwrap(), data_dir).await
@@ -62,7 +47,7 @@ fn endpoint(emu: &Emulator) -> String {
 async fn producer(emu: &Emulator) -> ProducerClient {
     ProducerClient::builder()
         .with_custom_endpoint(endpoint(emu))
-        .open(NAMESPACE, HUB, Arc::new(FakeCredential))
+        .open(NAMESPACE, HUB, Arc::new(FakeCredential::default()))
         .await
         .expect("producer opens")
 }
@@ -70,7 +55,11 @@ async fn producer(emu: &Emulator) -> ProducerClient {
 async fn consumer(emu: &Emulator) -> ConsumerClient {
     ConsumerClient::builder()
         .with_custom_endpoint(endpoint(emu))
-        .open(NAMESPACE, HUB.to_string(), Arc::new(FakeCredential))
+        .open(
+            NAMESPACE,
+            HUB.to_string(),
+            Arc::new(FakeCredential::default()),
+        )
         .await
         .expect("consumer opens")
 }

@@ -41,7 +41,11 @@ custom_endpoint = "amqp://{}"
 
         let consumer = ConsumerClient::builder()
             .with_custom_endpoint(format!("amqp://{}", emu.local_addr()))
-            .open(NAMESPACE, HUB.to_string(), Arc::new(FakeCredential))
+            .open(
+                NAMESPACE,
+                HUB.to_string(),
+                Arc::new(FakeCredential::default()),
+            )
             .await
             .unwrap();
         let mut got: HashMap<String, (String, Value, HashMap<String, String>)> = HashMap::new();

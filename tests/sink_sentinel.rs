@@ -1,41 +1,20 @@
 //! The Sentinel (Logs Ingestion API) sink against an in-test HTTP server and a fake credential.
 
+#[path = "support/credential.rs"]
+mod credential;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use credential::FakeCredential;
 use fixtures::{alert, serve, serve_ok, sink_config};
 use hubwatch::sink::sentinel::SentinelSink;
 use hubwatch::sink::{Sink, SinkError};
 use serde_json::{json, Value};
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Default)]
-struct FakeCredential {
-    scopes: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl TokenCredential for FakeCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        _options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.scopes
-            .lock()
-            .unwrap()
-            .extend(scopes.iter().map(|s| s.to_string()));
-        Ok(AccessToken::new(
-            "fake-token",
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-    }
-}
 
 fn config(endpoint: &str, extra: &str) -> hubwatch::sink::SinkConfig {
     sink_config(&format!(
@@ -85,7 +64,7 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(r.query.as_deref(), Some("api-version=2023-01-01"));
         assert_eq!(
             r.header("authorization").as_deref(),
-            Some("Bearer fake-token")
+            Some("Bearer fake-token-for-https://monitor.azure.com/.default")
         );
         assert_eq!(
             r.header("content-type").as_deref(),
@@ -93,7 +72,7 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         );
         assert_eq!(r.header("content-encoding"), None);
         assert_eq!(
-            cred.scopes.lock().unwrap().as_slice(),
+            cred.scopes().as_slice(),
             ["https://monitor.azure.com/.default"]
         );
         let rows = rows(&r.body, false);

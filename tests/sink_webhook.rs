@@ -1,8 +1,11 @@
 //! The webhook sink against an in-test HTTP server, driven through the real sink worker.
 
+#[path = "support/credential.rs"]
+mod credential;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
+use credential::FakeCredential;
 use fixtures::{alert, serve, serve_ok, sink_config, wait_for, Recorded};
 use hmac::{Hmac, Mac};
 use hubwatch::ack::Pending;
@@ -529,23 +532,6 @@ async fn a_sink_down_longer_than_its_queue_makes_deliver_wait() {
     .expect("test timed out");
 }
 
-#[derive(Debug)]
-struct FakeCredential;
-
-#[async_trait::async_trait]
-impl azure_core::credentials::TokenCredential for FakeCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
-        Ok(azure_core::credentials::AccessToken::new(
-            format!("entra-token-for-{}", scopes.join(",")),
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entra_auth_sends_a_token_for_the_scope() {
     tokio::time::timeout(T, async {
@@ -554,12 +540,12 @@ async fn entra_auth_sends_a_token_for_the_scope() {
             "kind = \"webhook\"\nurl = \"{}\"\nauth = \"entra\"\nscope = \"api://receiver/.default\"\ncredential = \"managed-identity\"",
             server.url("/e")
         ));
-        let sink = WebhookSink::new("webhook", &cfg, Some(Arc::new(FakeCredential))).unwrap();
+        let sink = WebhookSink::new("webhook", &cfg, Some(Arc::new(FakeCredential::default()))).unwrap();
         sink.send(&[Arc::new(alert(1))]).await.unwrap();
         let reqs = server.requests();
         assert_eq!(
             reqs[0].header("authorization").as_deref(),
-            Some("Bearer entra-token-for-api://receiver/.default")
+            Some("Bearer fake-token-for-api://receiver/.default")
         );
     })
     .await

@@ -5,7 +5,7 @@
 #[path = "../../examples/eventhubs-emulator/server.rs"]
 pub mod emulator;
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+pub use super::credential::FakeCredential;
 use azure_messaging_eventhubs::{ProducerClient, SendEventOptions};
 pub use emulator::{Emulator, EmulatorConfig};
 use serde_json::{json, Value};
@@ -18,23 +18,6 @@ use std::time::{Duration, Instant};
 pub const HUB: &str = "activity";
 pub const NAMESPACE: &str = "hubwatch-test.servicebus.windows.net";
 pub const CONNECTION_STRING: &str = "Endpoint=sb://hubwatch-test.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0LWtleS1mb3ItdGVzdHM=;EntityPath=activity";
-
-#[derive(Debug)]
-pub struct FakeCredential;
-
-#[async_trait::async_trait]
-impl TokenCredential for FakeCredential {
-    async fn get_token(
-        &self,
-        _scopes: &[&str],
-        _options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        Ok(AccessToken::new(
-            "fake-token",
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-    }
-}
 
 pub async fn start_emulator(partitions: u32, data_dir: Option<PathBuf>) -> Emulator {
     start_emulator_on("127.0.0.1:0", partitions, data_dir).await
@@ -58,7 +41,7 @@ pub async fn start_emulator_on(
 pub async fn producer(addr: std::net::SocketAddr) -> ProducerClient {
     ProducerClient::builder()
         .with_custom_endpoint(format!("amqp://{addr}"))
-        .open(NAMESPACE, HUB, Arc::new(FakeCredential))
+        .open(NAMESPACE, HUB, Arc::new(FakeCredential::default()))
         .await
         .expect("producer opens")
 }

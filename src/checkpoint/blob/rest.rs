@@ -1,0 +1,250 @@
+//! The Blob REST calls underneath the store: URL building (with the SAS appended), sending
+//! with the standard headers and authorization, retries of transient failures (connection
+//! errors, timeouts, 408, 429, 5xx; `Retry-After` honoured up to the backoff cap), errors for
+//! unexpected statuses, and the redaction that keeps SAS tokens out of messages.
+//!
+//! The retry policy is this store's own for now; it is meant to be shared with the sinks'.
+
+use super::Inner;
+use azure_core::{
+    error::{Error, ErrorKind},
+    http::{Etag, StatusCode},
+    time::{parse_rfc7231, to_rfc7231, OffsetDateTime},
+    Result,
+};
+use reqwest::{Method, Url};
+use std::time::Duration;
+use tracing::debug;
+
+/// A response read in full: status, headers and body.
+pub(super) struct BlobResponse {
+    pub(super) status: u16,
+    headers: reqwest::header::HeaderMap,
+    pub(super) body: bytes::Bytes,
+}
+
+impl BlobResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub(super) fn etag(&self) -> Option<Etag> {
+        self.header("etag").map(normalize_etag)
+    }
+
+    pub(super) fn last_modified(&self) -> Option<OffsetDateTime> {
+        self.header("last-modified")
+            .and_then(|v| parse_rfc7231(v).ok())
+    }
+}
+
+impl Inner {
+    /// The URL of the container (`blob` `None`) or of a blob in it, with `query` and the SAS.
+    fn url(&self, blob: Option<&str>, query: &[(&str, &str)]) -> Url {
+        let mut url = self.container.clone();
+        if let Some(blob) = blob {
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.extend(blob.split('/'));
+            }
+        }
+        let mut q = String::new();
+        if !query.is_empty() {
+            q = reqwest::Url::parse("http://x/")
+                .map(|mut u| {
+                    u.query_pairs_mut().extend_pairs(query.iter().copied());
+                    u.query().unwrap_or_default().to_string()
+                })
+                .unwrap_or_default();
+        }
+        if let Some(sas) = &self.sas {
+            if !q.is_empty() {
+                q.push('&');
+            }
+            q.push_str(sas.secret());
+        }
+        if !q.is_empty() {
+            url.set_query(Some(&q));
+        }
+        url
+    }
+
+    /// Sends one request, retrying transient failures. `extra` are header
+    /// names (lower case) and values; `x-ms-date`, `x-ms-version` and auth
+    /// are added here. `with_body` sends an empty body with
+    /// `Content-Length: 0` (needed for PUT).
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        blob: Option<&str>,
+        query: &[(&str, &str)],
+        extra: Vec<(String, String)>,
+        with_body: bool,
+    ) -> Result<BlobResponse> {
+        let url = self.url(blob, query);
+        let what = format!("{method} {}", redact_url(&url));
+        let mut attempt: u32 = 0;
+        loop {
+            let mut headers = extra.clone();
+            headers.push(("x-ms-date".into(), to_rfc7231(&OffsetDateTime::now_utc())));
+            headers.push(("x-ms-version".into(), self.options.api_version.clone()));
+            let content_length = with_body.then_some(0);
+            let auth = self
+                .auth
+                .authorization(&method, &url, query, &headers, content_length)
+                .await?;
+
+            let mut req = self.http.request(method.clone(), url.clone());
+            for (name, value) in &headers {
+                req = req.header(name.as_str(), value.as_str());
+            }
+            if let Some(auth) = auth {
+                req = req.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            if with_body {
+                // hyper omits Content-Length for an empty body; the Blob
+                // service requires it on PUT (411/400 otherwise).
+                req = req
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+                    .body(Vec::<u8>::new());
+            }
+
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let resp_headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok(BlobResponse {
+                            status,
+                            headers: resp_headers,
+                            body,
+                        }),
+                        Err(e) => Err(e.without_url()),
+                    }
+                }
+                Err(e) => Err(e.without_url()),
+            };
+
+            let retry_after = match &outcome {
+                Ok(r) if is_transient_status(r.status) => Some(retry_after(&r.headers)),
+                Ok(_) => None,
+                Err(e) if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() => {
+                    Some(None)
+                }
+                Err(_) => None,
+            };
+            match (retry_after, attempt < self.options.max_retries) {
+                (Some(hint), true) => {
+                    let delay = self.backoff(attempt, hint);
+                    match &outcome {
+                        Ok(r) => {
+                            debug!(request = %what, status = r.status, ?delay, "retrying blob request")
+                        }
+                        Err(e) => {
+                            debug!(request = %what, error = %e, ?delay, "retrying blob request")
+                        }
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                _ => {
+                    return outcome.map_err(|e| {
+                        let kind = if e.is_connect() {
+                            ErrorKind::Connection
+                        } else {
+                            ErrorKind::Io
+                        };
+                        let message = format!(
+                            "blob checkpoint store: {what} failed after {} attempt(s): {e}",
+                            attempt + 1
+                        );
+                        Error::with_error(kind, e, message)
+                    });
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self
+            .options
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.min(16));
+        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
+        let delay = retry_after.unwrap_or(base + jitter);
+        delay.min(self.options.max_backoff)
+    }
+
+    /// The error for an unexpected status: action, blob, status and service error code.
+    pub(super) fn status_error(
+        &self,
+        action: &str,
+        blob: Option<&str>,
+        resp: &BlobResponse,
+    ) -> Error {
+        let code = resp.header("x-ms-error-code").map(str::to_string);
+        let target = match blob {
+            Some(b) => format!("blob {b:?} in {}", redact_url(&self.container)),
+            None => redact_url(&self.container),
+        };
+        let message = format!(
+            "blob checkpoint store: {action} on {target} failed: HTTP {}{}",
+            resp.status,
+            code.as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        );
+        Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::from(resp.status),
+                error_code: code,
+                raw_response: None,
+            },
+            message,
+        )
+    }
+}
+
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// `scheme://host[:port]/path`, without query (which may hold a SAS) or
+/// user info.
+pub(super) fn redact_url(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// ETags in the strong, quoted form `"0x8D..."`; List Blobs returns them
+/// without quotes and response headers with quotes.
+pub(super) fn normalize_etag(etag: &str) -> Etag {
+    let e = etag.trim();
+    if e.starts_with('"') || e.starts_with("W/") {
+        Etag::from(e)
+    } else {
+        Etag::from(format!("\"{e}\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_normalised() {
+        assert_eq!(normalize_etag("0x8D").as_ref(), "\"0x8D\"");
+        assert_eq!(normalize_etag("\"0x8D\"").as_ref(), "\"0x8D\"");
+    }
+}
