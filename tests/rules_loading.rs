@@ -70,7 +70,13 @@ fn checkout(dir: &Path, with_unported: bool) -> PathBuf {
         "packs/azure_activity.yml",
         "AnalysisType: pack\nPackID: Azure\nPackDefinition:\n  IDs: []\n",
     );
-    write(&root, ".github/workflows/ci.yml", "name: ci\non: push\n");
+    // Hidden folders are not read: this file does not even parse.
+    write(&root, ".github/workflows/ci.yml", "name: [ci\n");
+    write(
+        &root,
+        "test_scenarios/login.yml",
+        "scenario: login\nsteps: []\n",
+    );
     if with_unported {
         write(
             &root,
@@ -265,5 +271,22 @@ fn builtin_selection_runs_the_whole_pack_or_part_of_it() {
     };
     assert_eq!(count(&[]), 0);
     assert_eq!(count(&["--builtin", "*"]), 1);
-    assert_eq!(count(&["--builtin", "Azure.MonitorActivity.Compute.*"]), 1);
+    assert_eq!(
+        count(&["--builtin", "Azure.MonitorActivity.VirtualMachine.*"]),
+        1
+    );
+    assert_eq!(count(&["--builtin", "Azure.MonitorActivity.Compute.*"]), 0);
+}
+
+#[test]
+fn docs_list_every_built_in_rule() {
+    let out = hubwatch().arg("rules").output().unwrap();
+    let docs = std::fs::read_to_string(repo().join("docs/rules.md")).unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let id = line.split('\t').next().unwrap_or_default();
+        assert!(
+            docs.contains(&format!("| `{id}` |")),
+            "docs/rules.md does not list {id}"
+        );
+    }
 }
