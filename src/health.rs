@@ -36,7 +36,7 @@ impl Health {
     }
 
     pub fn add_sink(&self, name: &str, health: Arc<SinkHealth>) {
-        crate::http::register_sink_metrics(name);
+        crate::telemetry::metrics::register_sink_metrics(name);
         self.sinks
             .lock()
             .unwrap_or_else(|e| e.into_inner())

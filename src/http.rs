@@ -12,39 +12,29 @@
 //! scraped and liveness probes still pass; [`HttpServer::shutdown`] stops it gracefully once the
 //! service has returned. An empty `listen` disables the listener (and metrics recording).
 //!
-//! Metrics go through the `metrics` facade to a [`PrometheusRecorder`] installed as the global
-//! recorder the first time [`metrics_handle`] is called; [`describe_metrics`] registers the
-//! `# HELP` text of every metric the service emits.
+//! `/metrics` renders the process-wide recorder of [`crate::telemetry::metrics`], which owns the
+//! metric names and help texts.
 //!
 //! [`probe`] is the client side for `hubwatch healthcheck`: one HTTP/1.1 GET over a plain TCP
 //! connection, so a container image needs no curl.
-//!
-//! [`PrometheusRecorder`]: metrics_exporter_prometheus::PrometheusRecorder
 
 use crate::health::Health;
+use crate::telemetry::metrics::metrics_handle;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The port of the default listener, the Dockerfile's `EXPOSE` and the manifests' probes.
 pub const DEFAULT_PORT: u16 = 9464;
-
-/// Name of the end-to-end latency histogram (it gets explicit buckets).
-pub const LATENCY_HISTOGRAM: &str = "hubwatch_end_to_end_latency_seconds";
-
-/// Buckets of the latency histogram, in seconds: 1 ms to 60 s.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
 
 /// How often histogram buffers are folded into the exposition state.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -60,91 +50,8 @@ pub enum HttpError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("metrics recorder: {0}")]
-    Recorder(String),
-}
-
-/// Every metric the service emits: name, kind, help text. The kinds drive `describe_*`.
-pub const METRICS: &[(&str, MetricKind, &str)] = &[
-    ("hubwatch_bodies_total", MetricKind::Counter, "Event bodies (or file lines) taken from the source."),
-    ("hubwatch_records_total", MetricKind::Counter, "Log records decoded from the bodies."),
-    ("hubwatch_matches_total", MetricKind::Counter, "Rule matches, before deduplication."),
-    ("hubwatch_alerts_total", MetricKind::Counter, "Alerts raised after deduplication, by rule id."),
-    ("hubwatch_decode_errors_total", MetricKind::Counter, "Bodies or records that could not be decoded, by kind of problem."),
-    ("hubwatch_rule_errors_total", MetricKind::Counter, "Rule evaluations that failed on a record."),
-    ("hubwatch_dead_lettered_total", MetricKind::Counter, "Entries written to a dead-letter file, by kind (and sink for refused alerts)."),
-    ("hubwatch_sink_sent_total", MetricKind::Counter, "Alerts a sink's destination accepted."),
-    ("hubwatch_sink_failed_total", MetricKind::Counter, "Alerts in failed sink sends (transient or permanent)."),
-    ("hubwatch_sink_retries_total", MetricKind::Counter, "Sink send retries after transient failures."),
-    ("hubwatch_sink_queue_depth", MetricKind::Gauge, "Alerts waiting in a sink's queue."),
-    ("hubwatch_sink_up", MetricKind::Gauge, "1 while a sink accepts alerts, 0 once three attempts at one batch failed in a row (until a send is accepted)."),
-    ("hubwatch_partition_sequence_number", MetricKind::Gauge, "Sequence number of the last event received from a partition."),
-    ("hubwatch_partition_checkpoint_sequence_number", MetricKind::Gauge, "Sequence number of a partition's last written checkpoint."),
-    ("hubwatch_partition_stalls_total", MetricKind::Counter, "Partition receivers reopened because they delivered nothing for stall_timeout_secs while the hub held newer events."),
-    ("hubwatch_partition_lag_events", MetricKind::Gauge, "Events of a partition not processed yet: last enqueued sequence number minus last processed."),
-    (LATENCY_HISTOGRAM, MetricKind::Histogram, "Seconds from an event's enqueued time in Event Hubs to the sink's acknowledgement of its alert."),
-];
-
-/// The kind of a metric in [`METRICS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
-
-/// The handle of the process-wide Prometheus recorder, installing it (and the metric
-/// descriptions) on first use.
-pub fn metrics_handle() -> Result<PrometheusHandle, HttpError> {
-    let mut slot = HANDLE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(h) = slot.as_ref() {
-        return Ok(h.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(LATENCY_HISTOGRAM.to_string()),
-            LATENCY_BUCKETS,
-        )
-        .map_err(|e| HttpError::Recorder(e.to_string()))?
-        .install_recorder()
-        .map_err(|e| HttpError::Recorder(e.to_string()))?;
-    describe_metrics();
-    *slot = Some(handle.clone());
-    Ok(handle)
-}
-
-/// Registers the help text of every metric, and zero values for the unlabelled counters so
-/// they are scraped (and `increase()` works) before the first event.
-pub fn describe_metrics() {
-    for &(name, kind, help) in METRICS {
-        match kind {
-            MetricKind::Counter => metrics::describe_counter!(name, help),
-            MetricKind::Gauge => metrics::describe_gauge!(name, help),
-            MetricKind::Histogram => {
-                metrics::describe_histogram!(name, metrics::Unit::Seconds, help)
-            }
-        }
-    }
-    for name in [
-        "hubwatch_bodies_total",
-        "hubwatch_records_total",
-        "hubwatch_matches_total",
-        "hubwatch_rule_errors_total",
-    ] {
-        metrics::counter!(name).increment(0);
-    }
-}
-
-/// Zero values for a sink's series, so they exist from start-up.
-pub fn register_sink_metrics(sink: &str) {
-    let labels = [("sink", sink.to_string())];
-    metrics::counter!("hubwatch_sink_sent_total", &labels).increment(0);
-    metrics::counter!("hubwatch_sink_failed_total", &labels).increment(0);
-    metrics::counter!("hubwatch_sink_retries_total", &labels).increment(0);
-    metrics::gauge!("hubwatch_sink_queue_depth", &labels).set(0.0);
-    metrics::gauge!("hubwatch_sink_up", &labels).set(1.0);
+    #[error(transparent)]
+    Metrics(#[from] crate::telemetry::metrics::MetricsError),
 }
 
 #[derive(Clone)]
@@ -449,13 +356,5 @@ mod tests {
             Duration::from_secs(1),
         );
         assert!(r.is_err_and(|e| e.contains("cannot connect")));
-    }
-
-    #[test]
-    fn every_metric_has_help() {
-        for (name, _, help) in METRICS {
-            assert!(name.starts_with("hubwatch_"));
-            assert!(!help.is_empty());
-        }
     }
 }

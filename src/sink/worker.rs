@@ -266,7 +266,7 @@ fn observe_latency(alert: &Alert) {
     if let Some(enqueued) = alert.source.enqueued_time() {
         let secs = (time::OffsetDateTime::now_utc() - enqueued).as_seconds_f64();
         if secs >= 0.0 {
-            metrics::histogram!("hubwatch_end_to_end_latency_seconds").record(secs);
+            metrics::histogram!(crate::telemetry::metrics::LATENCY_HISTOGRAM).record(secs);
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Logs are JSON when stderr is not a terminal (a container) and human-readable on a terminal,
 //! unless the format is set. The level comes from `RUST_LOG`, else from the configuration.
 
+pub mod metrics;
+
 use crate::detect::Problem;
 use std::collections::HashMap;
 use std::io::IsTerminal;
