@@ -164,6 +164,15 @@ impl Emulator {
         self.state.hold_settlements.store(hold, Ordering::SeqCst);
     }
 
+    /// Simulates a broker that let an event through ingress that no link can carry (a bug, or
+    /// a store written by something else): while `accept` holds, sends are stored even when the
+    /// message a consumer would receive exceeds the links' maximum message size. Consumer links
+    /// never send such an event: each one that reaches it is closed with
+    /// `amqp:link:message-size-exceeded`, so it is a poison event for its partition.
+    pub fn set_accept_oversized(&self, accept: bool) {
+        self.state.accept_oversized.store(accept, Ordering::SeqCst);
+    }
+
     /// Number of AMQP connections opened since the start.
     pub fn connections_opened(&self) -> u64 {
         self.state.connections_opened.load(Ordering::SeqCst)

@@ -266,6 +266,26 @@ pub(super) async fn run_consumer_link(
                     cursor += 1;
                     continue;
                 };
+                // Never send what the link cannot carry: fe2o3 would split the message into
+                // transfers the client cannot reassemble ("Field is inconsistent in multi-frame
+                // delivery"). Ingress refuses such events; one stored anyway is refused here.
+                if let Some(limit) = sender.max_message_size() {
+                    let key = ev.partition_key.as_deref();
+                    if let Some(size) = delivered_size_over(&ev.raw, key, &ev.body, limit as usize)
+                    {
+                        let msg = format!(
+                            "event {} of partition {pidx} ({size} bytes as delivered) exceeds the link's maximum message size ({limit} bytes)",
+                            ev.seq
+                        );
+                        eprintln!("eventhubs-emulator: consumer {id}: {msg}");
+                        return close_sender_with(
+                            sender,
+                            LinkError::MessageSizeExceeded.into(),
+                            msg,
+                        )
+                        .await;
+                    }
+                }
                 let sendable = Sendable::builder().message(msg).build();
                 tokio::select! {
                     biased;

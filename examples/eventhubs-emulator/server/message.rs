@@ -42,7 +42,27 @@ pub(super) fn app_prop_string(msg: &Message<Body<Value>>, key: &str) -> Option<S
 }
 
 pub(super) fn build_delivery(ev: &StoredEvent) -> Option<Message<Body<Value>>> {
-    let mut msg = decode_message(&ev.raw)?;
+    delivered_message(
+        &ev.raw,
+        ev.seq,
+        ev.offset,
+        ev.enqueued_ms,
+        ev.partition_key.as_deref(),
+        &ev.body,
+    )
+}
+
+/// The message a consumer receives for a stored event: the producer's message with the
+/// service's annotations (sequence number, offset, enqueued time, partition key).
+fn delivered_message(
+    raw: &[u8],
+    seq: i64,
+    offset: i64,
+    enqueued_ms: i64,
+    partition_key: Option<&str>,
+    body: &[u8],
+) -> Option<Message<Body<Value>>> {
+    let mut msg = decode_message(raw)?;
     msg.delivery_annotations = None;
     let mut ann = msg
         .message_annotations
@@ -50,15 +70,15 @@ pub(super) fn build_delivery(ev: &StoredEvent) -> Option<Message<Body<Value>>> {
         .map(|a| a.0)
         .unwrap_or_default();
     let key = |s: &str| OwnedKey::Symbol(Symbol::from(s));
-    ann.insert(key("x-opt-sequence-number"), Value::Long(ev.seq));
-    ann.insert(key("x-opt-offset"), Value::String(ev.offset.to_string()));
+    ann.insert(key("x-opt-sequence-number"), Value::Long(seq));
+    ann.insert(key("x-opt-offset"), Value::String(offset.to_string()));
     ann.insert(
         key("x-opt-enqueued-time"),
-        Value::Timestamp(Timestamp::from_milliseconds(ev.enqueued_ms)),
+        Value::Timestamp(Timestamp::from_milliseconds(enqueued_ms)),
     );
-    match &ev.partition_key {
+    match partition_key {
         Some(pk) => {
-            ann.insert(key("x-opt-partition-key"), Value::String(pk.clone()));
+            ann.insert(key("x-opt-partition-key"), Value::String(pk.to_string()));
         }
         None => {
             ann.swap_remove(&key("x-opt-partition-key"));
@@ -67,7 +87,28 @@ pub(super) fn build_delivery(ev: &StoredEvent) -> Option<Message<Body<Value>>> {
     msg.message_annotations = Some(MessageAnnotations(ann));
     // One Data section with the body, as the service delivers it.
     if !matches!(msg.body, Body::Data(_)) {
-        msg.body = Body::Data(vec![Data(Binary::from(ev.body.clone()))].into());
+        msg.body = Body::Data(vec![Data(Binary::from(body.to_vec()))].into());
     }
     Some(msg)
+}
+
+/// What the annotations the service adds can cost at most, besides the partition key.
+const ANNOTATIONS_MAX: usize = 256;
+
+/// The encoded size of the message a consumer would receive for an event (with the largest
+/// sequence number and offset), when it could exceed `limit`; `None` when it surely fits.
+/// Event Hubs enforces its size limit at ingress, on what it will have to deliver.
+pub(super) fn delivered_size_over(
+    raw: &[u8],
+    partition_key: Option<&str>,
+    body: &[u8],
+    limit: usize,
+) -> Option<usize> {
+    let bound = raw.len() + body.len() + partition_key.map_or(0, str::len) + ANNOTATIONS_MAX;
+    if bound <= limit {
+        return None;
+    }
+    let msg = delivered_message(raw, i64::MAX, i64::MAX, now_ms(), partition_key, body)?;
+    let size = encode_message(&msg)?.len();
+    (size > limit).then_some(size)
 }

@@ -59,8 +59,9 @@ pub(super) async fn run_producer_link(mut receiver: Receiver, target: String, st
             }
             Err(e) => {
                 eprintln!("eventhubs-emulator: rejecting a send to {target}: {e}");
-                let err =
-                    definitions::Error::new(AmqpError::InternalError, Some(e.to_string()), None);
+                // With an (empty) info map: pyamqp reads every field of the error.
+                let info = definitions::Fields::default();
+                let err = definitions::Error::new(e.condition(), Some(e.to_string()), info);
                 tokio::time::sleep(settle_delay()).await;
                 receiver.reject(&delivery, err).await
             }
@@ -73,20 +74,54 @@ pub(super) async fn run_producer_link(mut receiver: Receiver, target: String, st
     }
 }
 
+/// Why a send was refused.
+#[derive(Debug)]
+pub(super) enum StoreError {
+    /// The message a consumer would receive exceeds what a link carries.
+    TooLarge {
+        index: usize,
+        size: usize,
+    },
+    Invalid(&'static str),
+    Io(io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::TooLarge { index, size } => write!(
+                f,
+                "The received message (event {index} of the delivery, size:{size} bytes as delivered) exceeds the limit ({MAX_MESSAGE_SIZE} bytes) currently allowed on the link."
+            ),
+            StoreError::Invalid(what) => f.write_str(what),
+            StoreError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl StoreError {
+    fn condition(&self) -> definitions::ErrorCondition {
+        match self {
+            StoreError::TooLarge { .. } => LinkError::MessageSizeExceeded.into(),
+            StoreError::Invalid(_) => AmqpError::DecodeError.into(),
+            StoreError::Io(_) => AmqpError::InternalError.into(),
+        }
+    }
+}
+
 pub(super) fn store_delivery(
     state: &State,
     fixed_partition: Option<usize>,
     is_batch: bool,
     message: &Message<Body<Value>>,
-) -> io::Result<()> {
+) -> Result<(), StoreError> {
     let envelope_key = annotation_string(message, "x-opt-partition-key");
     let mut events = Vec::new();
     match (&message.body, is_batch) {
         (Body::Data(sections), true) => {
             for section in sections.iter() {
-                let inner = decode_message(&section.0).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "undecodable batched message")
-                })?;
+                let inner = decode_message(&section.0)
+                    .ok_or(StoreError::Invalid("undecodable batched message"))?;
                 let key = annotation_string(&inner, "x-opt-partition-key").or(envelope_key.clone());
                 events.push(NewEvent {
                     partition_key: key,
@@ -96,8 +131,7 @@ pub(super) fn store_delivery(
             }
         }
         _ => {
-            let raw = encode_message(message)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unencodable message"))?;
+            let raw = encode_message(message).ok_or(StoreError::Invalid("unencodable message"))?;
             events.push(NewEvent {
                 partition_key: envelope_key.clone(),
                 body: body_bytes(&message.body),
@@ -108,9 +142,19 @@ pub(super) fn store_delivery(
     if events.is_empty() {
         return Ok(());
     }
+    // Every event must be deliverable: a consumer link carries at most MAX_MESSAGE_SIZE.
+    if !state.accept_oversized.load(Ordering::SeqCst) {
+        for (index, ev) in events.iter().enumerate() {
+            let limit = MAX_MESSAGE_SIZE as usize;
+            let key = ev.partition_key.as_deref();
+            if let Some(size) = delivered_size_over(&ev.raw, key, &ev.body, limit) {
+                return Err(StoreError::TooLarge { index, size });
+            }
+        }
+    }
     let partition = fixed_partition.unwrap_or_else(|| {
         let key = envelope_key.or_else(|| events[0].partition_key.clone());
         state.pick_partition(key.as_deref())
     });
-    state.append(partition, events)
+    state.append(partition, events).map_err(StoreError::Io)
 }

@@ -162,6 +162,8 @@ pub(super) struct State {
     pub(super) hold_partition_properties: AtomicBool,
     /// Sends are stored but never settled (a lost disposition, as on a half-open connection).
     pub(super) hold_settlements: AtomicBool,
+    /// Events too large to deliver are stored anyway (each becomes a poison event).
+    pub(super) accept_oversized: AtomicBool,
     /// AMQP connections opened so far.
     pub(super) connections_opened: AtomicU64,
 }
@@ -207,6 +209,7 @@ impl State {
             revoked: Mutex::new(CancellationToken::new()),
             frozen: AtomicBool::new(false),
             hold_settlements: AtomicBool::new(false),
+            accept_oversized: AtomicBool::new(false),
             hold_partition_properties: AtomicBool::new(false),
             connections_opened: AtomicU64::new(0),
         })
