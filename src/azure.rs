@@ -120,6 +120,35 @@ pub fn connection_string(c: &CredentialConfig) -> Result<String, CredentialError
     )
 }
 
+/// The key naming where a connection string is (`connection_string_env` or `_file`).
+pub fn connection_string_key(c: &CredentialConfig) -> &'static str {
+    if c.connection_string_env.is_none() && c.connection_string_file.is_some() {
+        "connection_string_file"
+    } else {
+        "connection_string_env"
+    }
+}
+
+/// Parses a SAS connection string as the SDK does when it connects, and checks that its
+/// `EntityPath` (if any) names `eventhub`, which the SDK also requires. The error names what is
+/// wrong, never the secret.
+pub fn parse_connection_string(
+    cs: &str,
+    eventhub: Option<&str>,
+) -> Result<azure_messaging_eventhubs::ConnectionString, CredentialError> {
+    let parsed: azure_messaging_eventhubs::ConnectionString = cs
+        .parse()
+        .map_err(|e| CredentialError(format!("the connection string cannot be parsed: {e}")))?;
+    if let (Some(path), Some(hub)) = (parsed.entity_path.as_deref(), eventhub) {
+        if path != hub {
+            return Err(CredentialError(format!(
+                "the connection string's EntityPath {path:?} is not the configured eventhub {hub:?}"
+            )));
+        }
+    }
+    Ok(parsed)
+}
+
 /// An Azure SDK error's message, its debug form and the message of every error in its source
 /// chain: the SDK wraps AMQP conditions and status codes in errors whose messages do not
 /// repeat them, so classifying an error means searching all of this.
@@ -150,6 +179,43 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("{0}")]
     struct Wrapper(&'static str, #[source] std::io::Error);
+
+    #[test]
+    fn connection_strings_are_checked_without_showing_the_key() {
+        let good = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;EntityPath=hub";
+        let parsed = parse_connection_string(good, Some("hub")).map_err(|e| e.0);
+        assert_eq!(
+            parsed.map(|p| p.fully_qualified_namespace),
+            Ok("ns.servicebus.windows.net".to_string())
+        );
+        for (cs, hub, why) in [
+            ("c2VjcmV0", Some("hub"), "cannot be parsed"),
+            (
+                "Endpoint=sb://ns/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0",
+                None,
+                "",
+            ),
+            (
+                "Endpoint=ns.servicebus.windows.net;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0",
+                None,
+                "cannot be parsed",
+            ),
+            (
+                "Endpoint=sb://ns/;SharedAccessKey=c2VjcmV0",
+                None,
+                "missing",
+            ),
+            (good, Some("other"), "EntityPath"),
+        ] {
+            match parse_connection_string(cs, hub) {
+                Ok(_) => assert!(why.is_empty(), "{cs} should fail"),
+                Err(e) => {
+                    assert!(!why.is_empty() && e.0.contains(why), "{cs}: {}", e.0);
+                    assert!(!e.0.contains("c2VjcmV0"), "the key leaked: {}", e.0);
+                }
+            }
+        }
+    }
 
     #[test]
     fn chains_name_every_cause_once() {

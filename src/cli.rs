@@ -311,6 +311,7 @@ fn healthcheck(url: Option<String>) -> ExitCode {
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
+    check_connection_strings(&config)?;
     let (rules, load_report) = testing::load_tested(&config.rules.options())?;
     if let Some(summary) = load_report.summary() {
         println!("{summary}");
@@ -323,6 +324,36 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         rules.rules.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and parses every SAS connection string the configuration points at, as `run` does
+/// before it connects: a string `run` would refuse must not pass here.
+fn check_connection_strings(config: &Config) -> anyhow::Result<()> {
+    use crate::config::CredentialKind;
+    let check = |what: String, auth: &crate::config::CredentialConfig, hub: Option<&str>| {
+        let key = crate::azure::connection_string_key(auth);
+        crate::azure::connection_string(auth)
+            .and_then(|cs| crate::azure::parse_connection_string(&cs, hub).map(|_| ()))
+            .map_err(|e| anyhow::anyhow!("{what}.{key}: {e}"))
+    };
+    let s = &config.source;
+    if s.kind == crate::config::SourceKind::Eventhubs
+        && s.credential == Some(CredentialKind::ConnectionString)
+    {
+        check("source".into(), &s.auth, s.eventhub.as_deref())?;
+    }
+    for (i, sink) in config.sinks.iter().enumerate() {
+        if sink.kind == crate::sink::SinkKind::Eventhubs
+            && sink.credential == Some(CredentialKind::ConnectionString)
+        {
+            check(
+                format!("sinks[{i}]"),
+                &sink.credentials,
+                sink.eventhub.as_deref(),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn redrive(config: &Path, file: &Path) -> anyhow::Result<ExitCode> {

@@ -196,6 +196,11 @@ pub struct SourceConfig {
     /// is reopened (a half-open connection delivers no error); 0 turns the watchdog off.
     #[serde(default = "default_stall_timeout")]
     pub stall_timeout_secs: u64,
+    /// Failed receives in a row at the same position (failures that name the event: the link
+    /// cannot carry or decode it) after which that event is dead-lettered and the partition
+    /// checkpointed past it; 0 never skips an event.
+    #[serde(default = "default_poison_after_failures")]
+    pub poison_after_failures: u32,
     /// Files of bodies, one per line (`kind = "file"`).
     #[serde(default, deserialize_with = "one_or_many")]
     pub path: Vec<PathBuf>,
@@ -235,6 +240,9 @@ fn default_ownership_expiry() -> u64 {
 }
 fn default_stall_timeout() -> u64 {
     120
+}
+fn default_poison_after_failures() -> u32 {
+    5
 }
 
 /// Checkpoint store kinds.

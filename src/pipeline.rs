@@ -105,6 +105,19 @@ impl Pipeline {
             .await
     }
 
+    /// Writes one entry to the dead-letter file durably (retrying until it succeeds or
+    /// `cancel` fires) and counts it in `hubwatch_dead_lettered_total{kind}`.
+    pub async fn dead_letter(
+        &self,
+        entry: DeadLetter,
+        kind: &'static str,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
+        self.write_dead_letters(vec![entry], cancel).await?;
+        metrics::counter!("hubwatch_dead_lettered_total", "kind" => kind).increment(1);
+        Ok(())
+    }
+
     /// Queues alerts to every sink that routes them; returns their pending deliveries.
     pub async fn dispatch(
         &self,

@@ -155,6 +155,11 @@ pub struct SinkConfig {
     /// Give up retrying a transient failure after this long and dead-letter (0: never).
     #[serde(default = "default_deadline")]
     pub retry_deadline_secs: u64,
+    /// Longest wait between two attempts at a failing batch (the exponential backoff's cap,
+    /// unless the destination asks for longer with `Retry-After`): how soon a sink that comes
+    /// back is used again, and how often one that is down is tried.
+    #[serde(default = "default_retry_backoff_max")]
+    pub retry_backoff_max_ms: u64,
 }
 
 fn default_queue() -> usize {
@@ -168,6 +173,9 @@ fn default_linger() -> u64 {
 }
 fn default_deadline() -> u64 {
     3600
+}
+fn default_retry_backoff_max() -> u64 {
+    4000
 }
 fn default_max_files() -> u32 {
     5
@@ -282,6 +290,9 @@ impl SinkConfig {
                     }
                 }
             }
+        }
+        if self.retry_backoff_max_ms == 0 {
+            return Err(("retry_backoff_max_ms".into(), "must be at least 1".into()));
         }
         if self.queue_size == 0 {
             return Err(("queue_size".into(), "must be at least 1".into()));

@@ -63,8 +63,12 @@ impl EventHubsSink {
             .credential
             .ok_or_else(|| bad("credential", "required for kind = \"eventhubs\""))?;
         let auth = if kind == CredentialKind::ConnectionString {
+            let key = crate::azure::connection_string_key(&cfg.credentials);
             let cs = crate::azure::connection_string(&cfg.credentials)
-                .map_err(|e| SinkBuildError::credential(name, "connection_string_env", e))?;
+                .and_then(|cs| {
+                    crate::azure::parse_connection_string(&cs, Some(&eventhub)).map(|_| cs)
+                })
+                .map_err(|e| SinkBuildError::credential(name, key, e))?;
             Auth::ConnectionString(cs)
         } else {
             let namespace = cfg

@@ -2,7 +2,9 @@
 //!
 //! The queue is bounded, so a sink that keeps failing fills it and the pipeline waits: alerts
 //! are never dropped and memory stays flat. A transient failure is retried with exponential
-//! backoff and full jitter (honouring `Retry-After`) until `retry_deadline_secs`; a permanent one
+//! backoff and jitter, capped at `retry_backoff_max_ms` (default 4 s: a sink that comes back is
+//! used again within seconds, one that stays down sees one attempt every 2-4 s) and honouring
+//! `Retry-After`, until `retry_deadline_secs`; a permanent one
 //! (or an expired deadline) sends the alerts to the sink's dead-letter file. A delivery is
 //! acknowledged only after the destination accepted it or the dead-letter write was fsynced; if
 //! even that write fails, the worker keeps trying and never acknowledges.
@@ -67,13 +69,18 @@ pub struct SinkHandle {
     pub config: SinkConfig,
     pub health: Arc<SinkHealth>,
     tx: mpsc::Sender<Delivery>,
+    depth: metrics::Gauge,
     task: JoinHandle<()>,
 }
 
 impl SinkHandle {
     /// Queues a delivery, waiting while the queue is full. Fails only if the worker is gone.
     pub async fn deliver(&self, d: Delivery) -> Result<(), Delivery> {
-        self.tx.send(d).await.map_err(|e| e.0)
+        let sent = self.tx.send(d).await.map_err(|e| e.0);
+        // Set on both ends: while the worker is stuck retrying a batch, only this side sees
+        // the queue fill up.
+        self.depth.set(queued(&self.tx) as f64);
+        sent
     }
 
     /// Closes the queue and waits for the worker to drain and flush it.
@@ -96,15 +103,18 @@ pub fn spawn(
         accepting: AtomicBool::new(true),
     });
     let name = sink.name().to_string();
+    let depth = metrics::gauge!("hubwatch_sink_queue_depth", "sink" => name.clone());
     let worker = Worker {
         sink,
         batch_size: config.batch_size,
         linger: Duration::from_millis(config.linger_ms),
         deadline: (config.retry_deadline_secs > 0)
             .then(|| Duration::from_secs(config.retry_deadline_secs)),
+        backoff_max: Duration::from_millis(config.retry_backoff_max_ms),
         dead_letter,
         health: health.clone(),
         name: name.clone(),
+        depth: depth.clone(),
     };
     let task = tokio::spawn(worker.run(rx));
     SinkHandle {
@@ -112,8 +122,14 @@ pub fn spawn(
         config,
         health,
         tx,
+        depth,
         task,
     }
+}
+
+/// Deliveries waiting in a queue.
+fn queued(tx: &mpsc::Sender<Delivery>) -> usize {
+    tx.max_capacity().saturating_sub(tx.capacity())
 }
 
 struct Worker {
@@ -122,16 +138,17 @@ struct Worker {
     batch_size: usize,
     linger: Duration,
     deadline: Option<Duration>,
+    backoff_max: Duration,
     dead_letter: Arc<DeadLetterFile>,
     health: Arc<SinkHealth>,
+    depth: metrics::Gauge,
 }
 
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<Delivery>) {
         let mut batch = Vec::with_capacity(self.batch_size);
         loop {
-            metrics::gauge!("hubwatch_sink_queue_depth", "sink" => self.name.clone())
-                .set(rx.len() as f64);
+            self.depth.set(rx.len() as f64);
             let Some(first) = rx.recv().await else { break };
             batch.push(first);
             let linger_end = tokio::time::Instant::now() + self.linger;
@@ -141,6 +158,7 @@ impl Worker {
                     Ok(None) | Err(_) => break,
                 }
             }
+            self.depth.set(rx.len() as f64);
             self.deliver(std::mem::take(&mut batch)).await;
         }
         if let Err(e) = self.sink.flush().await {
@@ -208,7 +226,7 @@ impl Worker {
                     metrics::counter!("hubwatch_sink_retries_total", &labels).increment(1);
                     let wait = retry_after
                         .map(|r| r.min(RETRY_AFTER_MAX))
-                        .unwrap_or_else(|| backoff(attempt));
+                        .unwrap_or_else(|| backoff_capped(attempt, self.backoff_max));
                     attempt = attempt.saturating_add(1);
                     tracing::debug!(sink = %self.name, error = %message, attempt, "sink delivery failed; retrying");
                     if attempt >= FAILING_AFTER_ATTEMPTS {
@@ -252,12 +270,19 @@ impl Worker {
     }
 }
 
-/// Exponential backoff with jitter (between half and all of the capped delay).
+/// Exponential backoff with jitter (between half and all of the capped delay), capped at 30 s.
 pub fn backoff(attempt: u32) -> Duration {
+    backoff_capped(attempt, BACKOFF_MAX)
+}
+
+/// Exponential backoff from 200 ms with jitter (between half and all of the delay), at most
+/// `max`.
+pub fn backoff_capped(attempt: u32, max: Duration) -> Duration {
     let cap = BACKOFF_BASE
         .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
-        .min(BACKOFF_MAX);
-    let ms = rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
+        .min(max);
+    let cap_ms = cap.as_millis() as u64;
+    let ms = rand::rng().random_range(cap_ms / 2..=cap_ms);
     Duration::from_millis(ms)
 }
 
@@ -268,5 +293,25 @@ fn observe_latency(alert: &Alert) {
         if secs >= 0.0 {
             metrics::histogram!(crate::telemetry::metrics::LATENCY_HISTOGRAM).record(secs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_the_cap_and_no_further() {
+        let cap = Duration::from_secs(4);
+        for attempt in 0..40 {
+            let wait = backoff_capped(attempt, cap);
+            let full = BACKOFF_BASE
+                .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
+                .min(cap);
+            assert!(wait <= full && wait >= full / 2, "{attempt}: {wait:?}");
+        }
+        // From the fifth attempt on a sink that is down is tried every 2-4 s.
+        assert!(backoff_capped(5, cap) >= Duration::from_secs(2));
+        assert!(backoff(30) <= BACKOFF_MAX);
     }
 }

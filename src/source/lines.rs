@@ -15,7 +15,7 @@ pub enum Line {
 }
 
 /// How much of an over-long line is kept for the dead-letter entry.
-pub const TOO_LONG_HEAD: usize = 4096;
+pub const TOO_LONG_HEAD: usize = crate::decode::DEAD_LETTER_HEAD;
 
 /// Reads lines of at most `max` bytes each.
 pub struct LineReader<R> {

@@ -2,5 +2,8 @@
 
 pub mod eventhubs;
 pub mod file;
+mod lag;
 pub mod lines;
+mod partition;
+mod poison;
 pub mod positions;

@@ -335,3 +335,91 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Sends each `(partition, body)` as one event with the Python `azure-eventhub` SDK (the
+/// producer of `tests/python/produce.py`); returns each send's outcome (the SDK's error text).
+pub fn python_send(
+    addr: std::net::SocketAddr,
+    events: &[(&str, Vec<u8>)],
+) -> Vec<Result<(), String>> {
+    use base64::Engine;
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/produce.py");
+    let mut input = String::new();
+    for (partition, body) in events {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+        input.push_str(&json!({"partition": partition, "body_base64": b64}).to_string());
+        input.push('\n');
+    }
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["--port", &addr.port().to_string(), "--hub", HUB])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (scripts/test.sh installs azure-eventhub)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let end = Instant::now() + Duration::from_secs(180);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the Python producer did not finish within 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = writer.join();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let results: Vec<Result<(), String>> = stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("producer line is JSON");
+            if v["ok"] == true {
+                Ok(())
+            } else {
+                Err(v["error"].as_str().unwrap_or_default().to_string())
+            }
+        })
+        .collect();
+    assert_eq!(
+        results.len(),
+        events.len(),
+        "the Python producer reported {} of {} sends (is azure-eventhub installed? \
+         pip install -r tests/python/requirements.txt)\nstderr:\n{}",
+        results.len(),
+        events.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    results
+}
+
+/// The address of the HTTP listener from a service log (`[http] listen` with port 0).
+pub fn http_addr_from_log(log: &Path, within: Duration) -> std::net::SocketAddr {
+    let end = Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains("http listener started")) {
+            let v: Value = serde_json::from_str(line).expect("log lines are JSON");
+            if let Some(addr) = v["addr"].as_str() {
+                return addr.parse().expect("socket address");
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "no listener address in the log:\n{}",
+            tail(log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The dead-letter entries written so far.
+pub fn dead_letters(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead-letter lines are JSON"))
+        .collect()
+}

@@ -19,6 +19,9 @@ pub enum EntryKind {
     RuleError,
     /// An alert a sink refused permanently.
     Alert,
+    /// An event that could not be received again and again (a poison event): its position,
+    /// no body; the partition was checkpointed past it.
+    Event,
 }
 
 /// One line of the dead-letter file.

@@ -1,10 +1,21 @@
 //! Splitting an Event Hubs body into records without copying them.
 //!
 //! A body is UTF-8 JSON: `{"records": [...]}` (what Azure diagnostic settings send), a bare
-//! record object, or an array of records. The fast path validates the whole body in one
-//! `serde_json` pass and borrows each record's text. When that pass fails (bad UTF-8, a syntax
-//! error, nesting beyond the depth limit) a tolerant scanner finds the record boundaries so that
-//! one bad record costs only itself: the others are still evaluated.
+//! record object, or an array of records. It may hold several such documents, back to back or
+//! separated by whitespace, as log forwarders send newline-delimited batches: each document is
+//! decoded on its own, and records are numbered across the whole body.
+//!
+//! Where Python's `json` (Panther's parser) accepts a document, the records are the ones it
+//! reads: of duplicate `"records"` keys the last wins, and the arrays it replaces are reported
+//! (never dropped silently). Where it does not, nothing passes silently: the document, or the
+//! part of it that cannot be read, is reported with the reason.
+//!
+//! The fast path validates each document in one `serde_json` pass (a stream over the body) and
+//! borrows each record's text. When a document fails (bad UTF-8, a syntax error, nesting beyond
+//! the depth limit), [`salvage`] finds its record boundaries with a tolerant scanner so that one
+//! bad record costs only itself: the others are still evaluated.
+
+mod salvage;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -13,6 +24,9 @@ use std::fmt;
 
 /// Default largest body accepted: Event Hubs' own limit for one event is 1 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How much of an over-long body a dead-letter entry keeps.
+pub const DEAD_LETTER_HEAD: usize = 4096;
 
 /// Limits applied to every body.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +42,7 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Why a whole body was rejected.
+/// Why a whole body, or one part of it, was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     #[error("empty body")]
@@ -43,6 +57,12 @@ pub enum BodyError {
     RecordsNotArray(&'static str),
     #[error("event body is not a single AMQP data section")]
     NotData,
+    /// The document around its records is malformed; the intact records were still evaluated.
+    #[error("body is not valid JSON outside its records: {message}; its {evaluated} intact record(s) were evaluated")]
+    InvalidEnvelope { message: String, evaluated: usize },
+    /// An earlier `"records"` array of a document that repeats the key.
+    #[error("a later \"records\" key replaces this array (Python's json keeps the last), so its records are not evaluated")]
+    ShadowedRecords,
 }
 
 impl BodyError {
@@ -55,6 +75,8 @@ impl BodyError {
             BodyError::NotRecords(_) => "not_records",
             BodyError::RecordsNotArray(_) => "records_not_array",
             BodyError::NotData => "not_data",
+            BodyError::InvalidEnvelope { .. } => "invalid_envelope",
+            BodyError::ShadowedRecords => "records_shadowed",
         }
     }
 }
@@ -70,6 +92,9 @@ pub enum RecordError {
     InvalidUtf8 { index: usize, at: usize },
     #[error("records after record {index} could not be delimited: {message}")]
     Unterminated { index: usize, message: String },
+    /// `index` is where a record would follow the comma.
+    #[error("the list of records ends with a comma after record {} (not valid JSON)", .index.saturating_sub(1))]
+    TrailingComma { index: usize },
 }
 
 impl RecordError {
@@ -79,7 +104,8 @@ impl RecordError {
             RecordError::NotObject { index, .. }
             | RecordError::InvalidJson { index, .. }
             | RecordError::InvalidUtf8 { index, .. }
-            | RecordError::Unterminated { index, .. } => *index,
+            | RecordError::Unterminated { index, .. }
+            | RecordError::TrailingComma { index } => *index,
         }
     }
 
@@ -89,6 +115,7 @@ impl RecordError {
             RecordError::InvalidJson { .. } => "record_invalid_json",
             RecordError::InvalidUtf8 { .. } => "record_invalid_utf8",
             RecordError::Unterminated { .. } => "record_unterminated",
+            RecordError::TrailingComma { .. } => "record_trailing_comma",
         }
     }
 }
@@ -100,10 +127,20 @@ pub struct BadRecord<'a> {
     pub raw: &'a [u8],
 }
 
+/// A part of a body rejected as a whole: a document that cannot be read, bytes between
+/// documents that are not JSON, a replaced `"records"` array, a malformed envelope.
+#[derive(Debug, Clone)]
+pub struct BadPart<'a> {
+    pub error: BodyError,
+    pub raw: &'a [u8],
+    /// Byte offset of `raw` in the body.
+    pub at: usize,
+}
+
 /// One record that is a JSON object, borrowed from the body.
 #[derive(Debug, Clone, Copy)]
 pub struct RawRecord<'a> {
-    /// Position of the record within its body, from 0.
+    /// Position of the record within its body, from 0 (counted across documents).
     pub index: usize,
     /// The record's JSON text, exactly as received.
     pub text: &'a str,
@@ -114,12 +151,133 @@ pub struct RawRecord<'a> {
 pub struct Decoded<'a> {
     pub records: Vec<RawRecord<'a>>,
     pub bad: Vec<BadRecord<'a>>,
+    /// Parts of the body rejected whole (each is dead-lettered as a body entry).
+    pub parts: Vec<BadPart<'a>>,
+    /// Byte ranges of the documents whose records are in `records` and `bad`.
+    pub documents: Vec<std::ops::Range<usize>>,
 }
 
-impl Decoded<'_> {
+impl<'a> Decoded<'a> {
     /// Every record the body held, good or bad.
     pub fn total(&self) -> usize {
         self.records.len() + self.bad.len()
+    }
+
+    /// The accounting check behind the property tests and the fuzz target: the first byte of
+    /// `body` (past a byte order mark) that is not whitespace and lies in no document and no
+    /// rejected part, or the first record whose index breaks the numbering `0..total()`, or
+    /// the first record outside the documents. `None` when everything is accounted for.
+    pub fn unaccounted(&self, body: &[u8]) -> Option<String> {
+        let start = if body.starts_with(b"\xef\xbb\xbf") {
+            3
+        } else {
+            0
+        };
+        let mut spans: Vec<std::ops::Range<usize>> = self.documents.clone();
+        spans.extend(self.parts.iter().map(|p| p.at..p.at + p.raw.len()));
+        spans.sort_by_key(|s| s.start);
+        let mut pos = start;
+        for s in &spans {
+            if let Some(gap) = (pos..s.start).find(|&i| !body[i].is_ascii_whitespace()) {
+                return Some(format!(
+                    "byte {gap} is in no document and no dead-lettered part"
+                ));
+            }
+            pos = pos.max(s.end);
+        }
+        if let Some(gap) = (pos..body.len()).find(|&i| !body[i].is_ascii_whitespace()) {
+            return Some(format!(
+                "byte {gap} is in no document and no dead-lettered part"
+            ));
+        }
+        let mut indexes: Vec<usize> = self.records.iter().map(|r| r.index).collect();
+        indexes.extend(self.bad.iter().map(|b| b.error.index()));
+        indexes.sort_unstable();
+        if let Some((want, got)) = indexes.iter().enumerate().find(|(i, n)| i != *n) {
+            return Some(format!("record index {got} where {want} was due"));
+        }
+        let inside = |raw: &[u8]| {
+            offset_in(body, raw).is_some_and(|a| {
+                let end = a + raw.len();
+                self.documents.iter().any(|d| d.start <= a && end <= d.end)
+            })
+        };
+        let records = self.records.iter().map(|r| (r.index, r.text.as_bytes()));
+        let bad = self.bad.iter().map(|b| (b.error.index(), b.raw));
+        for (index, raw) in records.chain(bad) {
+            if !inside(raw) {
+                return Some(format!("record {index} lies outside the documents"));
+            }
+        }
+        None
+    }
+
+    fn part(&mut self, error: BodyError, body: &'a [u8], span: std::ops::Range<usize>) {
+        self.parts.push(BadPart {
+            error,
+            raw: &body[span.clone()],
+            at: span.start,
+        });
+    }
+
+    /// Adds a document the fast path read.
+    fn add(&mut self, envelope: Envelope<'a>, body: &'a [u8], span: std::ops::Range<usize>) {
+        match envelope {
+            Envelope::Records { items, shadowed } => {
+                self.documents.push(span);
+                for items in &shadowed {
+                    if let Some(array) = array_span(body, items) {
+                        self.part(BodyError::ShadowedRecords, body, array);
+                    }
+                }
+                self.classify(items);
+            }
+            // The parser validated keys and values, so the text is UTF-8 JSON.
+            Envelope::Bare => match std::str::from_utf8(&body[span.clone()]) {
+                Ok(text) => {
+                    self.documents.push(span);
+                    let index = self.total();
+                    self.records.push(RawRecord { index, text });
+                }
+                Err(e) => {
+                    let message = format!("invalid UTF-8 at byte {}", span.start + e.valid_up_to());
+                    self.part(BodyError::InvalidJson(message), body, span);
+                }
+            },
+            Envelope::NotRecords(kind) => self.part(BodyError::NotRecords(kind), body, span),
+            Envelope::RecordsNotArray(kind) => {
+                self.part(BodyError::RecordsNotArray(kind), body, span)
+            }
+        }
+    }
+
+    fn classify(&mut self, items: Vec<&'a RawValue>) {
+        self.records.reserve(items.len());
+        let base = self.total();
+        for (i, raw) in items.into_iter().enumerate() {
+            let index = base + i;
+            let text = raw.get();
+            match text.as_bytes().first() {
+                Some(b'{') => self.records.push(RawRecord { index, text }),
+                first => self.bad.push(BadRecord {
+                    error: RecordError::NotObject {
+                        index,
+                        found: kind_of_first_byte(first.copied()),
+                    },
+                    raw: text.as_bytes(),
+                }),
+            }
+        }
+    }
+
+    /// A body that is one failed part and nothing else failed as a whole.
+    fn into_result(mut self) -> Result<Decoded<'a>, BodyError> {
+        if self.documents.is_empty() && self.total() == 0 && self.parts.len() == 1 {
+            if let Some(part) = self.parts.pop() {
+                return Err(part.error);
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -131,45 +289,108 @@ pub fn decode_body<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<
             limit: limits.max_body_bytes,
         });
     }
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    // Python's json reads bytes as `utf-8-sig`: a leading byte order mark is not content.
+    let start = if body.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
+    if body[start..].iter().all(|b| b.is_ascii_whitespace()) {
         return Err(BodyError::Empty);
     }
-    match serde_json::from_slice::<Envelope>(body) {
-        Ok(Envelope::Records(items)) => Ok(classify(items)),
-        Ok(Envelope::Bare) => {
-            // The whole body is one object; from_slice has validated it as UTF-8 JSON.
-            let text = std::str::from_utf8(trim(body))
-                .map_err(|e| BodyError::InvalidJson(e.to_string()))?;
-            Ok(Decoded {
-                records: vec![RawRecord { index: 0, text }],
-                bad: Vec::new(),
-            })
+    let mut out = Decoded::default();
+    let mut pos = start;
+    while pos < body.len() {
+        let (failed_at, error) = match read_documents(body, pos, &mut out) {
+            Some(failure) => failure,
+            None => break,
+        };
+        pos = salvage::document(body, failed_at, &error, &mut out);
+    }
+    out.into_result()
+}
+
+/// Reads documents from `from` with the fast path until the body ends (`None`) or a document
+/// fails: then its start and the parser's description of the problem.
+fn read_documents<'a>(
+    body: &'a [u8],
+    from: usize,
+    out: &mut Decoded<'a>,
+) -> Option<(usize, String)> {
+    let rest = &body[from..];
+    let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<Envelope<'a>>();
+    loop {
+        let before = from + stream.byte_offset();
+        match stream.next() {
+            None => return None,
+            Some(Ok(envelope)) => {
+                let end = from + stream.byte_offset();
+                out.add(envelope, body, skip_ws(body, before)..end);
+            }
+            Some(Err(e)) => {
+                let at = skip_ws(body, before);
+                return (at < body.len()).then(|| (at, describe(&e, rest, from)));
+            }
         }
-        Ok(Envelope::NotRecords(kind)) => Err(BodyError::NotRecords(kind)),
-        Ok(Envelope::RecordsNotArray(kind)) => Err(BodyError::RecordsNotArray(kind)),
-        Err(e) => salvage(body).ok_or_else(|| BodyError::InvalidJson(e.to_string())),
     }
 }
 
-fn classify(items: Vec<&RawValue>) -> Decoded<'_> {
-    let mut out = Decoded {
-        records: Vec::with_capacity(items.len()),
-        bad: Vec::new(),
-    };
-    for (index, raw) in items.into_iter().enumerate() {
-        let text = raw.get();
-        match text.as_bytes().first() {
-            Some(b'{') => out.records.push(RawRecord { index, text }),
-            first => out.bad.push(BadRecord {
-                error: RecordError::NotObject {
-                    index,
-                    found: kind_of_first_byte(first.copied()),
-                },
-                raw: text.as_bytes(),
-            }),
-        }
+fn skip_ws(body: &[u8], mut pos: usize) -> usize {
+    while matches!(body.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        pos += 1;
     }
-    out
+    pos
+}
+
+/// A parser error with its position as a byte offset in the body (`text` starts at `offset`
+/// of the body), not serde_json's line and column within the text it was given.
+fn describe(e: &serde_json::Error, text: &[u8], offset: usize) -> String {
+    let full = e.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => full.as_str(),
+    };
+    if e.line() == 0 {
+        return message.to_string();
+    }
+    let line_start = memchr_nth_newline(text, e.line() - 1).map_or(0, |p| p + 1);
+    // Columns count from 1.
+    let at = offset + line_start + e.column().saturating_sub(1);
+    format!("{message} at byte {at}")
+}
+
+/// Position of the `n`th newline (from 1) of `text`.
+fn memchr_nth_newline(text: &[u8], n: usize) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    text.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .map(|(i, _)| i)
+}
+
+/// The byte range of a `[...]` array from its elements (borrowed from `body`): the parser does
+/// not report where a value starts, but its elements' texts point into the body.
+fn array_span(body: &[u8], items: &[&RawValue]) -> Option<std::ops::Range<usize>> {
+    let first = offset_in(body, items.first()?.get().as_bytes())?;
+    let last = items.last()?.get().as_bytes();
+    let last_end = offset_in(body, last)? + last.len();
+    let open = body[..first]
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())?;
+    let close = last_end
+        + body[last_end..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())?;
+    (body[open] == b'[' && body[close] == b']').then_some(open..close + 1)
+}
+
+/// Where `text` (a slice of `body`) starts in `body`.
+fn offset_in(body: &[u8], text: &[u8]) -> Option<usize> {
+    let start = (text.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    (start + text.len() <= body.len()).then_some(start)
 }
 
 fn kind_of_first_byte(b: Option<u8>) -> &'static str {
@@ -183,21 +404,23 @@ fn kind_of_first_byte(b: Option<u8>) -> &'static str {
     }
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |p| p + 1);
-    &bytes[start..end]
+/// The first `max` bytes of `raw`, cut back to a character boundary when the cut would split
+/// a character of otherwise valid UTF-8 (so the dead-letter entry stays readable text).
+pub fn head(raw: &[u8], max: usize) -> &[u8] {
+    let cut = &raw[..raw.len().min(max)];
+    match std::str::from_utf8(cut) {
+        Err(e) if e.error_len().is_none() => &cut[..e.valid_up_to()],
+        _ => cut,
+    }
 }
 
-/// What the fast path learns about a body's shape.
+/// What the fast path learns about a document's shape.
 enum Envelope<'a> {
-    Records(Vec<&'a RawValue>),
+    /// The records, and the earlier arrays of a repeated `"records"` key.
+    Records {
+        items: Vec<&'a RawValue>,
+        shadowed: Vec<Vec<&'a RawValue>>,
+    },
     Bare,
     NotRecords(&'static str),
     RecordsNotArray(&'static str),
@@ -223,21 +446,33 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         while let Some(item) = seq.next_element::<&'de RawValue>()? {
             items.push(item);
         }
-        Ok(Envelope::Records(items))
+        Ok(Envelope::Records {
+            items,
+            shadowed: Vec::new(),
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut records = None;
+        let mut shadowed = Vec::new();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "records" && records.is_none() {
-                records = Some(map.next_value::<RecordsField<'de>>()?);
+            if key == "records" {
+                // Python's json keeps the last of duplicate keys.
+                let value = map.next_value::<RecordsField<'de>>()?;
+                if let Some(RecordsField::Array(earlier)) = records.replace(value) {
+                    if !earlier.is_empty() {
+                        shadowed.push(earlier);
+                    }
+                }
             } else {
-                map.next_value::<IgnoredAny>()?;
+                // A raw value, not `IgnoredAny`: borrowing it checks that it is UTF-8, which
+                // skipping does not (Python decodes the whole body first).
+                map.next_value::<&'de RawValue>()?;
             }
         }
         Ok(match records {
             None => Envelope::Bare,
-            Some(RecordsField::Array(items)) => Envelope::Records(items),
+            Some(RecordsField::Array(items)) => Envelope::Records { items, shadowed },
             Some(RecordsField::Other(kind)) => Envelope::RecordsNotArray(kind),
         })
     }
@@ -315,193 +550,10 @@ impl<'de> Visitor<'de> for RecordsVisitor {
     }
 }
 
-/// The slow path: find each record's bytes with a tolerant, iterative scanner and validate the
-/// records one by one. `None` when the body has no recognisable list of records (then the whole
-/// body is the error).
-fn salvage(body: &[u8]) -> Option<Decoded<'_>> {
-    let mut s = Scanner { b: body, pos: 0 };
-    s.skip_ws();
-    let list_start = match s.peek()? {
-        b'[' => s.pos,
-        b'{' => s.find_records_array()?,
-        _ => return None,
-    };
-    s.pos = list_start + 1;
-    let mut out = Decoded::default();
-    let mut index = 0;
-    loop {
-        s.skip_ws();
-        match s.peek() {
-            Some(b']') => break,
-            None => {
-                out.bad.push(BadRecord {
-                    error: RecordError::Unterminated {
-                        index,
-                        message: "the list of records is not closed".into(),
-                    },
-                    raw: &body[body.len()..],
-                });
-                break;
-            }
-            _ => {}
-        }
-        let start = s.pos;
-        if !s.skip_value() {
-            out.bad.push(BadRecord {
-                error: RecordError::Unterminated {
-                    index,
-                    message: "a string or bracket is not closed".into(),
-                },
-                raw: &body[start..],
-            });
-            break;
-        }
-        let raw = &body[start..s.pos];
-        match check_record(index, raw) {
-            Ok(text) => out.records.push(RawRecord { index, text }),
-            Err(error) => out.bad.push(BadRecord { error, raw }),
-        }
-        index += 1;
-        s.skip_ws();
-        match s.peek() {
-            Some(b',') => s.pos += 1,
-            Some(b']') => break,
-            _ => {
-                out.bad.push(BadRecord {
-                    error: RecordError::Unterminated {
-                        index,
-                        message: format!("expected ',' or ']' at byte {}", s.pos),
-                    },
-                    raw: &body[s.pos..],
-                });
-                break;
-            }
-        }
-    }
-    // A body whose every part is bad gives nothing to salvage: report the body itself.
-    if out.records.is_empty() && out.bad.len() <= 1 {
-        return None;
-    }
-    Some(out)
-}
-
-fn check_record(index: usize, raw: &[u8]) -> Result<&str, RecordError> {
-    let text = std::str::from_utf8(raw).map_err(|e| RecordError::InvalidUtf8 {
-        index,
-        at: e.valid_up_to(),
-    })?;
-    serde_json::from_str::<IgnoredAny>(text).map_err(|e| RecordError::InvalidJson {
-        index,
-        message: e.to_string(),
-    })?;
-    match raw.first() {
-        Some(b'{') => Ok(text),
-        other => Err(RecordError::NotObject {
-            index,
-            found: kind_of_first_byte(other.copied()),
-        }),
-    }
-}
-
-/// A byte scanner that knows strings and brackets, nothing more; never recursive.
-struct Scanner<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    /// Skips a string starting at `pos` (on the quote); false when unterminated.
-    fn skip_string(&mut self) -> bool {
-        self.pos += 1;
-        while let Some(c) = self.peek() {
-            self.pos += 1;
-            match c {
-                b'\\' => self.pos += 1,
-                b'"' => return true,
-                _ => {}
-            }
-        }
-        false
-    }
-
-    /// Skips one value of any kind; false when it runs off the end.
-    fn skip_value(&mut self) -> bool {
-        let mut depth = 0usize;
-        loop {
-            let Some(c) = self.peek() else {
-                return false;
-            };
-            match c {
-                b'"' => {
-                    if !self.skip_string() {
-                        return false;
-                    }
-                    if depth == 0 {
-                        return true;
-                    }
-                    continue;
-                }
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    if depth == 0 {
-                        return true; // a scalar ended by the list's closing bracket
-                    }
-                    depth -= 1;
-                    if depth == 0 {
-                        self.pos += 1;
-                        return true;
-                    }
-                }
-                b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return true,
-                _ => {}
-            }
-            self.pos += 1;
-        }
-    }
-
-    /// In an object at `pos`, finds the `records` member whose value is an array; returns the
-    /// position of its `[`.
-    fn find_records_array(&mut self) -> Option<usize> {
-        self.pos += 1;
-        loop {
-            self.skip_ws();
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let key_start = self.pos;
-            if !self.skip_string() {
-                return None;
-            }
-            let key: Cow<str> = serde_json::from_slice(&self.b[key_start..self.pos]).ok()?;
-            self.skip_ws();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.pos += 1;
-            self.skip_ws();
-            if key == "records" && self.peek()? == b'[' {
-                return Some(self.pos);
-            }
-            if !self.skip_value() {
-                return None;
-            }
-            self.skip_ws();
-            if self.peek()? != b',' {
-                return None;
-            }
-            self.pos += 1;
-        }
-    }
+/// Whether `text` is one valid document as the fast path reads it (the salvage path's check of
+/// an envelope with its records taken out).
+fn valid_envelope(text: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<Envelope>(text).map(|_| ())
 }
 
 /// A bounded, printable excerpt of raw input for logs and dead-letter reasons.
@@ -523,62 +575,4 @@ pub fn excerpt(raw: &[u8], max_chars: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dec(s: &[u8]) -> Result<Decoded<'_>, BodyError> {
-        decode_body(s, &DecodeLimits::default())
-    }
-
-    #[test]
-    fn shapes() {
-        let d = dec(br#"{"records":[{"a":1},{"b":2}]}"#).unwrap_or_default();
-        assert_eq!(d.records.len(), 2);
-        assert_eq!(d.records[1].text, r#"{"b":2}"#);
-        let d = dec(br#"[{"a":1}, 3, "x"]"#).unwrap_or_default();
-        assert_eq!(d.records.len(), 1);
-        assert_eq!(d.bad.len(), 2);
-        let d = dec(br#" {"a":1} "#).unwrap_or_default();
-        assert_eq!(d.records[0].text, r#"{"a":1}"#);
-        assert_eq!(dec(b"  ").err(), Some(BodyError::Empty));
-        assert_eq!(dec(b"5").err(), Some(BodyError::NotRecords("number")));
-        assert_eq!(
-            dec(br#"{"records":{"a":1}}"#).err(),
-            Some(BodyError::RecordsNotArray("object"))
-        );
-    }
-
-    #[test]
-    fn salvages_other_records() {
-        let mut body = br#"{"records":[{"a":1},{"b":""#.to_vec();
-        body.extend_from_slice(b"\xff\xfe");
-        body.extend_from_slice(br#""},{"c":3}]}"#);
-        let d = dec(&body).unwrap_or_default();
-        assert_eq!(d.records.len(), 2, "{d:?}");
-        assert_eq!(d.bad.len(), 1);
-        assert!(matches!(
-            d.bad[0].error,
-            RecordError::InvalidUtf8 { index: 1, .. }
-        ));
-
-        let deep = format!(
-            "[{{\"a\":1}},{}{},{{\"c\":3}}]",
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        );
-        let d = dec(deep.as_bytes()).unwrap_or_default();
-        assert_eq!(d.records.len(), 2);
-        assert_eq!(d.bad.len(), 1);
-    }
-
-    #[test]
-    fn invalid_json_body() {
-        assert!(matches!(dec(b"{not json"), Err(BodyError::InvalidJson(_))));
-        assert!(matches!(dec(b"\xff"), Err(BodyError::InvalidJson(_))));
-    }
-
-    #[test]
-    fn excerpt_is_bounded() {
-        assert_eq!(excerpt(b"ab\ncd", 3), "ab\\n…");
-    }
-}
+mod tests;

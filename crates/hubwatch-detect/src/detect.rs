@@ -7,7 +7,7 @@
 
 use crate::alert::{Alert, AlertInput, Source};
 use crate::dead_letter::{DeadLetter, EntryKind};
-use crate::decode::{decode_body, excerpt, BodyError, DecodeLimits};
+use crate::decode::{decode_body, excerpt, head, BodyError, DecodeLimits, DEAD_LETTER_HEAD};
 use crate::dedup::{event_time, Admission, Admit};
 use crate::prefilter::{Hits, Prefilter, Route};
 use crate::record::Record;
@@ -82,12 +82,21 @@ pub struct Processed {
 }
 
 impl Processed {
-    /// A body rejected before decoding (over the size limit, not a data section).
+    /// A body rejected as a whole. Of an oversized one the entry keeps only the first
+    /// [`DEAD_LETTER_HEAD`] bytes, so it stays a bounded line.
     pub fn rejected(error: BodyError, raw: &[u8], source: &Source) -> Processed {
         let mut reason = error.to_string();
-        if let BodyError::TooLarge { .. } = error {
-            reason.push_str(&format!(" (the entry keeps the first {} bytes)", raw.len()));
-        }
+        let raw = match error {
+            BodyError::TooLarge { .. } => {
+                let kept = head(raw, DEAD_LETTER_HEAD);
+                reason.push_str(&format!(
+                    " (the entry keeps the first {} bytes)",
+                    kept.len()
+                ));
+                kept
+            }
+            _ => raw,
+        };
         Processed {
             alerts: Vec::new(),
             problems: vec![Problem {
@@ -144,22 +153,23 @@ impl Detector {
         out.stats.bodies = 1;
         let decoded = match decode_body(body, &self.limits) {
             Ok(d) => d,
-            Err(e) => {
-                out.stats.body_errors = 1;
-                out.problems.push(Problem {
-                    kind: e.kind(),
-                    excerpt: excerpt(body, EXCERPT_CHARS),
-                    entry: DeadLetter::raw(
-                        EntryKind::Body,
-                        e.to_string(),
-                        Some(source.clone()),
-                        body,
-                    ),
-                });
-                return out;
-            }
+            Err(e) => return Processed::rejected(e, body, source),
         };
         out.stats.records = decoded.total() as u64;
+        for part in &decoded.parts {
+            out.stats.body_errors += 1;
+            let end = part.at + part.raw.len();
+            out.problems.push(Problem {
+                kind: part.error.kind(),
+                excerpt: excerpt(part.raw, EXCERPT_CHARS),
+                entry: DeadLetter::raw(
+                    EntryKind::Body,
+                    format!("{} (bytes {}..{end} of the body)", part.error, part.at),
+                    Some(source.clone()),
+                    part.raw,
+                ),
+            });
+        }
         for bad in &decoded.bad {
             out.stats.record_errors += 1;
             let index = bad.error.index();
