@@ -181,6 +181,18 @@ fn dockerfile_is_multi_stage_locked_non_root_with_healthcheck() {
         runtime.contains("distroless") || runtime.contains("slim"),
         "small runtime image: {runtime}"
     );
+    // Every base image pinned by digest: a tag alone moves under a rebuild.
+    for from in &froms {
+        let image = from.split_whitespace().next().unwrap_or_default();
+        let digest = image
+            .split_once("@sha256:")
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+        assert!(
+            digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            "FROM {image} is not pinned by digest"
+        );
+    }
     let runs = instructions(&df, "RUN").join("\n");
     assert!(runs.contains("cargo build --release --locked"), "{runs}");
 
@@ -217,6 +229,23 @@ fn dockerfile_is_multi_stage_locked_non_root_with_healthcheck() {
         dockerfile_label(&df, "org.opencontainers.image.version"),
         env!("CARGO_PKG_VERSION")
     );
+    // Source and revision come from build arguments declared in the runtime stage.
+    let runtime_args: Vec<&str> = df
+        .iter()
+        .skip_while(|(k, r)| !(k == "FROM" && r.contains("distroless")))
+        .filter(|(k, _)| k == "ARG")
+        .map(|(_, r)| r.split('=').next().unwrap_or_default())
+        .collect();
+    for (label, arg) in [("revision", "REVISION"), ("source", "SOURCE")] {
+        assert_eq!(
+            dockerfile_label(&df, &format!("org.opencontainers.image.{label}")),
+            format!("${{{arg}}}")
+        );
+        assert!(
+            runtime_args.contains(&arg),
+            "ARG {arg} in the runtime stage"
+        );
+    }
 
     let ignore: BTreeSet<String> = read(".dockerignore")
         .lines()
