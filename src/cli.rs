@@ -323,6 +323,9 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         config.sinks.len(),
         rules.rules.len()
     );
+    for line in crate::checkpoint::keda::check_config_lines(&config) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -140,6 +140,7 @@ pub async fn run(
         }
         SourceKind::Eventhubs => {
             let store = checkpoint_store(&config).await?;
+            crate::checkpoint::keda::log_at_start(&config);
             let source = EventHubsSource {
                 config: config.source.clone(),
                 store,

@@ -1,6 +1,6 @@
 //! The deployment files agree with the binary and with each other: Kubernetes manifests (parsed
-//! as YAML), the Dockerfile (line parsing), the Container Apps Bicep (string checks) and
-//! config/example.toml (validated by `hubwatch check-config`). No container engine or kubectl.
+//! as YAML), the Dockerfile (line parsing) and config/example.toml (validated by `hubwatch
+//! check-config`). No container engine or kubectl. The Bicep files: tests/deploy_bicep.rs.
 
 use serde::Deserialize;
 use serde_norway::Value;
@@ -181,6 +181,18 @@ fn dockerfile_is_multi_stage_locked_non_root_with_healthcheck() {
         runtime.contains("distroless") || runtime.contains("slim"),
         "small runtime image: {runtime}"
     );
+    // Every base image pinned by digest: a tag alone moves under a rebuild.
+    for from in &froms {
+        let image = from.split_whitespace().next().unwrap_or_default();
+        let digest = image
+            .split_once("@sha256:")
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+        assert!(
+            digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            "FROM {image} is not pinned by digest"
+        );
+    }
     let runs = instructions(&df, "RUN").join("\n");
     assert!(runs.contains("cargo build --release --locked"), "{runs}");
 
@@ -217,6 +229,23 @@ fn dockerfile_is_multi_stage_locked_non_root_with_healthcheck() {
         dockerfile_label(&df, "org.opencontainers.image.version"),
         env!("CARGO_PKG_VERSION")
     );
+    // Source and revision come from build arguments declared in the runtime stage.
+    let runtime_args: Vec<&str> = df
+        .iter()
+        .skip_while(|(k, r)| !(k == "FROM" && r.contains("distroless")))
+        .filter(|(k, _)| k == "ARG")
+        .map(|(_, r)| r.split('=').next().unwrap_or_default())
+        .collect();
+    for (label, arg) in [("revision", "REVISION"), ("source", "SOURCE")] {
+        assert_eq!(
+            dockerfile_label(&df, &format!("org.opencontainers.image.{label}")),
+            format!("${{{arg}}}")
+        );
+        assert!(
+            runtime_args.contains(&arg),
+            "ARG {arg} in the runtime stage"
+        );
+    }
 
     let ignore: BTreeSet<String> = read(".dockerignore")
         .lines()
@@ -637,49 +666,4 @@ fn example_config_documents_every_key() {
     );
 }
 
-// ---- Container Apps ------------------------------------------------------------------------
-
-#[test]
-fn bicep_has_identity_probes_port_and_scale_rule() {
-    let bicep = read("deploy/containerapps/main.bicep");
-    for needle in [
-        "Microsoft.App/containerApps@",
-        "Microsoft.ManagedIdentity/userAssignedIdentities@",
-        "type: 'UserAssigned'",
-        "type: 'Liveness'",
-        "type: 'Readiness'",
-        "path: '/healthz'",
-        "path: '/readyz'",
-        "var port = 9464",
-        "targetPort: port",
-        "port: port",
-        "'HUBWATCH_HTTP__LISTEN'",
-        "'HUBWATCH_SERVICE__STATE_DIR'",
-        "mountPath: '/var/lib/hubwatch'",
-        "'/etc/hubwatch/config.toml'",
-        "secretRef:",
-        "@secure()",
-        "type: 'azure-eventhub'",
-        "identity: identity.id",
-        "consumerGroup: consumerGroup",
-        "checkpointStrategy: 'blobMetadata'",
-        "maxReplicas: partitionCount",
-    ] {
-        assert!(bicep.contains(needle), "main.bicep lacks {needle:?}");
-    }
-    // Only the paths the binary serves.
-    for line in bicep.lines().filter(|l| l.trim().starts_with("path: '/")) {
-        let path = line
-            .trim()
-            .trim_start_matches("path: '")
-            .trim_end_matches('\'');
-        assert!(PROBE_PATHS.contains(&path), "probe path {path}");
-    }
-    // The same image as the Kubernetes Deployment.
-    let docs = documents();
-    let image = s(
-        one(&docs, "Deployment"),
-        "spec.template.spec.containers.0.image",
-    );
-    assert!(bicep.contains(&format!("param image string = '{image}'")));
-}
+// The Container Apps Bicep: tests/deploy_bicep.rs.

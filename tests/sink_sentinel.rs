@@ -64,7 +64,7 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(r.query.as_deref(), Some("api-version=2023-01-01"));
         assert_eq!(
             r.header("authorization").as_deref(),
-            Some("Bearer fake-token-for-https://monitor.azure.com/.default")
+            Some("Bearer fake-token-for-https://monitor.azure.com//.default")
         );
         assert_eq!(
             r.header("content-type").as_deref(),
@@ -73,7 +73,7 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(r.header("content-encoding"), None);
         assert_eq!(
             cred.scopes().as_slice(),
-            ["https://monitor.azure.com/.default"]
+            ["https://monitor.azure.com//.default"]
         );
         let rows = rows(&r.body, false);
         assert_eq!(rows.len(), 3);
@@ -81,7 +81,7 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(row["TimeGenerated"], "2026-11-28T10:00:01Z");
         assert_eq!(row["AlertId"], "alert-0001");
         assert_eq!(row["RuleId"], "Test.KeyVault.Access");
-        assert_eq!(row["Title"], "Key <accessed> & read #1");
+        assert_eq!(row["AlertTitle"], "Key <accessed> & read #1");
         assert_eq!(row["Severity"], "HIGH");
         assert_eq!(row["Dedup"], "user1");
         assert_eq!(row["CallerIpAddress"], "203.0.113.7");
@@ -122,10 +122,10 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
                 "TimeGenerated",
                 "AlertId",
                 "RuleId",
-                "Title",
+                "AlertTitle",
                 "Severity",
                 "Dedup",
-                "ResourceId",
+                "AzureResourceId",
                 "CallerIpAddress",
                 "CorrelationId",
                 "Actor",
@@ -245,4 +245,26 @@ async fn throttling_is_transient_with_retry_after() {
     })
     .await
     .expect("test timed out");
+}
+
+#[test]
+fn the_token_scope_follows_the_endpoints_cloud() {
+    use hubwatch::sink::sentinel::scope_for;
+    let scope = |u: &str| scope_for(&reqwest::Url::parse(u).unwrap());
+    assert_eq!(
+        scope("https://hw-dce-x1.westeurope-1.ingest.monitor.azure.com"),
+        "https://monitor.azure.com//.default"
+    );
+    assert_eq!(
+        scope("https://hw-dce-x1.usgovvirginia-1.ingest.monitor.azure.us"),
+        "https://monitor.azure.us//.default"
+    );
+    assert_eq!(
+        scope("https://hw-dce-x1.chinanorth3-1.ingest.monitor.azure.cn"),
+        "https://monitor.azure.cn//.default"
+    );
+    assert_eq!(
+        scope("http://127.0.0.1:8080"),
+        "https://monitor.azure.com//.default"
+    );
 }

@@ -4,13 +4,17 @@
 //     -p environmentId=<managed environment id> eventHubNamespaceName=contoso-security \
 //        eventHubName=azure-logs storageAccountName=contosohubwatch webhookUrl=https://...
 //
-// Creates a user-assigned managed identity, grants it Azure Event Hubs Data Receiver on the
-// namespace and Storage Blob Data Contributor on the checkpoint account, and runs the image with
-// the configuration mounted at /etc/hubwatch/config.toml (a secret volume), liveness and
-// readiness probes on port 9464 (/healthz, /readyz), and a KEDA azure-eventhub scale rule that
-// reads hubwatch's blob checkpoints (checkpointStrategy: blobMetadata) with the same identity.
-// The namespace, the event hub, the consumer group and the storage account must exist in this
-// resource group.
+// Creates a user-assigned managed identity and grants it, at the scopes the README states,
+// Azure Event Hubs Data Receiver on the event hub and Storage Blob Data Contributor on the
+// checkpoint container (created here); the optional sinks get theirs only when their parameters
+// are set: Azure Event Hubs Data Sender on the alerts hub (alertsEventHubName), and Monitoring
+// Metrics Publisher on the data collection rule that deploy/sentinel/main.bicep creates
+// (sentinelWorkspaceId). It runs the image with the configuration mounted at
+// /etc/hubwatch/config.toml (a secret volume), probes on port 9464 (/healthz, /readyz), and a
+// KEDA azure-eventhub scale rule that reads hubwatch's blob checkpoints (blobMetadata) with the
+// same identity. Host names come from the namespace and environment(), so the file serves every
+// Azure cloud. The namespace, the event hub, the consumer group and the storage account must
+// exist in this resource group.
 
 @description('Name of the container app.')
 param name string = 'hubwatch'
@@ -24,7 +28,7 @@ param environmentId string
 @description('Container image (see the Dockerfile).')
 param image string = 'ghcr.io/your-org/hubwatch:0.1.0'
 
-@description('Event Hubs namespace name (without .servicebus.windows.net).')
+@description('Event Hubs namespace name (the first label of its host name).')
 param eventHubNamespaceName string
 
 @description('The event hub the diagnostic settings stream to.')
@@ -43,18 +47,35 @@ param unprocessedEventThreshold int = 500
 @description('Storage account holding the checkpoint container.')
 param storageAccountName string
 
-@description('Blob container for checkpoints and ownership.')
+@description('Blob container for checkpoints and ownership (created if missing).')
 param checkpointContainer string = 'hubwatch-checkpoints'
 
-@description('Webhook that receives alerts.')
-param webhookUrl string
+@description('Webhook that receives alerts; empty: no webhook sink.')
+param webhookUrl string = ''
 
 @description('Optional SAS connection string for Event Hubs; empty uses the managed identity.')
 @secure()
 param eventHubsConnectionString string = ''
 
+@description('Optional alerts sink: an event hub that receives every alert; empty: none.')
+param alertsEventHubName string = ''
+
+@description('Namespace of alertsEventHubName, in this resource group; empty: eventHubNamespaceName.')
+param alertsEventHubNamespaceName string = ''
+
+@description('Optional Sentinel sink: resource id of the Log Analytics workspace; empty: none.')
+param sentinelWorkspaceId string = ''
+
 var port = 9464
 var useConnectionString = !empty(eventHubsConnectionString)
+var useWebhook = !empty(webhookUrl)
+var useAlertsHub = !empty(alertsEventHubName)
+var useSentinel = !empty(sentinelWorkspaceId)
+
+// Built-in role definitions (ids from Microsoft's list of Azure built-in roles).
+var eventHubsDataReceiver = 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
+var eventHubsDataSender = '2b629674-e913-4c01-ae53-ef4638d8f975'
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${name}-identity'
@@ -65,70 +86,154 @@ resource eventHubNamespace 'Microsoft.EventHub/namespaces@2024-01-01' existing =
   name: eventHubNamespaceName
 }
 
+resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' existing = {
+  parent: eventHubNamespace
+  name: eventHubName
+}
+
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
 
-// Azure Event Hubs Data Receiver
-resource receiverRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(eventHubNamespace.id, identity.id, 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde')
-  scope: eventHubNamespace
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storageAccount
+  name: 'default'
+}
+
+resource checkpointBlobContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: checkpointContainer
   properties: {
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde')
+    publicAccess: 'None'
   }
 }
 
-// Storage Blob Data Contributor (checkpoints and ownership; KEDA only reads)
-resource blobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storageAccount.id, identity.id, 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
-  scope: storageAccount
+resource alertsNamespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
+  name: empty(alertsEventHubNamespaceName) ? eventHubNamespaceName : alertsEventHubNamespaceName
+}
+
+resource alertsHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' existing = {
+  parent: alertsNamespace
+  // A placeholder name keeps the unused reference well-formed.
+  name: useAlertsHub ? alertsEventHubName : 'unused'
+}
+
+// Reading the hub (and the KEDA rule's partition lag) needs no more than this, on the hub.
+resource receiverRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventHub.id, identity.id, eventHubsDataReceiver)
+  scope: eventHub
   properties: {
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventHubsDataReceiver)
   }
 }
+
+// Checkpoints and ownership, on the container (KEDA only reads).
+resource blobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(checkpointBlobContainer.id, identity.id, storageBlobDataContributor)
+  scope: checkpointBlobContainer
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+  }
+}
+
+resource senderRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (useAlertsHub) {
+  name: guid(alertsHub.id, identity.id, eventHubsDataSender)
+  scope: alertsHub
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventHubsDataSender)
+  }
+}
+
+// The table, DCE and DCR in the workspace's resource group, with Monitoring Metrics Publisher
+// on the DCR for this identity.
+module sentinel '../sentinel/main.bicep' = if (useSentinel) {
+  name: '${name}-sentinel'
+  scope: resourceGroup(split(sentinelWorkspaceId, '/')[2], split(sentinelWorkspaceId, '/')[4])
+  params: {
+    workspaceName: last(split(sentinelWorkspaceId, '/'))
+    principalId: identity.properties.principalId
+    namePrefix: name
+  }
+}
+
+// Host names as the namespace reports them ('https://<name>.servicebus.windows.net:443/' in the
+// public cloud), so no cloud's suffix is written here.
+var serviceBusHost = toLower(split(split(split(eventHubNamespace.properties.serviceBusEndpoint, '://')[1], '/')[0], ':')[0])
+var serviceBusSuffix = substring(serviceBusHost, indexOf(serviceBusHost, '.') + 1)
+var alertsHost = toLower(split(split(split(alertsNamespace.properties.serviceBusEndpoint, '://')[1], '/')[0], ':')[0])
+var containerUrl = 'https://${storageAccountName}.blob.${environment().suffixes.storage}/${checkpointContainer}'
+var clientIdLine = 'client_id = "${identity.properties.clientId}"'
 
 // The configuration file (every key is documented in config/example.toml).
-var configToml = join([
-  '[service]'
-  'state_dir = "/var/lib/hubwatch"'
-  'log_format = "json"'
-  'shutdown_grace_secs = 30'
-  ''
-  '[http]'
-  'listen = "0.0.0.0:${port}"'
-  ''
-  '[source]'
-  'kind = "eventhubs"'
-  'namespace = "${eventHubNamespaceName}.servicebus.windows.net"'
-  'eventhub = "${eventHubName}"'
-  'consumer_group = "${consumerGroup}"'
-  useConnectionString ? 'credential = "connection-string"' : 'credential = "managed-identity"'
-  useConnectionString ? 'connection_string_env = "EVENTHUBS_CONNECTION_STRING"' : 'client_id = "${identity.properties.clientId}"'
-  'start_position = "latest"'
-  ''
-  '[checkpoint]'
-  'kind = "blob"'
-  'container_url = "https://${storageAccountName}.blob.${environment().suffixes.storage}/${checkpointContainer}"'
-  'auth = "entra"'
-  'credential = "managed-identity"'
-  'client_id = "${identity.properties.clientId}"'
-  ''
-  '[[sinks]]'
-  'kind = "webhook"'
-  'name = "soc-webhook"'
-  'url = "${webhookUrl}"'
-  'min_severity = "medium"'
-  ''
-  '[[sinks]]'
-  'kind = "file"'
-  'name = "archive"'
-  'path = "/var/lib/hubwatch/alerts.jsonl"'
-  ''
-], '\n')
+var configToml = join(flatten([
+  [
+    '[service]'
+    'state_dir = "/var/lib/hubwatch"'
+    'log_format = "json"'
+    'shutdown_grace_secs = 30'
+    ''
+    '[http]'
+    'listen = "0.0.0.0:${port}"'
+    ''
+    '[source]'
+    'kind = "eventhubs"'
+    'namespace = "${serviceBusHost}"'
+    'eventhub = "${eventHubName}"'
+    'consumer_group = "${consumerGroup}"'
+    useConnectionString ? 'credential = "connection-string"' : 'credential = "managed-identity"'
+    useConnectionString ? 'connection_string_env = "EVENTHUBS_CONNECTION_STRING"' : clientIdLine
+    'start_position = "latest"'
+    ''
+    '[checkpoint]'
+    'kind = "blob"'
+    'container_url = "${containerUrl}"'
+    'auth = "entra"'
+    'credential = "managed-identity"'
+    clientIdLine
+    ''
+    '[[sinks]]'
+    'kind = "file"'
+    'name = "archive"'
+    'path = "/var/lib/hubwatch/alerts.jsonl"'
+    ''
+  ]
+  useWebhook ? [
+    '[[sinks]]'
+    'kind = "webhook"'
+    'name = "soc-webhook"'
+    'url = "${webhookUrl}"'
+    'min_severity = "medium"'
+    ''
+  ] : []
+  useAlertsHub ? [
+    '[[sinks]]'
+    'kind = "eventhubs"'
+    'name = "alerts-hub"'
+    'namespace = "${alertsHost}"'
+    'eventhub = "${alertsEventHubName}"'
+    'credential = "managed-identity"'
+    clientIdLine
+    ''
+  ] : []
+  useSentinel ? [
+    '[[sinks]]'
+    'kind = "sentinel"'
+    'name = "sentinel"'
+    'endpoint = "${sentinel.outputs.endpoint}"'
+    'dcr_immutable_id = "${sentinel.outputs.dcrImmutableId}"'
+    'stream_name = "${sentinel.outputs.streamName}"'
+    'credential = "managed-identity"'
+    clientIdLine
+    'gzip = true'
+    ''
+  ] : []
+]), '\n')
 
 var baseSecrets = [
   {
@@ -176,6 +281,8 @@ resource app 'Microsoft.App/containerApps@2024-10-02-preview' = {
   dependsOn: [
     receiverRole
     blobRole
+    senderRole
+    sentinel
   ]
   properties: {
     managedEnvironmentId: environmentId
@@ -277,15 +384,21 @@ resource app 'Microsoft.App/containerApps@2024-10-02-preview' = {
             custom: {
               type: 'azure-eventhub'
               identity: identity.id
+              // KEDA keeps the namespace and hub as given, hubwatch lower-cases them in blob
+              // names: give KEDA the lower-cased names, and spell out the cloud's suffixes
+              // (`hubwatch check-config` prints the same values).
               metadata: {
-                eventHubNamespace: eventHubNamespaceName
-                eventHubName: eventHubName
-                consumerGroup: consumerGroup
+                eventHubNamespace: toLower(eventHubNamespaceName)
+                eventHubName: toLower(eventHubName)
+                consumerGroup: toLower(consumerGroup)
                 unprocessedEventThreshold: string(unprocessedEventThreshold)
                 activationUnprocessedEventThreshold: '10'
-                storageAccountName: storageAccountName
+                storageAccountName: toLower(storageAccountName)
                 blobContainer: checkpointContainer
                 checkpointStrategy: 'blobMetadata'
+                cloud: 'Private'
+                endpointSuffix: serviceBusSuffix
+                storageEndpointSuffix: environment().suffixes.storage
               }
             }
           }

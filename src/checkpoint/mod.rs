@@ -26,6 +26,7 @@
 
 pub mod blob;
 pub mod file;
+pub mod keda;
 
 pub use blob::{BlobAuth, BlobCheckpointStore, BlobCheckpointStoreOptions};
 pub use file::FileCheckpointStore;

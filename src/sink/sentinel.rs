@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! POST {endpoint}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}?api-version=2023-01-01
-//! Authorization: Bearer <Entra ID token for https://monitor.azure.com/.default>
+//! Authorization: Bearer <Entra ID token for https://monitor.azure.com//.default>
 //! Content-Type: application/json
 //! Content-Encoding: gzip                       (with gzip = true)
 //!
@@ -20,17 +20,20 @@
 //! # Row schema
 //!
 //! One row per alert ([`AlertRow`]); the DCR's stream declaration and the custom table
-//! (e.g. `HubwatchAlerts_CL`, with a transformation of `source`) need these columns:
+//! (`HubwatchAlerts_CL`, with a transformation of `source`) need these columns, which
+//! `deploy/sentinel/columns.json` declares for `deploy/sentinel/main.bicep` (a test holds the
+//! two together). The Logs Ingestion API reserves `Title` (and one of Microsoft's lists
+//! `ResourceId`), hence `AlertTitle` and `AzureResourceId`:
 //!
 //! | column            | type     | from the alert                                     |
 //! |-------------------|----------|----------------------------------------------------|
 //! | `TimeGenerated`   | datetime | `detected_at`                                      |
 //! | `AlertId`         | string   | `alert_id`                                         |
 //! | `RuleId`          | string   | `rule_id`                                          |
-//! | `Title`           | string   | `title`                                            |
+//! | `AlertTitle`      | string   | `title`                                            |
 //! | `Severity`        | string   | `severity` (`INFO` .. `CRITICAL`)                  |
 //! | `Dedup`           | string   | `dedup`                                            |
-//! | `ResourceId`      | string   | `resourceId` (JSON text if not a string)           |
+//! | `AzureResourceId` | string   | `resourceId` (JSON text if not a string)           |
 //! | `CallerIpAddress` | string   | `callerIpAddress` (ditto)                          |
 //! | `CorrelationId`   | string   | `correlationId` (ditto)                            |
 //! | `Actor`           | dynamic  | `actor`: who acted (`{}` when unknown)             |
@@ -49,7 +52,7 @@
 //! | `Event`           | dynamic  | `event`, the matched record                        |
 //! | `Source`          | dynamic  | `source`: where the record came from               |
 //!
-//! Null `ResourceId`, `CallerIpAddress`, `CorrelationId` and `EventTime` are sent as empty
+//! Null `AzureResourceId`, `CallerIpAddress`, `CorrelationId` and `EventTime` are sent as empty
 //! strings.
 
 use super::http;
@@ -69,8 +72,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The token scope of the Logs Ingestion API.
-pub const SCOPE: &str = "https://monitor.azure.com/.default";
+/// The token scope of the Logs Ingestion API in Azure's public cloud, as Microsoft documents it
+/// (the audience `https://monitor.azure.com/` followed by `/.default`).
+pub const SCOPE: &str = "https://monitor.azure.com//.default";
+
+/// The scope for an ingestion endpoint: the US Government and China clouds have audiences of
+/// their own (`*.ingest.monitor.azure.us`, `*.ingest.monitor.azure.cn`).
+pub fn scope_for(endpoint: &Url) -> &'static str {
+    let host = endpoint.host_str().unwrap_or_default().to_ascii_lowercase();
+    if host.ends_with(".azure.us") {
+        "https://monitor.azure.us//.default"
+    } else if host.ends_with(".azure.cn") {
+        "https://monitor.azure.cn//.default"
+    } else {
+        SCOPE
+    }
+}
 /// The API version used.
 pub const API_VERSION: &str = "2023-01-01";
 
@@ -82,10 +99,12 @@ pub struct AlertRow<'a> {
     pub time_generated: OffsetDateTime,
     pub alert_id: &'a str,
     pub rule_id: &'a str,
-    pub title: &'a str,
+    /// `Title` is a reserved column name.
+    pub alert_title: &'a str,
     pub severity: &'static str,
     pub dedup: &'a str,
-    pub resource_id: String,
+    /// `ResourceId` is reserved in some of Microsoft's lists; this name is in none.
+    pub azure_resource_id: String,
     pub caller_ip_address: String,
     pub correlation_id: String,
     pub actor: &'a Actor,
@@ -120,10 +139,10 @@ impl<'a> AlertRow<'a> {
             time_generated: a.detected_at,
             alert_id: &a.alert_id,
             rule_id: &a.rule_id,
-            title: &a.title,
+            alert_title: &a.title,
             severity: a.severity.as_str(),
             dedup: &a.dedup,
-            resource_id: text(&a.resource_id),
+            azure_resource_id: text(&a.resource_id),
             caller_ip_address: text(&a.caller_ip_address),
             correlation_id: text(&a.correlation_id),
             actor: &a.actor,
@@ -150,6 +169,7 @@ pub struct SentinelSink {
     name: String,
     url: Url,
     origin: String,
+    scope: &'static str,
     client: reqwest::Client,
     credential: Arc<dyn TokenCredential>,
     gzip: bool,
@@ -203,6 +223,7 @@ impl SentinelSink {
         Ok(SentinelSink {
             name: name.to_string(),
             origin: http::origin(&url),
+            scope: scope_for(&url),
             url,
             client,
             credential,
@@ -258,7 +279,7 @@ impl Sink for SentinelSink {
         }
         let token = self
             .credential
-            .get_token(&[SCOPE], None)
+            .get_token(&[self.scope], None)
             .await
             .map_err(|e| {
                 SinkError::transient(format!(
