@@ -1,7 +1,7 @@
 //! The rows the `sentinel` sink sends have exactly the columns, with the types, of the table and
 //! stream that `deploy/sentinel/main.bicep` creates from `deploy/sentinel/columns.json`; none of
 //! them is a name the Logs Ingestion API reserves; and the stream is named alike in the Bicep,
-//! the README and the example configuration.
+//! docs/sinks.md and the example configuration.
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
@@ -204,7 +204,7 @@ fn the_stream_is_named_alike_everywhere() {
         .map(|v| v.split_whitespace().next().unwrap_or_default())
         .collect();
     assert_eq!(named, [format!("\"{stream}\"")]);
-    let readme = read("README.md");
-    assert!(readme.contains(&format!("stream_name = \"{stream}\"")));
+    let sinks_doc = read("docs/sinks.md");
+    assert!(sinks_doc.contains(&format!("stream_name = \"{stream}\"")));
     assert!(read("src/sink/config.rs").contains(stream));
 }
