@@ -14,6 +14,8 @@ const FILES: &[&str] = &[
     "deploy/containerapps/main.bicep",
     "deploy/sentinel/main.bicep",
 ];
+/// What the binary serves (src/http.rs).
+const PROBE_PATHS: &[&str] = &["/healthz", "/readyz"];
 
 /// A top-level `resource` or `module` declaration.
 #[derive(Debug)]
