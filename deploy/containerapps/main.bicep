@@ -152,11 +152,14 @@ resource senderRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (u
 
 // The table, DCE and DCR in the workspace's resource group, with Monitoring Metrics Publisher
 // on the DCR for this identity.
+// A placeholder id keeps the scope of the unused module well-formed.
+var sentinelWorkspace = split(useSentinel ? sentinelWorkspaceId : '${resourceGroup().id}/providers/Microsoft.OperationalInsights/workspaces/unused', '/')
+
 module sentinel '../sentinel/main.bicep' = if (useSentinel) {
   name: '${name}-sentinel'
-  scope: resourceGroup(split(sentinelWorkspaceId, '/')[2], split(sentinelWorkspaceId, '/')[4])
+  scope: resourceGroup(sentinelWorkspace[2], sentinelWorkspace[4])
   params: {
-    workspaceName: last(split(sentinelWorkspaceId, '/'))
+    workspaceName: last(sentinelWorkspace)
     principalId: identity.properties.principalId
     namePrefix: name
   }
