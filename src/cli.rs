@@ -101,7 +101,7 @@ pub enum Command {
     /// (or redrive a copy): the file is replaced.
     Redrive {
         /// The configuration naming the sinks (`[[sinks]]`).
-        #[arg(long)]
+        #[arg(long, short, env = "HUBWATCH_CONFIG")]
         config: PathBuf,
         /// The dead-letter file.
         file: PathBuf,

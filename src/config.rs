@@ -353,7 +353,9 @@ pub struct DeadLetterConfig {
 /// A configuration that could not be loaded; the message names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    // The io error is the source, not part of the message: the CLI prints the cause chain,
+    // which would otherwise name it twice.
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -2,8 +2,10 @@
 //!
 //! An event's body is the alert's JSON, its content type `application/json`, its message id
 //! the `alert_id`, and it carries the application properties `rule_id` and `alert_id`. Its
-//! partition key is the alert's `dedup` string (none when that is empty), so the alerts of one
-//! entity stay in order on one partition. A batch is grouped by partition key; each group goes
+//! partition key is a bounded hash of the alert's `dedup` string (the first 16 bytes of its
+//! SHA-256, 32 hex digits; none when the string is empty): dedup strings run to 1,000
+//! characters, Event Hubs keys are meant to be short, and equal strings still land on one
+//! partition, so the alerts of one entity stay in order. A batch is grouped by partition key; each group goes
 //! out in as few `send_batch` calls as the link's maximum message size allows. If a later
 //! group fails, the worker retries the whole batch, so a consumer may see an alert twice:
 //! deduplicate on `alert_id`.
@@ -161,11 +163,17 @@ impl EventHubsSink {
     }
 }
 
+/// The partition key of a dedup string: the first 16 bytes of its SHA-256, in hex.
+pub(crate) fn partition_key(dedup: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(dedup.as_bytes())[..16])
+}
+
 /// Alerts grouped by partition key, groups in order of first appearance.
 fn group_by_key(alerts: &[Arc<Alert>]) -> Vec<(Option<String>, Vec<&Alert>)> {
     let mut groups: Vec<(Option<String>, Vec<&Alert>)> = Vec::new();
     for a in alerts {
-        let key = (!a.dedup.is_empty()).then(|| a.dedup.clone());
+        let key = (!a.dedup.is_empty()).then(|| partition_key(&a.dedup));
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.push(a),
             None => groups.push((key, vec![a])),
@@ -321,6 +329,7 @@ mod tests {
             alert_with_dedup("4", ""),
         ];
         let groups = group_by_key(&alerts);
+        let (a, b) = (partition_key("a"), partition_key("b"));
         let view: Vec<(Option<&str>, Vec<&str>)> = groups
             .iter()
             .map(|(k, g)| {
@@ -333,11 +342,14 @@ mod tests {
         assert_eq!(
             view,
             [
-                (Some("a"), vec!["1", "3"]),
-                (Some("b"), vec!["2"]),
+                (Some(a.as_str()), vec!["1", "3"]),
+                (Some(b.as_str()), vec!["2"]),
                 (None, vec!["4"])
             ]
         );
+        // Bounded whatever the dedup string's length, and stable.
+        assert_eq!(partition_key(&"x".repeat(1000)).len(), 32);
+        assert_eq!(partition_key("a"), "ca978112ca1bbdcafac231b39a23dc4d");
     }
 
     #[test]
