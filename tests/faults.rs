@@ -208,10 +208,17 @@ fn start_service(dir: &Path, config: &Path) -> (Hubwatch, PathBuf, SocketAddr) {
     (hw, log, http)
 }
 
-/// SIGTERM: the service must exit 0 within 20 s.
+/// SIGTERM: the service must exit 0 within 20 s. No fault may pass for a poison event:
+/// outages, refused credentials and stalls never skip an event.
 fn stop_service(hw: Hubwatch, log: &Path) {
     let (code, _) = block_in_place(|| hw.terminate(Duration::from_secs(20)));
     assert_eq!(code, Some(0), "{}", tail(log));
+    let logged = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        !logged.contains("poison event"),
+        "a fault skipped an event as poison:\n{}",
+        tail(log)
+    );
 }
 
 fn http_addr(log: &Path) -> SocketAddr {

@@ -302,9 +302,11 @@ impl PartitionWorker {
             return;
         }
         // Everything before the event must be delivered and checkpointed first.
-        progress
-            .drain(tokio::time::Instant::now() + ctx.settings.shutdown_grace)
-            .await;
+        let deadline = tokio::time::Instant::now() + ctx.settings.shutdown_grace;
+        tokio::select! {
+            _ = progress.drain(deadline) => {}
+            _ = cancel.cancelled() => return,
+        }
         if let Some(ev) = progress.due(true) {
             if self.checkpoint(id, &ev).await.is_err() {
                 return;

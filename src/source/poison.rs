@@ -95,9 +95,19 @@ pub(super) fn names_the_event(e: &EventHubsError) -> bool {
         let Some(c) = cause else { break };
         if let Some(amqp) = c.downcast_ref::<AmqpError>() {
             match amqp.kind() {
-                // Raised while taking a delivery apart (fe2o3's receive errors), not at attach.
+                // fe2o3 could not take a delivery apart (not an attach failure, which also
+                // arrives as a transport implementation error).
                 AmqpErrorKind::TransportImplementationError(inner) => {
-                    return !inner.to_string().to_ascii_lowercase().contains("attach")
+                    use fe2o3_amqp::link::RecvError;
+                    return matches!(
+                        (**inner).downcast_ref::<RecvError>(),
+                        Some(
+                            RecvError::InconsistentFieldInMultiFrameDelivery
+                                | RecvError::MessageDecode(_)
+                                | RecvError::DeliveryIdIsNone
+                                | RecvError::DeliveryTagIsNone
+                        )
+                    );
                 }
                 AmqpErrorKind::AmqpDescribedError(d) => {
                     return matches!(
@@ -166,8 +176,11 @@ mod tests {
 
     #[test]
     fn only_failures_of_the_event_count() {
-        let transfer = AmqpError::from(AmqpErrorKind::TransportImplementationError(Box::new(
-            std::io::Error::other("Field is inconsisten in multi-frame delivery"),
+        // The conversion the SDK's receiver applies.
+        let transfer =
+            AmqpError::from(fe2o3_amqp::link::RecvError::InconsistentFieldInMultiFrameDelivery);
+        let attach = AmqpError::from(AmqpErrorKind::TransportImplementationError(Box::new(
+            std::io::Error::other("Source field is None"),
         )));
         let size = AmqpError::from(AmqpErrorKind::AmqpDescribedError(
             azure_core_amqp::AmqpDescribedError::new(
@@ -192,6 +205,7 @@ mod tests {
             )))
         };
         assert!(names_the_event(&wrapped(transfer)));
+        assert!(!names_the_event(&wrapped(attach)));
         assert!(names_the_event(&wrapped(size)));
         assert!(!names_the_event(&wrapped(unauthorized)));
         assert!(!names_the_event(&wrapped(dropped)));

@@ -1,0 +1,64 @@
+//! `HUBWATCH_*` environment overrides: a variable names a key path with `__` between levels
+//! and its value is read as TOML when it parses as such, else as a string.
+
+use super::{ConfigError, ENV_PREFIX};
+
+pub(super) fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    let mut root = toml::Value::Table(std::mem::take(tree));
+    let result = set_path(&mut root, &path, parse_env_value(value));
+    if let toml::Value::Table(t) = root {
+        *tree = t;
+    }
+    result.map_err(|message| ConfigError::Env {
+        var: var.to_string(),
+        message,
+    })
+}
+
+/// Sets `path` below `node`, creating tables (and appending to arrays) on the way.
+fn set_path(node: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((seg, rest)) = path.split_first() else {
+        *node = value;
+        return Ok(());
+    };
+    if seg.is_empty() {
+        return Err("empty key segment".into());
+    }
+    let child = match node {
+        toml::Value::Table(t) => t
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+        toml::Value::Array(a) => {
+            let idx: usize = seg
+                .parse()
+                .map_err(|_| format!("{seg:?} is not an index into an array"))?;
+            if idx > a.len() {
+                return Err(format!(
+                    "index {idx} skips entries (the array has {})",
+                    a.len()
+                ));
+            }
+            if idx == a.len() {
+                a.push(toml::Value::Table(toml::Table::new()));
+            }
+            &mut a[idx]
+        }
+        _ => return Err(format!("{seg:?} is below a key that is not a table")),
+    };
+    set_path(child, rest, value)
+}
+
+/// A TOML scalar or array when the text is one, else the text as a string.
+fn parse_env_value(value: &str) -> toml::Value {
+    let doc = format!("v = {value}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.to_string())),
+        Err(_) => toml::Value::String(value.to_string()),
+    }
+}

@@ -1,0 +1,89 @@
+use super::*;
+
+const BASE: &str = r#"
+[source]
+kind = "file"
+path = "a.jsonl"
+
+[[sinks]]
+kind = "stdout"
+"#;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_toml(
+        Path::new("test.toml"),
+        text,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+#[test]
+fn defaults_and_env_overrides() {
+    let c = load(BASE, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.source.path, vec![PathBuf::from("a.jsonl")]);
+    assert_eq!(c.checkpoint.interval_events, 100);
+    assert!(c.rules.dedup);
+    let c = load(
+        BASE,
+        &[
+            ("HUBWATCH_RULES__DEDUP", "false"),
+            ("HUBWATCH_CHECKPOINT__INTERVAL_EVENTS", "7"),
+            ("HUBWATCH_SINKS__0__MIN_SEVERITY", "HIGH"),
+            ("HUBWATCH_SINKS__1__KIND", "stdout"),
+            ("HUBWATCH_SOURCE__PATH", r#"["x", "y"]"#),
+            ("HUBWATCH_LOG_FORMAT", "json"),
+            ("OTHER__VAR", "1"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.rules.dedup);
+    assert_eq!(c.checkpoint.interval_events, 7);
+    assert_eq!(c.sinks.len(), 2);
+    assert_eq!(
+        c.sinks[0].min_severity,
+        Some(crate::rules::spec::Severity::High)
+    );
+    assert_eq!(c.source.path.len(), 2);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let err = |text: &str, env: &[(&str, &str)]| match load(text, env) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    };
+    let e = err(
+        &BASE.replace("kind = \"file\"", "kind = \"file\"\nprefetch = \"many\""),
+        &[],
+    );
+    assert!(e.contains("source.prefetch"), "{e}");
+    let e = err(
+        &BASE.replace("kind = \"file\"", "kind = \"file\"\ntypo = 1"),
+        &[],
+    );
+    assert!(e.contains("typo"), "{e}");
+    let e = err(BASE, &[("HUBWATCH_CHECKPOINT__INTERVAL_EVENTS", "0")]);
+    assert!(e.contains("checkpoint.interval_events"), "{e}");
+    let e = err(
+        "[source]\nkind = \"eventhubs\"\neventhub = \"h\"\n[[sinks]]\nkind = \"stdout\"\n",
+        &[],
+    );
+    assert!(e.contains("source.credential"), "{e}");
+    let e = err(
+        "[source]\nkind = \"eventhubs\"\neventhub = \"h\"\ncredential = \"connection-string\"\n[[sinks]]\nkind = \"stdout\"\n",
+        &[],
+    );
+    assert!(e.contains("source.connection_string_env"), "{e}");
+    let e = err(&BASE.replace("kind = \"stdout\"", "kind = \"file\""), &[]);
+    assert!(e.contains("sinks[0].path"), "{e}");
+    let e = err(BASE, &[("HUBWATCH_SINKS__5__KIND", "stdout")]);
+    assert!(e.contains("HUBWATCH_SINKS__5__KIND"), "{e}");
+    let e = err(
+        &BASE.replace(
+            "path = \"a.jsonl\"",
+            "path = \"a\"\nstart_position = \"yesterday\"",
+        ),
+        &[],
+    );
+    assert!(e.contains("source.start_position"), "{e}");
+}
