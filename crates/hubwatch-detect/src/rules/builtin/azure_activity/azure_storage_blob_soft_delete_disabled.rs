@@ -48,20 +48,6 @@ fn logic() -> Arc<dyn Logic> {
 
 const BLOB_SERVICES_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE";
 
-/// A plain (parsed) dict's `.get(key, default)`; anything else has no `.get`.
-fn plain_get<'a>(d: &'a Value, key: &str, default: &'a Value) -> Result<&'a Value, RuleError> {
-    match d {
-        Value::Object(m) => Ok(py::plain_get(m, key).unwrap_or(default)),
-        other => Err(RuleError::python(
-            "AttributeError",
-            &format!(
-                "'{}' object has no attribute 'get'",
-                py::plain_type_name(other)
-            ),
-        )),
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct BlobSoftDeleteDisabled;
 
@@ -71,10 +57,10 @@ impl Logic for BlobSoftDeleteDisabled {
         let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
         let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
         let empty = Value::Object(Map::new());
-        let properties = plain_get(&requestbody, "properties", &empty)?;
-        let policy = plain_get(properties, "deleteRetentionPolicy", &empty)?;
+        let properties = py::plain_dict_get_or(&requestbody, "properties", &empty)?;
+        let policy = py::plain_dict_get_or(properties, "deleteRetentionPolicy", &empty)?;
         let disabled = matches!(
-            plain_get(policy, "enabled", &Value::Null)?,
+            py::plain_dict_get_or(policy, "enabled", &Value::Null)?,
             Value::Bool(false)
         );
         let success = azure_activity_success(event);
