@@ -9,9 +9,10 @@
 //! truthy but not a dict raises, in `rule()` too. `title()` and `severity()` upper-case
 //! `operationName.value` (default `<UNKNOWN_OP_VALUE>`), so a non-string value raises there.
 
+use super::helpers::request_body;
 use super::helpers::{
     add_role_assignment_fields, azure_activity_alert_context, azure_activity_success,
-    azure_parse_json_string, get_role_definition_id, match_role_name,
+    get_role_definition_id, match_role_name,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -78,8 +79,7 @@ fn is_role_in(roles: &[(&str, &str)], name: &str) -> bool {
 
 /// `extract_role_name(event)`.
 fn extract_role_name(event: &Record) -> Result<Option<&'static str>, RuleError> {
-    let request_body =
-        azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))?;
+    let request_body = request_body(event)?;
     let role_def_id = get_role_definition_id(&request_body)?;
     // ALL_ROLES is `{**PRIVILEGED_ROLES, **ELEVATED_ROLES}` (no id is in both): searching one
     // then the other is searching it in its order.
@@ -166,8 +166,7 @@ impl Logic for PrivilegedRoleAssignment {
 
     fn alert_context(&self, event: &Record) -> Result<Map<String, Value>, RuleError> {
         let mut context = azure_activity_alert_context(event)?;
-        let request_body =
-            azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))?;
+        let request_body = request_body(event)?;
         add_role_assignment_fields(&mut context, &request_body)?;
         if let Some(role_name) = extract_role_name(event)? {
             context.insert("role_name".into(), py::s(role_name));

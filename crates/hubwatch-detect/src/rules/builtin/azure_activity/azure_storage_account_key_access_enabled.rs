@@ -7,9 +7,9 @@
 //! string, else `{}`) raise when it, or a present `properties` inside it, is not a dict.
 //! `allowSharedKeyAccess` must be JSON `true` (`is True`) and `location` missing or null.
 
+use super::helpers::request_body;
 use super::helpers::{
-    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
-    extract_resource_name_from_id,
+    azure_activity_alert_context, azure_activity_success, extract_resource_name_from_id,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -52,7 +52,7 @@ pub struct SharedKeyAccessEnabled;
 impl Logic for SharedKeyAccessEnabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
+        let requestbody = request_body(event)?;
         let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
         let no_properties = Value::Object(Map::new());
         let properties = py::plain_dict_get_or(&requestbody, "properties", &no_properties)?;

@@ -8,9 +8,9 @@
 //! exception); a found key name of any type is rendered with `str()` in the title and kept as
 //! is in the context.
 
+use super::helpers::request_body;
 use super::helpers::{
-    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
-    extract_resource_name_from_id,
+    azure_activity_alert_context, azure_activity_success, extract_resource_name_from_id,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -46,11 +46,6 @@ fn logic() -> Arc<dyn Logic> {
 }
 
 const REGENERATE_KEY: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/REGENERATEKEY/ACTION";
-
-/// `azure_parse_json_string(event.deep_get("properties", "requestbody", default=None))`.
-fn request_body(event: &Record) -> Result<Value, RuleError> {
-    azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct KeyRegenerated;

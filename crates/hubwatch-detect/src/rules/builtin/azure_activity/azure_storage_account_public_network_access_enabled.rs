@@ -7,9 +7,9 @@
 //! list, so every check is evaluated: a request body that raises does so whatever the operation.
 //! A `location` in the request body (account creation) excludes the record.
 
+use super::helpers::request_body;
 use super::helpers::{
-    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
-    extract_resource_name_from_id,
+    azure_activity_alert_context, azure_activity_success, extract_resource_name_from_id,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -53,7 +53,7 @@ pub struct PublicNetworkAccessEnabled;
 impl Logic for PublicNetworkAccessEnabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
+        let requestbody = request_body(event)?;
         let is_write = py::upper(py::get_or(f, "operationName", &EMPTY))? == STORAGE_ACCOUNT_WRITE;
         // `.get("properties", {}).get("networkAcls", {}).get("defaultAction")`: a missing key
         // gives `{}`, whose next `.get` gives None in turn.

@@ -8,9 +8,9 @@
 //! its present `properties` is not a dict (a JSON `null` included), then the result type. Only a
 //! JSON `false` is `False` (`0 is False` is false).
 
+use super::helpers::request_body;
 use super::helpers::{
-    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
-    extract_resource_name_from_id,
+    azure_activity_alert_context, azure_activity_success, extract_resource_name_from_id,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -53,7 +53,7 @@ pub struct StorageVersioningDisabled;
 impl Logic for StorageVersioningDisabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
+        let requestbody = request_body(event)?;
         let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
         let empty = Value::Object(Map::new());
         let properties = py::plain_dict_get_or(&requestbody, "properties", &empty)?;

@@ -9,9 +9,9 @@
 //! JSON `true`; a blob service or container write needs `publicAccess` to be exactly `Blob` or
 //! `Container`. In the title an empty container segment falls back to the account name.
 
+use super::helpers::request_body;
 use super::helpers::{
-    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
-    extract_resource_name_from_id,
+    azure_activity_alert_context, azure_activity_success, extract_resource_name_from_id,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -49,11 +49,6 @@ fn logic() -> Arc<dyn Logic> {
 const STORAGE_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/WRITE";
 const BLOB_SERVICES_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/WRITE";
 const CONTAINERS_WRITE: &str = "MICROSOFT.STORAGE/STORAGEACCOUNTS/BLOBSERVICES/CONTAINERS/WRITE";
-
-/// `azure_parse_json_string(event.deep_get("properties", "requestbody", default=None))`.
-fn request_body(event: &Record) -> Result<Value, RuleError> {
-    azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct BlobAnonymousAccessEnabled;

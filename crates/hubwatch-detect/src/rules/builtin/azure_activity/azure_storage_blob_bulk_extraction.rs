@@ -8,6 +8,7 @@
 //! list or object without `":"` is returned as is (and rendered as Panther's wrapper). The
 //! severity lower-cases `properties.userAgentHeader` (a non-string raises: the YAML severity).
 
+use super::helpers::extract_caller_ip;
 use super::helpers::{
     azure_activity_alert_context, azure_resource_logs_success, extract_resource_name_from_id,
 };
@@ -46,20 +47,6 @@ fn logic() -> Arc<dyn Logic> {
 }
 
 const SUSPICIOUS_AGENTS: [&str; 6] = ["python", "curl", "wget", "powershell", "bash", "script"];
-
-/// `extract_caller_ip(event)`: the value the Python returns (a string, or a truthy list or
-/// object without `":"`).
-fn extract_caller_ip(event: &Record) -> Result<Value, RuleError> {
-    let caller_ip_address = py::get_or(event.fields(), "callerIpAddress", &EMPTY);
-    if !py::truthy(caller_ip_address) {
-        return Ok(py::s(""));
-    }
-    if py::str_contains(caller_ip_address, ":")? {
-        let parts = py::split(caller_ip_address, ":")?;
-        return Ok(py::s(parts.first().copied().unwrap_or("")));
-    }
-    Ok(caller_ip_address.clone())
-}
 
 /// `extract_caller_ip(event) or fallback`, rendered as an f-string renders it.
 fn caller_ip_or(event: &Record, fallback: &str) -> Result<String, RuleError> {

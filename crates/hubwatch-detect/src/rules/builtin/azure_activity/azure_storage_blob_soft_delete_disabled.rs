@@ -9,9 +9,9 @@
 //! non-dict (a parsed list, string, number or `null`) even when the operation differs; then
 //! `enabled` must be `False` itself (`is False`: not `0`, not `null`).
 
+use super::helpers::request_body;
 use super::helpers::{
-    azure_activity_alert_context, azure_activity_success, azure_parse_json_string,
-    extract_resource_name_from_id,
+    azure_activity_alert_context, azure_activity_success, extract_resource_name_from_id,
 };
 use crate::record::Record;
 use crate::rules::builtin::{Meta, Port};
@@ -54,7 +54,7 @@ pub struct BlobSoftDeleteDisabled;
 impl Logic for BlobSoftDeleteDisabled {
     fn matches(&self, event: &Record) -> Result<bool, RuleError> {
         let f = event.fields();
-        let requestbody = azure_parse_json_string(py::deep_get(f, &["properties", "requestbody"]))?;
+        let requestbody = request_body(event)?;
         let operation = py::upper(py::get_or(f, "operationName", &EMPTY))?;
         let empty = Value::Object(Map::new());
         let properties = py::plain_dict_get_or(&requestbody, "properties", &empty)?;

@@ -15,6 +15,7 @@
 //!   Python's messages); `parse_qs` keeps the first non-empty value of a name, `+` and `%XX`
 //!   decoded per ASCII run with UTF-8 replacement.
 
+use super::helpers::extract_caller_ip;
 use crate::record::{python_repr, Record};
 use crate::rules::builtin::{Meta, Port};
 use crate::rules::py::{self, EMPTY};
@@ -68,20 +69,6 @@ fn success_status(v: Option<&Value>) -> bool {
         },
         _ => false,
     }
-}
-
-/// `extract_caller_ip(event)`: `""` for a falsy caller, the part before the first `:`, or the
-/// caller itself.
-fn extract_caller_ip(event: &Record) -> Result<Value, RuleError> {
-    let caller = py::get_or(event.fields(), "callerIpAddress", &EMPTY);
-    if !py::truthy(caller) {
-        return Ok(py::s(""));
-    }
-    if py::str_contains(caller, ":")? {
-        let parts = py::split(caller, ":")?;
-        return Ok(py::s(parts.first().copied().unwrap_or("")));
-    }
-    Ok(caller.clone())
 }
 
 /// `extract_caller_ip(event) or default`.

@@ -107,6 +107,27 @@ pub fn azure_parse_json_string(json_str: Option<&Value>) -> Result<Value, RuleEr
     }
 }
 
+/// `azure_parse_json_string(event.deep_get("properties", "requestbody", default=None))`, what
+/// every request-body rule starts from.
+pub fn request_body(event: &Record) -> Result<Value, RuleError> {
+    azure_parse_json_string(py::deep_get(event.fields(), &["properties", "requestbody"]))
+}
+
+/// `extract_caller_ip(event)`, which two upstream rules define alike: `""` for a falsy caller,
+/// the part before the first `:` of one that holds a colon (a string, or a list or dict holding
+/// the element or key `":"`), else the caller itself.
+pub fn extract_caller_ip(event: &Record) -> Result<Value, RuleError> {
+    let caller = py::get_or(event.fields(), "callerIpAddress", &EMPTY);
+    if !py::truthy(caller) {
+        return Ok(py::s(""));
+    }
+    if py::str_contains(caller, ":")? {
+        let parts = py::split(caller, ":")?;
+        return Ok(py::s(parts.first().copied().unwrap_or("")));
+    }
+    Ok(caller.clone())
+}
+
 /// `a.get(k1) or a.get(k2)` on a plain dict.
 fn plain_get_either<'a>(d: &'a Value, k1: &str, k2: &str) -> Result<Option<&'a Value>, RuleError> {
     let first = plain_dict_get(d, k1)?;
