@@ -184,23 +184,29 @@ impl Detector {
                 ),
             });
         }
-        let hits = self.prefilter.as_ref().map(|p| p.scan(body));
-        if hits == Some(Hits::None) {
+        let scanned = self.prefilter.as_ref().map(|p| (p, p.scan(body)));
+        if matches!(scanned, Some((_, Hits::None))) {
             return out;
         }
         let body_start = body.as_ptr() as usize;
         let fallback_time = source.enqueued_time().unwrap_or(now);
         for rec in &decoded.records {
-            if let Some(hits) = &hits {
-                // Record texts are slices of the body; anything else is simply evaluated.
-                let start = (rec.text.as_ptr() as usize).checked_sub(body_start);
-                if start.is_some_and(|s| !hits.any_in(s..s + rec.text.len())) {
-                    continue;
-                }
-            }
-            let route = match &self.prefilter {
-                Some(p) => p.route(rec.text.as_bytes()),
+            let route = match &scanned {
                 None => Route::All,
+                Some((prefilter, hits)) => {
+                    // Record texts are slices of the body; anything else is scanned alone.
+                    let start = (rec.text.as_ptr() as usize)
+                        .checked_sub(body_start)
+                        .filter(|s| s + rec.text.len() <= body.len());
+                    let route = match start {
+                        Some(s) => prefilter.route_in(hits, s..s + rec.text.len()),
+                        None => prefilter.route(rec.text.as_bytes()),
+                    };
+                    match route {
+                        Some(route) => route,
+                        None => continue,
+                    }
+                }
             };
             let fields: Map<String, Value> = match serde_json::from_str(rec.text) {
                 Ok(f) => f,

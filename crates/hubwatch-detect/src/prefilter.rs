@@ -9,14 +9,15 @@
 //!   U+FB00-U+FB06 (Python's `str.upper` turns the long s into `S`; the Kelvin sign lowers to
 //!   `k`). Raw ones are caught by the first two UTF-8 bytes of their block.
 //!
-//! Each body is ASCII-lower-cased into a scratch buffer once, then one multi-pattern search
-//! (SIMD, case-sensitive on the lowered text) finds needles and hiding places together. A record
-//! with no hit cannot match and is never parsed. A record with a hit goes only to the rules whose
-//! needles it holds ([`Prefilter::route`], an overlapping search over that record alone), or to
-//! every rule when it holds a hiding place.
+//! Each body is ASCII-lower-cased into a scratch buffer once; one SIMD search finds the
+//! needles' anchors (each verified in place against the needles holding it) and another the
+//! hiding places. A record with no hit cannot match and is never parsed. A record with a hit
+//! goes only to the rules whose needles it holds ([`Prefilter::route_in`]), or to every rule
+//! when it holds a hiding place.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use std::cell::RefCell;
+use std::ops::Range;
 
 /// Byte patterns (on lower-cased text) that may hide a needle.
 const HIDERS: &[&[u8]] = &[
@@ -53,32 +54,44 @@ thread_local! {
     static LOWERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Needles of every rule plus the hiding places, searched in one pass.
+/// Needles of every rule plus the hiding places.
+///
+/// The SIMD search does not look for whole needles: it finds candidates by the first bytes of
+/// each pattern, and needles of one provider share them (`storage/storageaccounts/...`) with
+/// the resource ids every record holds. It looks for an anchor of each needle instead (see
+/// [`anchor_at`]), and each anchor occurrence is verified against the needles holding it, in
+/// place. One pass finds every needle occurrence, so a record's rules come from the scan of its
+/// body and no record is searched twice.
 #[derive(Debug)]
 pub struct Prefilter {
-    /// The needles. Kept apart from the hiding places: the SIMD search finds candidates by the
-    /// first bytes of each pattern, as many as the shortest pattern has, and the two-byte hiding
-    /// places would make it look for two-byte prefixes of every needle, which ordinary text is
-    /// full of.
-    /// In groups of at most [`GROUP`] patterns: Teddy's false candidates grow with the number of
-    /// patterns sharing its buckets, so several small searches beat one large one.
-    needles: Vec<AhoCorasick>,
+    /// The anchors, prefix-free: at most one matches at any offset, so a leftmost-first
+    /// search restarted one byte after each match finds every occurrence of every anchor.
+    anchors: AhoCorasick,
+    /// For each anchor, the needles that hold it.
+    verify: Vec<Vec<Holder>>,
+    /// The needle texts (ASCII lower-cased).
+    needles: Vec<Vec<u8>>,
     hiders: AhoCorasick,
-    /// The needles again, every occurrence (overlapping), for routing one record.
-    route: AhoCorasick,
-    /// For each needle pattern, the rules (by index) that named it.
+    /// For each needle, the rules (by index) that named it.
     owners: Vec<Vec<usize>>,
     rules: usize,
 }
 
-/// Needle patterns per SIMD search (see [`Prefilter::needles`]).
-const GROUP: usize = 16;
+/// A needle holding an anchor at `offset`.
+#[derive(Debug)]
+struct Holder {
+    needle: usize,
+    offset: usize,
+    /// The four needle bytes before the anchor, when there are four: one compare rejects most
+    /// occurrences of a common anchor (`/write`) that belong to another operation.
+    before: Option<[u8; 4]>,
+}
 
 /// Which rules a record goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     All,
-    /// Rule indices, ascending.
+    /// Rule indices, ascending, never empty.
     Some(Vec<usize>),
 }
 
@@ -96,8 +109,16 @@ impl Route {
 pub enum Hits {
     /// No record of the body can match.
     None,
-    /// Byte offsets (into the body) where a needle or hiding place starts, ascending.
-    At(Vec<usize>),
+    At(Found),
+}
+
+/// Byte offsets (into the scanned text) of needle occurrences and hiding places.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Found {
+    /// (start, needle), ascending.
+    needles: Vec<(usize, usize)>,
+    /// Starts of hiding places, ascending.
+    hidden: Vec<usize>,
 }
 
 impl Prefilter {
@@ -105,21 +126,49 @@ impl Prefilter {
     /// then be evaluated by every rule).
     pub fn new(needles: Option<Vec<Vec<String>>>) -> Option<Prefilter> {
         let needles = needles?;
-        let mut by_pattern: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+        let mut by_needle: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
         for (rule, list) in needles.iter().enumerate() {
             for n in list {
-                let p = anchor(&n.to_ascii_lowercase()).as_bytes().to_vec();
+                let p = literal_run(&n.to_ascii_lowercase()).to_vec();
                 if p.is_empty() {
                     return None;
                 }
-                match by_pattern.iter_mut().find(|(q, _)| *q == p) {
+                match by_needle.iter_mut().find(|(q, _)| *q == p) {
                     Some((_, owners)) if !owners.contains(&rule) => owners.push(rule),
                     Some(_) => {}
-                    None => by_pattern.push((p, vec![rule])),
+                    None => by_needle.push((p, vec![rule])),
                 }
             }
         }
-        let patterns: Vec<&[u8]> = by_pattern.iter().map(|(p, _)| p.as_slice()).collect();
+        // Shortest anchors first, so that an anchor with a kept prefix folds into it: the
+        // prefix occurs wherever the longer anchor does, at the same offset of the needle.
+        let mut wanted: Vec<(&[u8], usize, usize)> = by_needle
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| {
+                let at = anchor_at(n);
+                (&n[at..], i, at)
+            })
+            .collect();
+        wanted.sort_by_key(|(a, _, _)| a.len());
+        let mut anchors: Vec<&[u8]> = Vec::new();
+        let mut verify: Vec<Vec<Holder>> = Vec::new();
+        for (anchor, needle, at) in wanted {
+            let slot = match anchors.iter().position(|a| anchor.starts_with(a)) {
+                Some(slot) => slot,
+                None => {
+                    anchors.push(anchor);
+                    verify.push(Vec::new());
+                    anchors.len() - 1
+                }
+            };
+            let n = &by_needle[needle].0;
+            verify[slot].push(Holder {
+                needle,
+                offset: at,
+                before: at.checked_sub(4).and_then(|b| n[b..at].try_into().ok()),
+            });
+        }
         // Leftmost-first lets the searcher use its SIMD (Teddy) engine.
         let leftmost = |patterns: &[&[u8]]| {
             AhoCorasick::builder()
@@ -128,83 +177,106 @@ impl Prefilter {
                 .ok()
         };
         Some(Prefilter {
-            needles: patterns
-                .chunks(GROUP)
-                .map(leftmost)
-                .collect::<Option<Vec<_>>>()?,
+            anchors: leftmost(&anchors)?,
+            verify,
             hiders: leftmost(HIDERS)?,
-            route: AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-                .ok()?,
-            owners: by_pattern.into_iter().map(|(_, o)| o).collect(),
+            needles: by_needle.iter().map(|(n, _)| n.clone()).collect(),
+            owners: by_needle.into_iter().map(|(_, o)| o).collect(),
             rules: needles.len(),
         })
     }
 
-    /// The rules that can match a record whose text holds a hit: those whose needles occur in
-    /// it (every occurrence, overlapping ones too), or all when a hiding place occurs.
-    pub fn route(&self, record: &[u8]) -> Route {
-        LOWERED.with(|buf| {
-            let mut lowered = buf.borrow_mut();
-            lowered.clear();
-            lowered.extend(record.iter().map(u8::to_ascii_lowercase));
-            if self.hiders.is_match(lowered.as_slice()) {
-                return Route::All;
-            }
-            let mut rules = vec![false; self.rules];
-            for m in self.route.find_overlapping_iter(lowered.as_slice()) {
-                self.owners[m.pattern().as_usize()]
-                    .iter()
-                    .for_each(|&r| rules[r] = true);
-            }
-            Route::Some((0..self.rules).filter(|&r| rules[r]).collect())
-        })
-    }
-
-    /// Every offset of the body where a record may match.
+    /// Every needle occurrence and hiding place in a body.
     pub fn scan(&self, body: &[u8]) -> Hits {
         LOWERED.with(|buf| {
             let mut lowered = buf.borrow_mut();
             lowered.clear();
             lowered.extend(body.iter().map(u8::to_ascii_lowercase));
-            // Leftmost-first matches suffice to mark records: no pattern spans two records.
             let text = lowered.as_slice();
-            let mut hits: Vec<usize> = Vec::new();
-            for group in self.needles.iter().chain(std::iter::once(&self.hiders)) {
-                hits.extend(group.find_iter(text).map(|m| m.start()));
+            // Hiding places only mark records: leftmost-first matches suffice.
+            let hidden: Vec<usize> = self.hiders.find_iter(text).map(|m| m.start()).collect();
+            let mut needles = Vec::new();
+            let mut from = 0;
+            while let Some(m) = self.anchors.find(Input::new(text).span(from..text.len())) {
+                let at = m.start();
+                for h in &self.verify[m.pattern().as_usize()] {
+                    let Some(start) = at.checked_sub(h.offset) else {
+                        continue;
+                    };
+                    if h.before.is_some_and(|b| text[at - 4..at] != b) {
+                        continue;
+                    }
+                    let needle = &self.needles[h.needle];
+                    if text.get(start..start + needle.len()) == Some(needle.as_slice()) {
+                        needles.push((start, h.needle));
+                    }
+                }
+                from = at + 1;
             }
-            hits.sort_unstable();
-            if hits.is_empty() {
-                Hits::None
-            } else {
-                Hits::At(hits)
+            if needles.is_empty() && hidden.is_empty() {
+                return Hits::None;
             }
+            needles.sort_unstable();
+            Hits::At(Found { needles, hidden })
         })
     }
-}
 
-/// The part of a needle the search looks for: a substring of a needle is in every text the
-/// needle is in, and the SIMD search verifies candidates found by a pattern's first bytes, so a
-/// pattern should not start with text every record holds. `microsoft.` starts every provider
-/// name (and claim URL), so operation needles are searched from the segment after it.
-fn anchor(needle: &str) -> &str {
-    match needle.strip_prefix("microsoft.") {
-        Some(rest) if rest.len() >= 12 => rest,
-        _ => needle,
+    /// The rules that can match the record at `range` of a scanned body: those whose needles
+    /// start in it, or all when a hiding place does; `None` when no rule can match it.
+    pub fn route_in(&self, hits: &Hits, range: Range<usize>) -> Option<Route> {
+        let Hits::At(found) = hits else {
+            return None;
+        };
+        let first = found.hidden.partition_point(|&s| s < range.start);
+        if found.hidden.get(first).is_some_and(|&s| s < range.end) {
+            return Some(Route::All);
+        }
+        let first = found.needles.partition_point(|&(s, _)| s < range.start);
+        let mut rules = vec![false; self.rules];
+        let mut any = false;
+        for &(_, needle) in found.needles[first..]
+            .iter()
+            .take_while(|(s, _)| *s < range.end)
+        {
+            for &r in &self.owners[needle] {
+                rules[r] = true;
+                any = true;
+            }
+        }
+        any.then(|| Route::Some((0..self.rules).filter(|&r| rules[r]).collect()))
+    }
+
+    /// The rules that can match a record, from its own text.
+    pub fn route(&self, record: &[u8]) -> Option<Route> {
+        self.route_in(&self.scan(record), 0..record.len())
     }
 }
 
-impl Hits {
-    /// Whether `range` (a record's byte range in the body) holds a hit.
-    pub fn any_in(&self, range: std::ops::Range<usize>) -> bool {
-        match self {
-            Hits::None => false,
-            Hits::At(starts) => {
-                let i = starts.partition_point(|&s| s < range.start);
-                starts.get(i).is_some_and(|&s| s < range.end)
-            }
-        }
+/// The longest part of a needle that JSON text holds as written: `"`, `\\` and control
+/// characters are always escaped in JSON strings, so a needle holding one appears only in parts.
+fn literal_run(needle: &str) -> &[u8] {
+    needle
+        .as_bytes()
+        .split(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .max_by_key(|run| run.len())
+        .unwrap_or_default()
+}
+
+/// Where, in a (lower-cased) needle, the part the search looks for starts. Any substring of a
+/// needle is in every text the needle is in; the SIMD search finds candidates by a pattern's
+/// first bytes, so the part should not start with text every record holds:
+/// - an operation (`microsoft.storage/storageaccounts/write`) from its last segment with the
+///   slash (`/write`): the provider and resource type are in every resource id, the verb is
+///   only in operation names;
+/// - otherwise after `microsoft.`, which starts every provider name and claim URL.
+fn anchor_at(needle: &[u8]) -> usize {
+    let slash = (0..needle.len())
+        .rev()
+        .find(|&i| needle[i] == b'/' && needle.len() - i >= 5);
+    match slash {
+        Some(i) => i,
+        None if needle.starts_with(b"microsoft.") && needle.len() >= 22 => 10,
+        None => 0,
     }
 }
 
@@ -241,12 +313,41 @@ mod tests {
     }
 
     #[test]
-    fn hits_map_to_records() {
-        let h = Hits::At(vec![5, 40]);
-        assert!(h.any_in(0..10));
-        assert!(!h.any_in(10..40));
-        assert!(h.any_in(40..41));
-        assert!(!Hits::None.any_in(0..100));
+    fn records_route_to_the_rules_whose_needles_they_hold() {
+        let p = Prefilter::new(Some(vec![
+            vec!["microsoft.storage/storageaccounts/write".into()],
+            vec!["blobservices/write".into()],
+            vec!["keys/re".into()],
+            // Its anchor overlaps rule 2's in `keys/read`.
+            vec!["/read".into()],
+            // Its anchor `/writeonce` folds into `/write`.
+            vec!["a/writeonce".into()],
+        ]))
+        .unwrap_or_else(|| unreachable!());
+        let one = r#"{"op":"Microsoft.Storage/storageAccounts/blobServices/WRITE"}"#;
+        let two = r#"{"op":"vaults/KEYS/READ","x":"a/writeOnce"}"#;
+        let three = r#"{"op":"microsoft.storage/storageaccounts/read/write"}"#;
+        let body = format!("[{one},{two},{three}]");
+        let hits = p.scan(body.as_bytes());
+        let at = |r: &str| {
+            let s = body.find(r).unwrap_or_else(|| unreachable!());
+            p.route_in(&hits, s..s + r.len())
+        };
+        assert_eq!(at(one), Some(Route::Some(vec![1])));
+        assert_eq!(at(two), Some(Route::Some(vec![2, 3, 4])));
+        assert_eq!(at(three), Some(Route::Some(vec![3])));
+        assert_eq!(p.route_in(&hits, 0..1), None);
+        assert_eq!(p.route(br#"{"op":"storageaccounts/write"}"#), None);
+        assert_eq!(p.route(br#"{"op":"\/"}"#), Some(Route::All));
+    }
+
+    #[test]
+    fn needles_with_characters_json_escapes() {
+        let p = Prefilter::new(Some(vec![vec!["say \"hi\"\tnow".into()]]))
+            .unwrap_or_else(|| unreachable!());
+        assert!(p.route(br#"{"m":"SAY \"hi\"\tnow"}"#).is_some());
+        assert!(p.route(br#"{"m":"hi now"}"#).is_none());
+        assert!(Prefilter::new(Some(vec![vec!["\"\\".into()]])).is_none());
     }
 
     #[test]
