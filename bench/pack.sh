@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Replay cost of the rule selection: the seed rule alone, the default Key Vault selection, and
 # every built-in rule, on the bench corpus (gen-corpus 3000 0.001 42). CPU seconds are the
-# figure to compare: wall time on a shared 2-core machine moves with its load.
+# figure to compare (one job, `-j 1`, so they are not mixed with the threads' hand-over): wall
+# time on a shared 2-core machine moves with its load. A last pair of runs gives the wall time
+# of every built-in rule with one job and with one per CPU.
 #
 #   bash bench/pack.sh [RUNS]      (after cargo build --release --locked --bin hubwatch --example gen-corpus)
 set -euo pipefail
@@ -21,6 +23,10 @@ for r in $(seq 1 "$runs"); do
       all) args=(--builtin '*') ;;
     esac
     /usr/bin/time -f "run $r $sel: wall %e s, user %U s, sys %S s, max RSS %M KB" \
-      target/release/hubwatch replay --no-dedup "${args[@]}" "$work/corpus.jsonl" 2>&1 >/dev/null
+      target/release/hubwatch replay -j 1 --no-dedup "${args[@]}" "$work/corpus.jsonl" 2>&1 >/dev/null
   done
+done
+for jobs in 1 "$(nproc)"; do
+  /usr/bin/time -f "all, $jobs job(s): wall %e s, user %U s, sys %S s, max RSS %M KB" \
+    target/release/hubwatch replay -j "$jobs" --no-dedup --builtin '*' "$work/corpus.jsonl" 2>&1 >/dev/null
 done

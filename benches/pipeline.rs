@@ -1,4 +1,6 @@
-//! Criterion benchmark of the detection core: decode + rules + dedup + alerts, per body.
+//! Criterion benchmarks of the detection core: decode + rules + dedup + alerts, per body
+//! (`detect`), with the default rules and with every built-in rule; and the prefilter's scan
+//! alone with each selection (`scan`), whose cost should not grow with the number of rules.
 //!
 //! `cargo bench --bench pipeline` (see bench/README.md for the figures).
 
@@ -9,24 +11,40 @@ use hubwatch::alert::Source;
 use hubwatch::decode::DecodeLimits;
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
+use hubwatch::prefilter::Prefilter;
+use hubwatch::rules::loader::RuleOptions;
 use hubwatch::rules::RuleSet;
 use std::sync::Arc;
 
+fn rule_set(all: bool) -> RuleSet {
+    let mut options = RuleOptions::default();
+    if all {
+        options.builtin = vec!["*".into()];
+    }
+    RuleSet::load(&options).expect("built-in rules").0
+}
+
 fn bench(c: &mut Criterion) {
-    let rules = Arc::new(RuleSet::embedded().expect("embedded rules"));
-    let detector = Detector::new(rules, DecodeLimits::default());
     let source = Source::File {
         path: "bench".into(),
         line: 1,
         record_index: None,
     };
-    let mut group = c.benchmark_group("detect");
-    for (name, fraction) in [("keyops_0.1pct", 0.001), ("keyops_3pct", 0.03)] {
-        let bodies = corpus::generate(&corpus::CorpusSpec {
+    let corpus = |fraction| {
+        corpus::generate(&corpus::CorpusSpec {
             seed: 42,
             bodies: 400,
             key_op_fraction: fraction,
-        });
+        })
+    };
+    let mut group = c.benchmark_group("detect");
+    for (name, fraction, all) in [
+        ("keyops_0.1pct", 0.001, false),
+        ("keyops_3pct", 0.03, false),
+        ("keyops_0.1pct_all_rules", 0.001, true),
+    ] {
+        let detector = Detector::new(Arc::new(rule_set(all)), DecodeLimits::default());
+        let bodies = corpus(fraction);
         let bytes: usize = bodies.iter().map(|b| b.len()).sum();
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(name, |b| {
@@ -41,6 +59,30 @@ fn bench(c: &mut Criterion) {
                         .len();
                 }
                 alerts
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("scan");
+    let bodies = corpus(0.001);
+    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    group.throughput(Throughput::Bytes(bytes as u64));
+    for (name, all) in [("default_rules", false), ("all_rules", true)] {
+        let needles = rule_set(all)
+            .rules
+            .iter()
+            .map(|r| r.logic.needles())
+            .collect();
+        let prefilter = Prefilter::new(needles).expect("every built-in rule names needles");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                bodies
+                    .iter()
+                    .filter(|body| {
+                        prefilter.scan(body.as_bytes()) != hubwatch::prefilter::Hits::None
+                    })
+                    .count()
             })
         });
     }

@@ -76,6 +76,9 @@ pub enum Command {
         /// Largest body accepted, in bytes.
         #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Threads evaluating bodies (default: one per CPU); alerts keep the input order.
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
         /// Input files; `-` is standard input (the default).
         #[arg(default_value = "-")]
         inputs: Vec<String>,
@@ -126,14 +129,18 @@ pub fn main() -> ExitCode {
             no_dedup,
             dead_letter,
             max_body_bytes,
+            jobs,
             inputs,
         } => {
             telemetry::init("warn", format);
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             report(replay(
                 &rules.options(),
                 !no_dedup,
                 dead_letter,
                 max_body_bytes,
+                jobs.max(1),
                 &inputs,
             ))
         }
@@ -170,6 +177,7 @@ fn replay(
     dedup: bool,
     dead_letter: Option<PathBuf>,
     max_body_bytes: usize,
+    jobs: usize,
     inputs: &[String],
 ) -> anyhow::Result<ExitCode> {
     let (set, load_report) = testing::load_tested(rules)?;
@@ -179,6 +187,7 @@ fn replay(
     let set = Arc::new(set);
     let detector = Detector::new(set, DecodeLimits { max_body_bytes });
     let mut replay = Replay::new(&detector, dedup, dead_letter, max_body_bytes);
+    replay.jobs = jobs;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut failed = false;

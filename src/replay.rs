@@ -4,11 +4,13 @@ use crate::alert::Source;
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::BodyError;
 use crate::dedup::Deduper;
-use crate::detect::{Detector, Processed, Stats};
+use crate::detect::{Detector, Evaluated, Processed, Stats};
 use crate::source::lines::{Line, LineReader};
 use crate::telemetry::ProblemLog;
+use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
 use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
 use time::OffsetDateTime;
 
 /// A replay input that could not be read.
@@ -30,6 +32,8 @@ pub struct Replay<'a> {
     pub problems: ProblemLog,
     pub max_body_bytes: usize,
     pub stats: Stats,
+    /// Threads evaluating bodies; 1 evaluates on the calling thread.
+    pub jobs: usize,
 }
 
 impl<'a> Replay<'a> {
@@ -46,13 +50,18 @@ impl<'a> Replay<'a> {
             problems: ProblemLog::default(),
             max_body_bytes,
             stats: Stats::default(),
+            jobs: 1,
         }
     }
 
     /// Replays one input; an unreadable input is an error, malformed lines are not.
+    ///
+    /// With more than one job, batches of bodies are evaluated on `jobs` threads while this
+    /// thread admits them through dedup and writes their alerts in input order, so the output
+    /// is the same as with one job.
     pub fn input(&mut self, path: &str, out: &mut impl Write) -> Result<(), ReplayError> {
-        let reader: Box<dyn Read> = if path == "-" {
-            Box::new(io::stdin().lock())
+        let reader: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
         } else {
             Box::new(
                 std::fs::File::open(path).map_err(|source| ReplayError::Input {
@@ -65,47 +74,158 @@ impl<'a> Replay<'a> {
             BufReader::with_capacity(1 << 20, reader),
             self.max_body_bytes,
         );
-        let mut line_no = 0u64;
-        loop {
-            let line = lines.next_line().map_err(|source| ReplayError::Input {
-                path: path.to_string(),
-                source,
-            })?;
-            let Some(line) = line else { break };
-            line_no += 1;
-            let source = Source::File {
-                path: path.to_string(),
-                line: line_no,
-                record_index: None,
-            };
-            let now = OffsetDateTime::now_utc();
-            let processed = match line {
-                Line::Body(body) => self.detector.process(&body, &source, &mut self.dedup, now),
-                Line::TooLong { len, head } => Processed::rejected(
-                    BodyError::TooLarge {
-                        size: len,
-                        limit: self.max_body_bytes,
-                    },
-                    &head,
-                    &source,
-                ),
-            };
-            self.stats.add(&processed.stats);
-            for alert in &processed.alerts {
-                out.write_all(alert.to_json().as_bytes())
-                    .and_then(|_| out.write_all(b"\n"))
-                    .map_err(ReplayError::Output)?;
+        let input_error = |source| ReplayError::Input {
+            path: path.to_string(),
+            source,
+        };
+        if self.jobs <= 1 {
+            let mut line_no = 0u64;
+            while let Some(line) = lines.next_line().map_err(input_error)? {
+                line_no += 1;
+                let evaluated = evaluate(self.detector, self.max_body_bytes, path, line_no, line);
+                self.emit(evaluated, out)?;
             }
-            if !processed.problems.is_empty() {
-                for p in &processed.problems {
-                    self.problems.report(p);
-                }
-                if let Some(dl) = &self.dead_letter {
-                    let entries: Vec<_> = processed.problems.into_iter().map(|p| p.entry).collect();
-                    dl.write(&entries)?;
-                }
+            return out.flush().map_err(ReplayError::Output);
+        }
+        let (detector, max_body_bytes, jobs) = (self.detector, self.max_body_bytes, self.jobs);
+        std::thread::scope(|scope| {
+            let (work_tx, work_rx) = mpsc::sync_channel::<Batch>(jobs * 2);
+            let work_rx = Arc::new(Mutex::new(work_rx));
+            let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Vec<Evaluated>)>(jobs * 2);
+            for _ in 0..jobs {
+                let work_rx = Arc::clone(&work_rx);
+                let done_tx = done_tx.clone();
+                scope.spawn(move || loop {
+                    let next = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(batch)) = next else { break };
+                    let evaluated = batch
+                        .lines
+                        .into_iter()
+                        .map(|(n, line)| evaluate(detector, max_body_bytes, path, n, line))
+                        .collect();
+                    // The writer has stopped (an output error): stop too.
+                    if done_tx.send((batch.seq, evaluated)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop((work_rx, done_tx));
+            let reader = scope.spawn(move || read_batches(&mut lines, &work_tx));
+            // Returning drops the results' receiver, which stops the jobs and then the reader.
+            for evaluated in ordered(done_rx) {
+                self.emit(evaluated, out)?;
+            }
+            match reader.join() {
+                Ok(Ok(())) => out.flush().map_err(ReplayError::Output),
+                Ok(Err(e)) => Err(input_error(e)),
+                Err(_) => Err(input_error(io::Error::other("the input reader panicked"))),
+            }
+        })
+    }
+
+    /// Dedup, then the alerts to `out` and the problems to the log and dead-letter file.
+    fn emit(&mut self, evaluated: Evaluated, out: &mut impl Write) -> Result<(), ReplayError> {
+        let processed = evaluated.admit(&mut self.dedup);
+        self.stats.add(&processed.stats);
+        for alert in &processed.alerts {
+            out.write_all(alert.to_json().as_bytes())
+                .and_then(|_| out.write_all(b"\n"))
+                .map_err(ReplayError::Output)?;
+        }
+        if !processed.problems.is_empty() {
+            for p in &processed.problems {
+                self.problems.report(p);
+            }
+            if let Some(dl) = &self.dead_letter {
+                let entries: Vec<_> = processed.problems.into_iter().map(|p| p.entry).collect();
+                dl.write(&entries)?;
             }
         }
-        out.flush().map_err(ReplayError::Output)
+        Ok(())
     }
+}
+
+/// One line through detection, short of dedup.
+fn evaluate(
+    detector: &Detector,
+    max_body_bytes: usize,
+    path: &str,
+    line_no: u64,
+    line: Line,
+) -> Evaluated {
+    let source = Source::File {
+        path: path.to_string(),
+        line: line_no,
+        record_index: None,
+    };
+    match line {
+        Line::Body(body) => detector.evaluate(&body, &source, OffsetDateTime::now_utc()),
+        Line::TooLong { len, head } => Processed::rejected(
+            BodyError::TooLarge {
+                size: len,
+                limit: max_body_bytes,
+            },
+            &head,
+            &source,
+        )
+        .into(),
+    }
+}
+
+/// Bodies handed to a job together (about [`BATCH_BYTES`]), numbered for putting results back
+/// in order.
+struct Batch {
+    seq: u64,
+    lines: Vec<(u64, Line)>,
+}
+
+/// Bytes of bodies per batch: large enough that handing over costs little, small enough that
+/// `jobs * 4` batches in flight bound memory to a few megabytes.
+const BATCH_BYTES: usize = 256 * 1024;
+
+fn read_batches(
+    lines: &mut LineReader<BufReader<Box<dyn Read + Send>>>,
+    work: &mpsc::SyncSender<Batch>,
+) -> io::Result<()> {
+    let (mut seq, mut line_no) = (0u64, 0u64);
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let line = lines.next_line()?;
+        let end = line.is_none();
+        if let Some(line) = line {
+            line_no += 1;
+            bytes += match &line {
+                Line::Body(b) => b.len(),
+                Line::TooLong { head, .. } => head.len(),
+            };
+            batch.push((line_no, line));
+        }
+        if (end || bytes >= BATCH_BYTES) && !batch.is_empty() {
+            let lines = std::mem::take(&mut batch);
+            if work.send(Batch { seq, lines }).is_err() {
+                return Ok(());
+            }
+            seq += 1;
+            bytes = 0;
+        }
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// Results in batch order, as they complete.
+fn ordered(done: mpsc::Receiver<(u64, Vec<Evaluated>)>) -> impl Iterator<Item = Evaluated> {
+    let mut waiting = BTreeMap::new();
+    let mut next = 0u64;
+    std::iter::from_fn(move || loop {
+        if let Some(batch) = waiting.remove(&next) {
+            next += 1;
+            return Some(batch);
+        }
+        let (seq, batch): (u64, Vec<Evaluated>) = done.recv().ok()?;
+        waiting.insert(seq, batch);
+    })
+    .flatten()
 }

@@ -747,3 +747,48 @@ fn test_command_runs_rule_tests() {
         "{stderr}"
     );
 }
+
+/// Bodies evaluated on several threads come out as with one: the same alerts (ids, dedup
+/// windows) and dead letters, in input order.
+#[test]
+fn parallel_jobs_keep_input_order_and_dedup() {
+    let mut input = Vec::new();
+    for i in 0..6000u32 {
+        if i % 97 == 0 {
+            input.extend_from_slice(b"{not json\n");
+            continue;
+        }
+        let mut r = record(READ, if i % 5 == 0 { "Failure" } else { "Success" });
+        r["time"] = json!(format!("2025-12-23T{:02}:{:02}:00Z", (i / 60) % 24, i % 60));
+        r["callerIpAddress"] = json!(format!("10.0.{}.{}", i % 7, i % 3));
+        let filler = "x".repeat((i % 13) as usize * 40);
+        let body = json!({"records": [r, {"operationName": "other", "note": filler}]});
+        input.extend_from_slice(body.to_string().as_bytes());
+        input.push(b'\n');
+    }
+    assert!(input.len() > 2 << 20, "several batches");
+    let strip = |mut run: Run| {
+        // The input's temporary path differs between the runs, and the detection time.
+        for a in &mut run.alerts {
+            a.as_object_mut().unwrap().remove("detected_at");
+            a["source"].as_object_mut().unwrap().remove("path");
+        }
+        for d in &mut run.dead {
+            d.as_object_mut().unwrap().remove("time");
+            d["source"].as_object_mut().unwrap().remove("path");
+        }
+        run
+    };
+    let one = strip(replay_bytes(&input, &["-j", "1"]));
+    let three = strip(replay_bytes(&input, &["-j", "3"]));
+    assert_eq!(one.status, 0, "{}", one.stderr);
+    assert!(one.alerts.len() > 100, "{}", one.alerts.len());
+    assert_eq!(one.dead.len(), 62);
+    assert_eq!(one.alerts.len(), three.alerts.len());
+    for (i, (a, b)) in one.alerts.iter().zip(&three.alerts).enumerate() {
+        assert!(a == b, "alert {i} differs:\n{a}\n{b}");
+    }
+    assert!(one.dead == three.dead, "dead letters differ");
+    let summary = |r: &Run| r.stderr.lines().last().map(str::to_string);
+    assert_eq!(summary(&one), summary(&three));
+}

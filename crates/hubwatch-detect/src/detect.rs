@@ -138,7 +138,8 @@ impl Detector {
         &self.limits
     }
 
-    /// Runs one body through decode, rules and dedup.
+    /// Runs one body through decode, rules and dedup: [`Detector::evaluate`], then
+    /// [`Evaluated::admit`].
     ///
     /// `source` is the body's position; `now` is the detection time, used as the event time of
     /// records without a readable `time` (after the source's enqueued time).
@@ -149,17 +150,23 @@ impl Detector {
         dedup: &mut impl Admit,
         now: OffsetDateTime,
     ) -> Processed {
-        let mut out = Processed::default();
+        self.evaluate(body, source, now).admit(dedup)
+    }
+
+    /// Decode, prefilter and rules: everything but dedup, so bodies can be evaluated in
+    /// parallel and admitted in order.
+    pub fn evaluate(&self, body: &[u8], source: &Source, now: OffsetDateTime) -> Evaluated {
+        let mut out = Evaluated::default();
         out.stats.bodies = 1;
         let decoded = match decode_body(body, &self.limits) {
             Ok(d) => d,
-            Err(e) => return Processed::rejected(e, body, source),
+            Err(e) => return Processed::rejected(e, body, source).into(),
         };
         out.stats.records = decoded.total() as u64;
         for part in &decoded.parts {
             out.stats.body_errors += 1;
             let end = part.at + part.raw.len();
-            out.problems.push(Problem {
+            out.items.push(Item::Problem(Box::new(Problem {
                 kind: part.error.kind(),
                 excerpt: excerpt(part.raw, EXCERPT_CHARS),
                 entry: DeadLetter::raw(
@@ -168,12 +175,12 @@ impl Detector {
                     Some(source.clone()),
                     part.raw,
                 ),
-            });
+            })));
         }
         for bad in &decoded.bad {
             out.stats.record_errors += 1;
             let index = bad.error.index();
-            out.problems.push(Problem {
+            out.items.push(Item::Problem(Box::new(Problem {
                 kind: bad.error.kind(),
                 excerpt: excerpt(bad.raw, EXCERPT_CHARS),
                 entry: DeadLetter::raw(
@@ -182,7 +189,7 @@ impl Detector {
                     Some(source.with_record(index)),
                     bad.raw,
                 ),
-            });
+            })));
         }
         let scanned = self.prefilter.as_ref().map(|p| (p, p.scan(body)));
         if matches!(scanned, Some((_, Hits::None))) {
@@ -199,7 +206,7 @@ impl Detector {
                         .checked_sub(body_start)
                         .filter(|s| s + rec.text.len() <= body.len());
                     let route = match start {
-                        Some(s) => prefilter.route_in(hits, s..s + rec.text.len()),
+                        Some(s) => prefilter.route_in(hits, body, s..s + rec.text.len()),
                         None => prefilter.route(rec.text.as_bytes()),
                     };
                     match route {
@@ -213,7 +220,7 @@ impl Detector {
                 Err(e) => {
                     // The decoder validated this text; a failure here is a limit such as depth.
                     out.stats.record_errors += 1;
-                    out.problems.push(Problem {
+                    out.items.push(Item::Problem(Box::new(Problem {
                         kind: "record_invalid_json",
                         excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
                         entry: DeadLetter::raw(
@@ -222,7 +229,7 @@ impl Detector {
                             Some(source.with_record(rec.index)),
                             rec.text.as_bytes(),
                         ),
-                    });
+                    })));
                     continue;
                 }
             };
@@ -244,53 +251,122 @@ impl Detector {
                             rec.text.as_bytes(),
                         );
                         entry.rule_id = Some(rule.id().to_string());
-                        out.problems.push(Problem {
+                        out.items.push(Item::Problem(Box::new(Problem {
                             kind: "rule_error",
                             excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
                             entry,
-                        });
+                        })));
                         continue;
                     }
                 };
                 out.stats.matches += 1;
-                let t = event_time(&fields, fallback_time);
-                let (alert_id, window_start) =
-                    match dedup.admit(rule, &detection.dedup, t, &record_source) {
-                        Admission::Emit {
-                            alert_id,
-                            window_start,
-                        } => (alert_id, window_start),
-                        Admission::Suppressed => continue,
-                    };
-                let built = Alert::build(AlertInput {
+                let event_time = event_time(&fields, fallback_time);
+                // Built before admission (in parallel); admission sets the id and window.
+                let alert = Alert::build(AlertInput {
                     rule,
                     detection,
                     record: &fields,
                     raw: rec.text,
                     source: record_source.clone(),
-                    window_start,
-                    alert_id,
+                    window_start: event_time,
+                    alert_id: String::new(),
                     detected_at: now,
+                })
+                .map_err(|e| Problem {
+                    kind: "alert_error",
+                    excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
+                    entry: DeadLetter::raw(
+                        EntryKind::RuleError,
+                        format!("alert for rule {} could not be built: {e}", rule.id()),
+                        Some(record_source.clone()),
+                        rec.text.as_bytes(),
+                    ),
                 });
-                match built {
-                    Ok(alert) => {
-                        out.stats.alerts += 1;
-                        out.alerts.push(alert);
-                    }
-                    Err(e) => {
-                        out.stats.rule_errors += 1;
-                        out.problems.push(Problem {
-                            kind: "alert_error",
-                            excerpt: excerpt(rec.text.as_bytes(), EXCERPT_CHARS),
-                            entry: DeadLetter::raw(
-                                EntryKind::RuleError,
-                                format!("alert for rule {} could not be built: {e}", rule.id()),
-                                Some(record_source.clone()),
-                                rec.text.as_bytes(),
-                            ),
-                        });
-                    }
+                out.items.push(Item::Match {
+                    rule: Arc::clone(&self.rules),
+                    index: i,
+                    event_time,
+                    alert: Box::new(alert),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// One body evaluated, not yet through dedup: its problems and matches in input order.
+#[derive(Debug, Default)]
+pub struct Evaluated {
+    items: Vec<Item>,
+    stats: Stats,
+}
+
+#[derive(Debug)]
+enum Item {
+    Problem(Box<Problem>),
+    Match {
+        /// The rule set and the rule's index in it (a rule is not `Clone`).
+        rule: Arc<RuleSet>,
+        index: usize,
+        event_time: OffsetDateTime,
+        alert: Box<Result<Alert, Problem>>,
+    },
+}
+
+impl From<Processed> for Evaluated {
+    fn from(p: Processed) -> Self {
+        Evaluated {
+            items: p
+                .problems
+                .into_iter()
+                .map(|p| Item::Problem(Box::new(p)))
+                .collect(),
+            stats: p.stats,
+        }
+    }
+}
+
+impl Evaluated {
+    /// Dedup, in input order: the alerts dedup lets through, with their ids and windows.
+    pub fn admit(self, dedup: &mut impl Admit) -> Processed {
+        let mut out = Processed {
+            stats: self.stats,
+            ..Processed::default()
+        };
+        for item in self.items {
+            let (rules, index, event_time, alert) = match item {
+                Item::Problem(p) => {
+                    out.problems.push(*p);
+                    continue;
                 }
+                Item::Match {
+                    rule,
+                    index,
+                    event_time,
+                    alert,
+                } => (rule, index, event_time, alert),
+            };
+            let mut alert = match *alert {
+                Ok(alert) => alert,
+                Err(problem) => {
+                    // Counted, as before the split, only when dedup would have let it out.
+                    out.stats.rule_errors += 1;
+                    out.problems.push(problem);
+                    continue;
+                }
+            };
+            let rule = &rules.rules[index];
+            match dedup.admit(rule, &alert.dedup, event_time, &alert.source) {
+                Admission::Emit {
+                    alert_id,
+                    window_start,
+                } => {
+                    alert.alert_id = alert_id;
+                    alert.window_start = window_start;
+                    out.stats.alerts += 1;
+                    out.alerts.push(alert);
+                }
+                Admission::Suppressed => {}
             }
         }
         out

@@ -221,23 +221,37 @@ impl Prefilter {
         })
     }
 
-    /// The rules that can match the record at `range` of a scanned body: those whose needles
-    /// start in it, or all when a hiding place does; `None` when no rule can match it.
-    pub fn route_in(&self, hits: &Hits, range: Range<usize>) -> Option<Route> {
+    /// The rules that can match the record at `range` of a scanned `body`: those whose needles
+    /// start in it; `None` when no rule can match it. A record holding a hiding place is
+    /// searched again with its ASCII escapes (`\/`, `\u0000`-`\u007f`) written out, which is
+    /// what Azure's `\/` usually is; if a hiding place remains, it goes to every rule.
+    pub fn route_in(&self, hits: &Hits, body: &[u8], range: Range<usize>) -> Option<Route> {
         let Hits::At(found) = hits else {
             return None;
         };
         let first = found.hidden.partition_point(|&s| s < range.start);
         if found.hidden.get(first).is_some_and(|&s| s < range.end) {
-            return Some(Route::All);
+            let written = unescape_ascii(body.get(range)?);
+            return match self.scan(&written) {
+                Hits::At(again) if again.hidden.is_empty() => self.rules_of(&again.needles),
+                Hits::At(_) => Some(Route::All),
+                Hits::None => None,
+            };
         }
         let first = found.needles.partition_point(|&(s, _)| s < range.start);
+        let last = first
+            + found.needles[first..]
+                .iter()
+                .take_while(|(s, _)| *s < range.end)
+                .count();
+        self.rules_of(&found.needles[first..last])
+    }
+
+    /// The rules owning these needle occurrences; `None` when there are none.
+    fn rules_of(&self, needles: &[(usize, usize)]) -> Option<Route> {
         let mut rules = vec![false; self.rules];
         let mut any = false;
-        for &(_, needle) in found.needles[first..]
-            .iter()
-            .take_while(|(s, _)| *s < range.end)
-        {
+        for &(_, needle) in needles {
             for &r in &self.owners[needle] {
                 rules[r] = true;
                 any = true;
@@ -248,8 +262,53 @@ impl Prefilter {
 
     /// The rules that can match a record, from its own text.
     pub fn route(&self, record: &[u8]) -> Option<Route> {
-        self.route_in(&self.scan(record), 0..record.len())
+        self.route_in(&self.scan(record), record, 0..record.len())
     }
+}
+
+/// JSON text with its escapes of ASCII characters written out (`\/` as `/`, `\u0041` as `A`)
+/// and the others kept (`\u00e9`) or blanked (`\\`, `\n`), read left to right so that
+/// `\\u0041` is not an escape. What is kept or blanked cannot spell a needle character:
+/// needles hold no `"`, `\\` or control character (see [`literal_run`]), and the non-ASCII
+/// characters that case-map to ASCII are hiding places of their own.
+fn unescape_ascii(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..i]);
+        rest = &rest[i..];
+        let ascii = match rest.get(1) {
+            Some(b'/') => Some((b'/', 2)),
+            Some(b'u') => rest
+                .get(2..6)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .filter(|c| c.is_ascii())
+                .map(|c| (c, 6)),
+            _ => None,
+        };
+        let taken = match ascii {
+            Some((c, len)) => {
+                out.push(c);
+                len
+            }
+            // A non-ASCII `\u`: kept, for the search for hiding places.
+            None if rest.get(1) == Some(&b'u') => {
+                out.push(b'\\');
+                1
+            }
+            // `\\`, `\"`, `\n`, ...: written as NULs, which no needle or hiding place holds,
+            // so that `\\/` does not read as `\/`.
+            None => {
+                let len = rest.len().min(2);
+                out.extend(std::iter::repeat_n(0, len));
+                len
+            }
+        };
+        rest = &rest[taken..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// The longest part of a needle that JSON text holds as written: `"`, `\\` and control
@@ -331,14 +390,36 @@ mod tests {
         let hits = p.scan(body.as_bytes());
         let at = |r: &str| {
             let s = body.find(r).unwrap_or_else(|| unreachable!());
-            p.route_in(&hits, s..s + r.len())
+            p.route_in(&hits, body.as_bytes(), s..s + r.len())
         };
         assert_eq!(at(one), Some(Route::Some(vec![1])));
         assert_eq!(at(two), Some(Route::Some(vec![2, 3, 4])));
         assert_eq!(at(three), Some(Route::Some(vec![3])));
-        assert_eq!(p.route_in(&hits, 0..1), None);
+        assert_eq!(p.route_in(&hits, body.as_bytes(), 0..1), None);
         assert_eq!(p.route(br#"{"op":"storageaccounts/write"}"#), None);
-        assert_eq!(p.route(br#"{"op":"\/"}"#), Some(Route::All));
+    }
+
+    #[test]
+    fn records_with_ascii_escapes_are_searched_again() {
+        let p = Prefilter::new(Some(vec![
+            vec!["microsoft.keyvault/vaults/delete".into()],
+            vec!["keyget".into()],
+        ]))
+        .unwrap_or_else(|| unreachable!());
+        let r = |t: &str| p.route(t.as_bytes());
+        assert_eq!(
+            r(r#"{"op":"Microsoft.KeyVault\/vaults\/DELETE"}"#),
+            Some(Route::Some(vec![0]))
+        );
+        assert_eq!(r(r#"{"op":"\u004beyGet"}"#), Some(Route::Some(vec![1])));
+        assert_eq!(r(r#"{"id":"\/subscriptions\/s"}"#), None);
+        // `\\u006b` is a backslash and the text `u006b`, no `k`.
+        assert_eq!(r(r#"{"op":"\\u006beyget"}"#), None);
+        assert_eq!(r(r#"{"op":"\\\/keyget"}"#), Some(Route::Some(vec![1])));
+        // An escape that writes out a hiding place, and a case-mapping one, go everywhere.
+        assert_eq!(r(r#"{"op":"\u005c/"}"#), Some(Route::All));
+        assert_eq!(r(r#"{"op":"\u212aeyget"}"#), Some(Route::All));
+        assert_eq!(r("{\"op\":\"\\/\u{17f}\"}"), Some(Route::All));
     }
 
     #[test]
