@@ -153,8 +153,12 @@ impl<'de> Deserialize<'de> for StartPosition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LoadBalancing {
+    /// After the start-up ramp (`source::claim`), one partition per `update_interval_secs`
+    /// taken over from expired ownership or from replicas above their share.
     #[default]
     Balanced,
+    /// Everything up to the fair share in one cycle, free partitions first, then from replicas
+    /// above their share.
     Greedy,
 }
 

@@ -21,6 +21,7 @@ use crate::rules::testing::{load_tested, RulesError};
 use crate::sink::{self, worker};
 use crate::source::eventhubs::{EventHubsSource, PartitionSettings};
 use crate::source::file::FileSource;
+use crate::source::identity::ReplicaIdentity;
 use crate::source::positions::FilePositions;
 use azure_messaging_eventhubs::CheckpointStore;
 use std::sync::Arc;
@@ -149,7 +150,7 @@ pub async fn run(
                     checkpoint_every,
                     shutdown_grace: grace,
                 },
-                owner_id: EventHubsSource::new_owner_id(),
+                identity: ReplicaIdentity::acquire(&config.service.state_dir),
             };
             let local = tokio::task::LocalSet::new();
             local
