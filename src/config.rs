@@ -48,6 +48,9 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Bodies in flight between the source and detection, per partition.
     pub channel_capacity: usize,
+    /// How long start-up retries dependencies it cannot reach yet (the checkpoint store, Event
+    /// Hubs) before it stops with the cause; 0 gives up at the first failure.
+    pub startup_timeout_secs: u64,
 }
 
 impl Default for ServiceConfig {
@@ -59,6 +62,7 @@ impl Default for ServiceConfig {
             shutdown_grace_secs: 30,
             max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
             channel_capacity: 256,
+            startup_timeout_secs: 300,
         }
     }
 }

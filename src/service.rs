@@ -23,6 +23,7 @@ use crate::source::eventhubs::{EventHubsSource, PartitionSettings};
 use crate::source::file::FileSource;
 use crate::source::identity::ReplicaIdentity;
 use crate::source::positions::FilePositions;
+use crate::startup::Startup;
 use azure_messaging_eventhubs::CheckpointStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub enum ServiceError {
     FileSource(#[from] crate::source::file::FileSourceError),
     #[error(transparent)]
     EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
 }
 
 /// Runs until the source ends (file source without `follow`) or `cancel` fires.
@@ -139,8 +142,15 @@ pub async fn run(
                 .await
                 .map_err(ServiceError::from)
         }
-        SourceKind::Eventhubs => {
-            let store = checkpoint_store(&config).await?;
+        SourceKind::Eventhubs => 'eventhubs: {
+            let startup = Startup::new(
+                Duration::from_secs(config.service.startup_timeout_secs),
+                pipeline.health().clone(),
+            );
+            let Some(store) = checkpoint_store(&config, &startup, &cancel).await? else {
+                // Stopped before the checkpoint store was reached.
+                break 'eventhubs Ok(());
+            };
             crate::checkpoint::keda::log_at_start(&config);
             let source = EventHubsSource {
                 config: config.source.clone(),
@@ -151,6 +161,7 @@ pub async fn run(
                     shutdown_grace: grace,
                 },
                 identity: ReplicaIdentity::acquire(&config.service.state_dir),
+                startup,
             };
             let local = tokio::task::LocalSet::new();
             local
@@ -199,18 +210,23 @@ async fn close_pipeline(pipeline: Arc<Pipeline>, deadline: tokio::time::Instant)
     }
 }
 
-/// The checkpoint store for the Event Hubs source.
-async fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, ServiceError> {
+/// The checkpoint store for the Event Hubs source; a blob store once it was reached (within
+/// the start-up bound). `None` when `cancel` fired first.
+async fn checkpoint_store(
+    config: &Config,
+    startup: &Startup,
+    cancel: &CancellationToken,
+) -> Result<Option<Arc<dyn CheckpointStore>>, ServiceError> {
     let c = &config.checkpoint;
     match c.kind {
-        CheckpointKind::Memory => Ok(Arc::new(
+        CheckpointKind::Memory => Ok(Some(Arc::new(
             azure_messaging_eventhubs::InMemoryCheckpointStore::new(),
-        )),
+        ))),
         CheckpointKind::File => {
             let dir = config.checkpoint_dir();
             let store = FileCheckpointStore::open(&dir)
                 .map_err(|e| ServiceError::Checkpoint(format!("{}: {e}", dir.display())))?;
-            Ok(Arc::new(store))
+            Ok(Some(Arc::new(store)))
         }
         CheckpointKind::Blob => {
             let fail = |e: String| ServiceError::Checkpoint(e);
@@ -249,13 +265,17 @@ async fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, S
             };
             let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
                 .map_err(|e| fail(e.to_string()))?;
-            if c.create_container {
-                store
-                    .create_container_if_missing()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            Ok(Arc::new(store))
+            let reached = startup
+                .retry("checkpoint store", cancel, || async {
+                    let r = if c.create_container {
+                        store.create_container_if_missing().await
+                    } else {
+                        store.check_reachable().await
+                    };
+                    r.map_err(|e| azure::error_chain(&e))
+                })
+                .await?;
+            Ok(reached.map(|()| Arc::new(store) as Arc<dyn CheckpointStore>))
         }
     }
 }

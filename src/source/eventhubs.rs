@@ -17,6 +17,7 @@ use crate::azure;
 use crate::config::{CredentialKind, LoadBalancing, SourceConfig, StartPosition as StartCfg};
 use crate::pipeline::Pipeline;
 use crate::sink::worker::backoff;
+use crate::startup::Startup;
 use azure_messaging_eventhubs::models::{Ownership, StartPositions};
 use azure_messaging_eventhubs::{
     CheckpointStore, ConsumerClient, EventProcessor, ProcessorStrategy, StartLocation,
@@ -35,6 +36,8 @@ pub enum EventHubsSourceError {
     Credential(#[from] azure::CredentialError),
     #[error("source.{key}: {message}")]
     Config { key: &'static str, message: String },
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
 }
 
 /// Checkpoint cadence and shutdown budget of partition tasks.
@@ -52,6 +55,9 @@ pub struct EventHubsSource {
     pub settings: PartitionSettings,
     /// This replica's owner id in ownership records, stable across restarts.
     pub identity: ReplicaIdentity,
+    /// The start-up bound: until the first connection, failing to connect for longer stops
+    /// the source with the cause.
+    pub startup: Startup,
 }
 
 /// How to reach the hub: SAS connection string or a token credential.
@@ -204,8 +210,15 @@ impl EventHubsSource {
                     }
                     was_connected = false;
                     attempt = attempt.saturating_add(1);
+                    let delay = if connected_once {
+                        backoff(attempt.min(8))
+                    } else {
+                        // Never connected yet: a start-up dependency, retried within the bound.
+                        this.startup
+                            .failed("Event Hubs", attempt, &azure::error_chain(&e))?
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff(attempt.min(8))) => continue,
+                        _ = tokio::time::sleep(delay) => continue,
                         _ = cancel.cancelled() => break,
                     }
                 }
@@ -215,6 +228,7 @@ impl EventHubsSource {
             }
             if !connected_once {
                 connected_once = true;
+                this.startup.reached();
                 this.take_back().await;
             }
             this.ramp(&partition_ids, &cancel).await;
