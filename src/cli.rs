@@ -214,6 +214,7 @@ fn test(rules: &RuleOptions) -> anyhow::Result<ExitCode> {
 }
 
 fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
+    telemetry::metrics::mark_started();
     let config = Config::load(path)?;
     telemetry::init(
         &config.service.log_level,

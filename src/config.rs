@@ -92,6 +92,17 @@ pub enum SourceKind {
     Stdin,
 }
 
+impl SourceKind {
+    /// The configuration's spelling (`source.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Eventhubs => "eventhubs",
+            SourceKind::File => "file",
+            SourceKind::Stdin => "stdin",
+        }
+    }
+}
+
 /// How to authenticate to Azure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

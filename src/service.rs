@@ -86,7 +86,11 @@ pub async fn run(
             Arc::new(DeadLetterFile::new(dead_letter)),
         ));
     }
-    tracing::info!(sinks = sinks.len(), source = ?config.source.kind, "sinks started; starting the source");
+    tracing::info!(
+        sinks = sinks.len(),
+        source = config.source.kind.as_str(),
+        "sinks started; starting the source"
+    );
     let pipeline = Arc::new(Pipeline::new(
         detector,
         Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
