@@ -284,28 +284,42 @@ async fn checkpoint_store(
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-pub async fn shutdown_signal() {
+/// SIGTERM and SIGINT, registered before anything else starts: from then on neither kills the
+/// process with the default action, and one that arrives before [`ShutdownSignals::recv`] is
+/// awaited is kept, so an orchestrator's stop right after start still ends in a clean exit 0.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-                    _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+    registered: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    /// Registers the handlers; call inside a Tokio runtime context.
+    pub fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignals {
+                registered: signal(SignalKind::terminate())
+                    .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Resolves when SIGTERM or SIGINT arrives (or arrived since [`ShutdownSignals::install`]).
+    pub async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.registered {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,7 +1,8 @@
 //! Start-up that rides out a blip: `hubwatch run` started before its checkpoint store (Azurite)
 //! and Event Hubs (the local server) are up keeps retrying, `/readyz` names what it waits for,
 //! and it turns ready once both come up; a dependency that never comes up stops it with the
-//! cause after `service.startup_timeout_secs` (exit 2).
+//! cause after `service.startup_timeout_secs` (exit 2). A SIGTERM during start-up, even before
+//! the configuration is read, is a clean stop (exit 0), not death by the signal.
 
 mod support;
 
@@ -169,4 +170,38 @@ async fn event_hubs_that_never_answer_stop_start_up_with_the_cause() {
         text.contains("cannot connect to Event Hubs; retrying"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_while_the_configuration_is_read_is_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    // The configuration comes through a FIFO, so the process waits in Config::load until the
+    // test writes it: the signal arrives at that moment, deterministically.
+    let fifo = dir.path().join("config.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let text = std::fs::read_to_string(config(dir.path(), free_addr(), "")).unwrap();
+    let log = dir.path().join("hubwatch.log");
+    let hw = Hubwatch::start(&fifo, &log);
+    // The runtime's worker threads exist once the signal handlers are about to be registered
+    // (the next statement); the process then blocks opening the FIFO.
+    let pid = hw.pid();
+    let end = Instant::now() + Duration::from_secs(30);
+    while support::process::status_kib(pid, "Threads:") < 2 {
+        assert!(
+            Instant::now() < end,
+            "no runtime before reading the configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    hw.signal("TERM");
+    std::fs::write(&fifo, text).expect("configuration written to the FIFO");
+    let (code, text) =
+        tokio::task::block_in_place(|| exit_of(hw, &log, Duration::from_secs(60)));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("SIGTERM received"), "{text}");
 }
