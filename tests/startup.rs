@@ -200,8 +200,7 @@ async fn a_sigterm_while_the_configuration_is_read_is_a_clean_stop() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     hw.signal("TERM");
     std::fs::write(&fifo, text).expect("configuration written to the FIFO");
-    let (code, text) =
-        tokio::task::block_in_place(|| exit_of(hw, &log, Duration::from_secs(60)));
+    let (code, text) = tokio::task::block_in_place(|| exit_of(hw, &log, Duration::from_secs(60)));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("SIGTERM received"), "{text}");
 }
