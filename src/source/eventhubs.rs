@@ -232,6 +232,11 @@ impl EventHubsSource {
                 this.take_back().await;
             }
             this.ramp(&partition_ids, &cancel).await;
+            if cancel.is_cancelled() {
+                // Stopped during the ramp: hand back what it claimed (only records still ours).
+                this.relinquish(&partition_ids).await;
+                break;
+            }
             attempt = 0;
             was_connected = true;
             pipeline.health().set_source_connected(true);
