@@ -23,12 +23,14 @@
 FROM rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS builder
 WORKDIR /src
 COPY . .
+# The commit is compiled in as hubwatch_build_info{revision} (/metrics), as well as labelled.
+ARG REVISION=unknown
 # The lock file is authoritative: --locked fails instead of resolving new versions. The release
 # profile strips the DWARF (94 MB -> 24 MB) and keeps the symbol table, so a RUST_BACKTRACE
 # backtrace still names its functions; panic messages carry file:line without debug info.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin hubwatch \
+    HUBWATCH_REVISION="${REVISION}" cargo build --release --locked --bin hubwatch \
  && install -D -m 0755 target/release/hubwatch /out/usr/local/bin/hubwatch \
  && mkdir -p /out/var/lib/hubwatch
 

@@ -223,22 +223,29 @@ fn test(rules: &RuleOptions) -> anyhow::Result<ExitCode> {
 }
 
 fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
+    telemetry::metrics::mark_started();
+    // The runtime and the signal handlers first: a SIGTERM during start-up (even while the
+    // configuration is read) is then a clean stop, not death by the signal's default action.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let signals = {
+        let _runtime = runtime.enter();
+        service::ShutdownSignals::install()
+    };
     let config = Config::load(path)?;
     telemetry::init(
         &config.service.log_level,
         log_format.unwrap_or(config.service.log_format),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     runtime.block_on(async {
         let health = Health::new();
         let cancel = CancellationToken::new();
         tokio::spawn({
             let cancel = cancel.clone();
             async move {
-                service::shutdown_signal().await;
+                signals.recv().await;
                 cancel.cancel();
             }
         });

@@ -48,6 +48,9 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Bodies in flight between the source and detection, per partition.
     pub channel_capacity: usize,
+    /// How long start-up retries dependencies it cannot reach yet (the checkpoint store, Event
+    /// Hubs) before it stops with the cause; 0 gives up at the first failure.
+    pub startup_timeout_secs: u64,
 }
 
 impl Default for ServiceConfig {
@@ -59,6 +62,7 @@ impl Default for ServiceConfig {
             shutdown_grace_secs: 30,
             max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
             channel_capacity: 256,
+            startup_timeout_secs: 300,
         }
     }
 }
@@ -86,6 +90,17 @@ pub enum SourceKind {
     Eventhubs,
     File,
     Stdin,
+}
+
+impl SourceKind {
+    /// The configuration's spelling (`source.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Eventhubs => "eventhubs",
+            SourceKind::File => "file",
+            SourceKind::Stdin => "stdin",
+        }
+    }
 }
 
 /// How to authenticate to Azure.
@@ -153,8 +168,12 @@ impl<'de> Deserialize<'de> for StartPosition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LoadBalancing {
+    /// After the start-up ramp (`source::claim`), one partition per `update_interval_secs`
+    /// taken over from expired ownership or from replicas above their share.
     #[default]
     Balanced,
+    /// Everything up to the fair share in one cycle, free partitions first, then from replicas
+    /// above their share.
     Greedy,
 }
 

@@ -1,5 +1,6 @@
-//! Readiness: what `/readyz` reports. Ready means the source is connected, every sink is
-//! accepting, and the dead-letter and checkpoint files can be written.
+//! Readiness: what `/readyz` reports. Ready means start-up reached its dependencies, the source
+//! is connected, every sink is accepting, and the dead-letter and checkpoint files can be
+//! written.
 
 use crate::sink::worker::SinkHealth;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,8 @@ pub struct Health {
     checkpoint_ok: AtomicBool,
     /// The last partition receive failure: when, and a short reason.
     source_failure: Mutex<Option<(Instant, String)>>,
+    /// A start-up dependency not reached yet, and why (see `crate::startup`).
+    starting: Mutex<Option<String>>,
     sinks: Mutex<Vec<(String, Arc<SinkHealth>)>>,
 }
 
@@ -31,6 +34,7 @@ impl Health {
             dead_letter_ok: AtomicBool::new(true),
             checkpoint_ok: AtomicBool::new(true),
             source_failure: Mutex::new(None),
+            starting: Mutex::new(None),
             sinks: Mutex::new(Vec::new()),
         })
     }
@@ -53,6 +57,12 @@ impl Health {
 
     pub fn set_checkpoint_ok(&self, v: bool) {
         self.checkpoint_ok.store(v, Ordering::Relaxed);
+    }
+
+    /// A start-up dependency is not reached yet (`Some(why)`), or no longer holds start-up
+    /// back (`None`).
+    pub fn set_starting(&self, why: Option<String>) {
+        *self.starting.lock().unwrap_or_else(|e| e.into_inner()) = why;
     }
 
     /// Records a partition receive failure; true when the source was not failing before (so
@@ -81,6 +91,14 @@ impl Health {
     /// `Ok` when ready, else the reasons.
     pub fn readiness(&self) -> Result<(), NotReady> {
         let mut why = Vec::new();
+        if let Some(s) = self
+            .starting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            why.push(format!("starting: {s}"));
+        }
         if !self.source_connected.load(Ordering::Relaxed) {
             why.push("source not connected".to_string());
         }

@@ -166,6 +166,7 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    crate::telemetry::metrics::refresh_process_metrics();
     (
         [(
             header::CONTENT_TYPE,

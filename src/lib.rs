@@ -24,4 +24,5 @@ pub mod replay;
 pub mod service;
 pub mod sink;
 pub mod source;
+pub mod startup;
 pub mod telemetry;

@@ -21,7 +21,9 @@ use crate::rules::testing::{load_tested, RulesError};
 use crate::sink::{self, worker};
 use crate::source::eventhubs::{EventHubsSource, PartitionSettings};
 use crate::source::file::FileSource;
+use crate::source::identity::ReplicaIdentity;
 use crate::source::positions::FilePositions;
+use crate::startup::Startup;
 use azure_messaging_eventhubs::CheckpointStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub enum ServiceError {
     FileSource(#[from] crate::source::file::FileSourceError),
     #[error(transparent)]
     EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
 }
 
 /// Runs until the source ends (file source without `follow`) or `cancel` fires.
@@ -82,7 +86,11 @@ pub async fn run(
             Arc::new(DeadLetterFile::new(dead_letter)),
         ));
     }
-    tracing::info!(sinks = sinks.len(), source = ?config.source.kind, "sinks started; starting the source");
+    tracing::info!(
+        sinks = sinks.len(),
+        source = config.source.kind.as_str(),
+        "sinks started; starting the source"
+    );
     let pipeline = Arc::new(Pipeline::new(
         detector,
         Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
@@ -138,8 +146,15 @@ pub async fn run(
                 .await
                 .map_err(ServiceError::from)
         }
-        SourceKind::Eventhubs => {
-            let store = checkpoint_store(&config).await?;
+        SourceKind::Eventhubs => 'eventhubs: {
+            let startup = Startup::new(
+                Duration::from_secs(config.service.startup_timeout_secs),
+                pipeline.health().clone(),
+            );
+            let Some(store) = checkpoint_store(&config, &startup, &cancel).await? else {
+                // Stopped before the checkpoint store was reached.
+                break 'eventhubs Ok(());
+            };
             crate::checkpoint::keda::log_at_start(&config);
             let source = EventHubsSource {
                 config: config.source.clone(),
@@ -149,7 +164,8 @@ pub async fn run(
                     checkpoint_every,
                     shutdown_grace: grace,
                 },
-                owner_id: EventHubsSource::new_owner_id(),
+                identity: ReplicaIdentity::acquire(&config.service.state_dir),
+                startup,
             };
             let local = tokio::task::LocalSet::new();
             local
@@ -198,18 +214,23 @@ async fn close_pipeline(pipeline: Arc<Pipeline>, deadline: tokio::time::Instant)
     }
 }
 
-/// The checkpoint store for the Event Hubs source.
-async fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, ServiceError> {
+/// The checkpoint store for the Event Hubs source; a blob store once it was reached (within
+/// the start-up bound). `None` when `cancel` fired first.
+async fn checkpoint_store(
+    config: &Config,
+    startup: &Startup,
+    cancel: &CancellationToken,
+) -> Result<Option<Arc<dyn CheckpointStore>>, ServiceError> {
     let c = &config.checkpoint;
     match c.kind {
-        CheckpointKind::Memory => Ok(Arc::new(
+        CheckpointKind::Memory => Ok(Some(Arc::new(
             azure_messaging_eventhubs::InMemoryCheckpointStore::new(),
-        )),
+        ))),
         CheckpointKind::File => {
             let dir = config.checkpoint_dir();
             let store = FileCheckpointStore::open(&dir)
                 .map_err(|e| ServiceError::Checkpoint(format!("{}: {e}", dir.display())))?;
-            Ok(Arc::new(store))
+            Ok(Some(Arc::new(store)))
         }
         CheckpointKind::Blob => {
             let fail = |e: String| ServiceError::Checkpoint(e);
@@ -248,39 +269,57 @@ async fn checkpoint_store(config: &Config) -> Result<Arc<dyn CheckpointStore>, S
             };
             let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
                 .map_err(|e| fail(e.to_string()))?;
-            if c.create_container {
-                store
-                    .create_container_if_missing()
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            Ok(Arc::new(store))
+            let reached = startup
+                .retry("checkpoint store", cancel, || async {
+                    let r = if c.create_container {
+                        store.create_container_if_missing().await
+                    } else {
+                        store.check_reachable().await
+                    };
+                    r.map_err(|e| azure::error_chain(&e))
+                })
+                .await?;
+            Ok(reached.map(|()| Arc::new(store) as Arc<dyn CheckpointStore>))
         }
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-pub async fn shutdown_signal() {
+/// SIGTERM and SIGINT, registered before anything else starts: from then on neither kills the
+/// process with the default action, and one that arrives before [`ShutdownSignals::recv`] is
+/// awaited is kept, so an orchestrator's stop right after start still ends in a clean exit 0.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-                    _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+    registered: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    /// Registers the handlers; call inside a Tokio runtime context.
+    pub fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignals {
+                registered: signal(SignalKind::terminate())
+                    .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Resolves when SIGTERM or SIGINT arrives (or arrived since [`ShutdownSignals::install`]).
+    pub async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.registered {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

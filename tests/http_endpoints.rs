@@ -155,6 +155,98 @@ fn endpoints_metrics_healthcheck_and_sigterm() {
 }
 
 #[test]
+fn build_process_and_uptime_metrics_and_structured_sources_in_json_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.jsonl");
+    // The sample holds a malformed line: its WARN names the line's source.
+    std::fs::write(&input, SAMPLE).expect("input");
+    let config = write_config(
+        dir.path(),
+        &file_source(&input, true),
+        "127.0.0.1:0",
+        STDOUT_SINK,
+    );
+    let mut hw = Running::start(&config, &[], &["--log-format", "json"]);
+    let addr = hw.http_addr(Duration::from_secs(20));
+    let pid = hw.child.id();
+    let (_, first) = poll(addr, "/metrics", Duration::from_secs(20), |_, m| {
+        sample(m, "hubwatch_bodies_total").unwrap_or(0.0) > 0.0
+    });
+
+    let build = first
+        .lines()
+        .find(|l| l.starts_with("hubwatch_build_info{"))
+        .unwrap_or_else(|| panic!("no hubwatch_build_info:\n{first}"));
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.contains("revision=\"")
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    for name in [
+        "hubwatch_build_info",
+        "hubwatch_uptime_seconds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            first.contains(&format!("# HELP {name} ")),
+            "no # HELP for {name}:\n{first}"
+        );
+    }
+    // The values are this process's own.
+    let rss = sample(&first, "process_resident_memory_bytes").expect("rss");
+    let vm_rss = (service::status_kib(pid, "VmRSS:") * 1024) as f64;
+    assert!(
+        rss > vm_rss / 2.0 && rss < vm_rss * 2.0,
+        "rss {rss} vs VmRSS {vm_rss}"
+    );
+    let fds = sample(&first, "process_open_fds").expect("open fds");
+    let listed = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0) as f64;
+    assert!(
+        fds >= 3.0 && (fds - listed).abs() <= 8.0,
+        "{fds} open fds vs {listed} listed"
+    );
+    // A counter (the metrics facade counts in integers: whole CPU seconds).
+    assert!(sample(&first, "process_cpu_seconds_total").expect("cpu") >= 0.0);
+    assert!(
+        first.contains("# TYPE process_cpu_seconds_total counter"),
+        "{first}"
+    );
+    let up = sample(&first, "hubwatch_uptime_seconds").expect("uptime");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_, later) = get(addr, "/metrics").expect("GET /metrics");
+    let up_later = sample(&later, "hubwatch_uptime_seconds").expect("uptime");
+    assert!(up_later >= up + 1.0, "uptime {up} then {up_later}");
+
+    let status = hw.terminate(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}:\n{}", hw.stderr());
+    let log = hw.stderr();
+    let bad: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "bad input dead-lettered")
+        .collect();
+    assert!(!bad.is_empty(), "{log}");
+    for v in &bad {
+        let source = &v["source"];
+        assert_eq!(source["kind"], "file", "source is a JSON object: {v}");
+        assert_eq!(source["path"], input.display().to_string().as_str(), "{v}");
+        assert!(source["line"].as_u64().is_some_and(|n| n > 0), "{v}");
+    }
+    let started = log
+        .lines()
+        .find(|l| l.contains("sinks started; starting the source"))
+        .expect("sinks started line");
+    assert!(started.contains("\"source\":\"file\""), "{started}");
+}
+
+#[test]
 fn healthcheck_against_a_closed_port_exits_1() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -180,6 +180,8 @@ var configToml = join(flatten([
     'state_dir = "/var/lib/hubwatch"'
     'log_format = "json"'
     'shutdown_grace_secs = 30'
+    '# Storage or Event Hubs unreachable at start: retried this long, then exit 2 with the cause.'
+    'startup_timeout_secs = 300'
     ''
     '[http]'
     'listen = "0.0.0.0:${port}"'

@@ -8,6 +8,8 @@
 //! silent while the hub holds newer events (a half-open connection reports no error) is
 //! closed after `stall_timeout_secs`, and the processor reopens it.
 
+use super::claim::{Ramp, SETTLE};
+use super::identity::ReplicaIdentity;
 use super::lag::{LagTracker, OpenClient};
 use super::partition::{credentials_refused, PartitionContext, PartitionTask, CREDENTIALS_REFUSED};
 use super::poison::PoisonPolicy;
@@ -15,6 +17,7 @@ use crate::azure;
 use crate::config::{CredentialKind, LoadBalancing, SourceConfig, StartPosition as StartCfg};
 use crate::pipeline::Pipeline;
 use crate::sink::worker::backoff;
+use crate::startup::Startup;
 use azure_messaging_eventhubs::models::{Ownership, StartPositions};
 use azure_messaging_eventhubs::{
     CheckpointStore, ConsumerClient, EventProcessor, ProcessorStrategy, StartLocation,
@@ -33,6 +36,8 @@ pub enum EventHubsSourceError {
     Credential(#[from] azure::CredentialError),
     #[error("source.{key}: {message}")]
     Config { key: &'static str, message: String },
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
 }
 
 /// Checkpoint cadence and shutdown budget of partition tasks.
@@ -48,8 +53,11 @@ pub struct EventHubsSource {
     pub config: SourceConfig,
     pub store: Arc<dyn CheckpointStore>,
     pub settings: PartitionSettings,
-    /// This replica's owner id in ownership records.
-    pub owner_id: String,
+    /// This replica's owner id in ownership records, stable across restarts.
+    pub identity: ReplicaIdentity,
+    /// The start-up bound: until the first connection, failing to connect for longer stops
+    /// the source with the cause.
+    pub startup: Startup,
 }
 
 /// How to reach the hub: SAS connection string or a token credential.
@@ -59,16 +67,6 @@ enum Auth {
 }
 
 impl EventHubsSource {
-    /// A fresh owner id: host name, process id and a random suffix.
-    pub fn new_owner_id() -> String {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "hubwatch".into());
-        format!(
-            "{host}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        )
-    }
-
     fn auth(&self) -> Result<Auth, EventHubsSourceError> {
         let kind = self.config.credential.ok_or(EventHubsSourceError::Config {
             key: "credential",
@@ -89,10 +87,10 @@ impl EventHubsSource {
         let c = &self.config;
         let mut builder = ConsumerClient::builder()
             .with_consumer_group(c.consumer_group.clone())
-            .with_instance_id(self.owner_id.clone())
+            .with_instance_id(self.identity.owner_id().to_string())
             // The processor's owner id in ownership records is the connection name, which the SDK
             // takes from the application id: it must be unique per replica.
-            .with_application_id(self.owner_id.clone());
+            .with_application_id(self.identity.owner_id().to_string());
         if let Some(ep) = &c.custom_endpoint {
             builder = builder.with_custom_endpoint(ep.clone());
         }
@@ -131,16 +129,18 @@ impl EventHubsSource {
         }
     }
 
+    /// The processor, and the hub's partition ids (for the start-up ramp).
     async fn build_processor(
         &self,
         auth: &Auth,
-    ) -> azure_messaging_eventhubs::Result<Arc<EventProcessor>> {
+    ) -> azure_messaging_eventhubs::Result<(Arc<EventProcessor>, Vec<String>)> {
         let consumer = self.open_consumer(auth).await?;
+        let partition_ids = consumer.get_eventhub_properties().await?.partition_ids;
         let strategy = match self.config.load_balancing {
             LoadBalancing::Balanced => ProcessorStrategy::Balanced,
             LoadBalancing::Greedy => ProcessorStrategy::Greedy,
         };
-        EventProcessor::builder()
+        let processor = EventProcessor::builder()
             .with_load_balancing_strategy(strategy)
             .with_update_interval(time::Duration::seconds(
                 self.config.update_interval_secs as i64,
@@ -151,7 +151,8 @@ impl EventHubsSource {
             .with_start_positions(self.start_positions())
             .with_prefetch(self.config.prefetch)
             .build(consumer, self.store.clone())
-            .await
+            .await?;
+        Ok((processor, partition_ids))
     }
 
     /// Runs until `cancel` fires; reconnects on its own after faults. Must run inside a
@@ -186,12 +187,13 @@ impl EventHubsSource {
         let poison = PoisonPolicy::new(this.config.poison_after_failures);
         let mut attempt = 0u32;
         let mut was_connected = false;
+        let mut connected_once = false;
         while !cancel.is_cancelled() {
             let processor = tokio::select! {
                 p = this.build_processor(&auth) => p,
                 _ = cancel.cancelled() => break,
             };
-            let processor = match processor {
+            let (processor, partition_ids) = match processor {
                 Ok(p) => p,
                 Err(e) => {
                     pipeline.health().set_source_connected(false);
@@ -208,14 +210,32 @@ impl EventHubsSource {
                     }
                     was_connected = false;
                     attempt = attempt.saturating_add(1);
+                    let delay = if connected_once {
+                        backoff(attempt.min(8))
+                    } else {
+                        // Never connected yet: a start-up dependency, retried within the bound.
+                        this.startup
+                            .failed("Event Hubs", attempt, &azure::error_chain(&e))?
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff(attempt.min(8))) => continue,
+                        _ = tokio::time::sleep(delay) => continue,
                         _ = cancel.cancelled() => break,
                     }
                 }
             };
             if attempt > 0 || !was_connected {
-                tracing::info!(eventhub = ?this.config.eventhub, consumer_group = %this.config.consumer_group, "connected to Event Hubs");
+                tracing::info!(eventhub = ?this.config.eventhub, consumer_group = %this.config.consumer_group, owner_id = %this.identity.owner_id(), "connected to Event Hubs");
+            }
+            if !connected_once {
+                connected_once = true;
+                this.startup.reached();
+                this.take_back().await;
+            }
+            this.ramp(&partition_ids, &cancel).await;
+            if cancel.is_cancelled() {
+                // Stopped during the ramp: hand back what it claimed (only records still ours).
+                this.relinquish(&partition_ids).await;
+                break;
             }
             attempt = 0;
             was_connected = true;
@@ -312,6 +332,77 @@ impl EventHubsSource {
         lost
     }
 
+    /// Takes back at once the partitions an earlier process of this replica still owns (it
+    /// was killed and could not hand them back), before the processor's first cycle, which
+    /// then finds them ours: without this they would sit unread until their ownership expires.
+    async fn take_back(&self) {
+        let namespace = self.config.namespace.as_deref().unwrap_or_default();
+        let eventhub = self.config.eventhub.as_deref().unwrap_or_default();
+        let current = match self
+            .store
+            .list_ownerships(namespace, eventhub, &self.config.consumer_group)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %azure::error_chain(&e), "could not list ownership to take back this replica's partitions; they are claimed when they expire");
+                return;
+            }
+        };
+        let expiry = Duration::from_secs(self.config.ownership_expiry_secs);
+        let now = SystemTime::now();
+        let previous: Vec<Ownership> = current
+            .into_iter()
+            .filter(|o| {
+                o.owner_id
+                    .as_deref()
+                    .is_some_and(|id| self.identity.is_predecessor(id))
+                    && o.last_modified_time.is_none_or(|t| t + expiry > now)
+            })
+            .map(|mut o| {
+                o.owner_id = Some(self.identity.owner_id().to_string());
+                o
+            })
+            .collect();
+        if previous.is_empty() {
+            return;
+        }
+        match self.store.claim_ownership(&previous).await {
+            Ok(taken) => {
+                tracing::info!(
+                    partitions = taken.len(),
+                    of = previous.len(),
+                    "took back the partitions this replica's previous process owned"
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %azure::error_chain(&e), "could not take back this replica's partitions; they are claimed when they expire")
+            }
+        }
+    }
+
+    /// Claims this replica's fair share of free partitions back to back before the
+    /// processor's first cycle (see [`super::claim`]).
+    async fn ramp(&self, partition_ids: &[String], cancel: &CancellationToken) {
+        let update = Duration::from_secs(self.config.update_interval_secs);
+        let ramp = Ramp {
+            store: &self.store,
+            namespace: self.config.namespace.as_deref().unwrap_or_default(),
+            eventhub: self.config.eventhub.as_deref().unwrap_or_default(),
+            consumer_group: &self.config.consumer_group,
+            owner_id: self.identity.owner_id(),
+            partition_ids,
+            expiry: Duration::from_secs(self.config.ownership_expiry_secs),
+            settle: SETTLE.min(update),
+        };
+        let held = ramp.run(cancel).await;
+        tracing::info!(
+            partitions = held,
+            of = partition_ids.len(),
+            "claimed this replica's share of the free partitions"
+        );
+    }
+
     /// Hands this replica's partitions back at once on a graceful stop, so other replicas need
     /// not wait for the ownership to expire: the records are rewritten with no owner (an empty
     /// `ownerid` in blob metadata, as the .NET and Python processors write it).
@@ -336,7 +427,7 @@ impl EventHubsSource {
                 .into_iter()
                 .filter(|o| {
                     partitions.contains(&o.partition_id)
-                        && o.owner_id.as_deref() == Some(self.owner_id.as_str())
+                        && o.owner_id.as_deref() == Some(self.identity.owner_id())
                 })
                 .map(|mut o| {
                     o.owner_id = None;

@@ -1,7 +1,9 @@
 //! Sources: where Event Hubs bodies come from (an Event Hub, files, standard input).
 
+mod claim;
 pub mod eventhubs;
 pub mod file;
+pub mod identity;
 mod lag;
 pub mod lines;
 mod partition;

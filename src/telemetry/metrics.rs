@@ -4,9 +4,15 @@
 //! Metrics go through the `metrics` facade to a `PrometheusRecorder` installed as the global
 //! recorder the first time [`metrics_handle`] is called (by the HTTP listener); without it,
 //! emitting is a no-op.
+//!
+//! Besides the table, [`refresh_process_metrics`] (called at every scrape) sets the process
+//! metrics of the `metrics-process` crate under their standard Prometheus names
+//! ([`PROCESS_METRICS`]: CPU seconds, resident memory, open and maximum file descriptors, ...)
+//! and `hubwatch_uptime_seconds`.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 /// The Prometheus recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +46,32 @@ pub const METRICS: &[(&str, MetricKind, &str)] = &[
     ("hubwatch_partition_stalls_total", MetricKind::Counter, "Partition receivers reopened because they delivered nothing for stall_timeout_secs while the hub held newer events."),
     ("hubwatch_partition_lag_events", MetricKind::Gauge, "Events of a partition not processed yet: last enqueued sequence number minus last processed."),
     (LATENCY_HISTOGRAM, MetricKind::Histogram, "Seconds from an event's enqueued time in Event Hubs to the sink's acknowledgement of its alert."),
+    ("hubwatch_build_info", MetricKind::Gauge, "Always 1; the labels name the build: version (Cargo package) and revision (git commit, \"unknown\" unless built with HUBWATCH_REVISION)."),
+    ("hubwatch_uptime_seconds", MetricKind::Gauge, "Seconds since the process started."),
 ];
+
+/// Process metrics set by `metrics-process` at each scrape, under the names of Prometheus's own
+/// client libraries (no `hubwatch_` prefix), so standard dashboards and alerts apply.
+pub const PROCESS_METRICS: &[&str] = &[
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
+/// The git commit the binary was built from: `HUBWATCH_REVISION` at build time (the Dockerfile
+/// passes its `REVISION` build argument), else `unknown`.
+pub const REVISION: &str = match option_env!("HUBWATCH_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// The kind of a metric in [`METRICS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +98,16 @@ pub fn metrics_handle() -> Result<PrometheusHandle, MetricsError> {
         .map_err(|e| MetricsError(e.to_string()))?
         .install_recorder()
         .map_err(|e| MetricsError(e.to_string()))?;
+    STARTED.get_or_init(Instant::now);
     describe_metrics();
+    process_collector().describe();
+    metrics::gauge!(
+        "hubwatch_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "revision" => REVISION
+    )
+    .set(1.0);
+    refresh_process_metrics();
     *slot = Some(handle.clone());
     Ok(handle)
 }
@@ -92,6 +132,23 @@ pub fn describe_metrics() {
     ] {
         metrics::counter!(name).increment(0);
     }
+}
+
+/// Marks the process start for `hubwatch_uptime_seconds` (first call wins; else the recorder's
+/// installation counts as the start).
+pub fn mark_started() {
+    STARTED.get_or_init(Instant::now);
+}
+
+fn process_collector() -> &'static metrics_process::Collector {
+    PROCESS.get_or_init(metrics_process::Collector::default)
+}
+
+/// Sets the process metrics and the uptime to their current values (before each scrape).
+pub fn refresh_process_metrics() {
+    process_collector().collect();
+    let started = *STARTED.get_or_init(Instant::now);
+    metrics::gauge!("hubwatch_uptime_seconds").set(started.elapsed().as_secs_f64());
 }
 
 /// Zero values for a sink's series, so they exist from start-up.

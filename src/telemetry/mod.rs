@@ -1,8 +1,10 @@
 //! Logs: the tracing subscriber, and rate-limited reporting of bad input.
 //!
 //! Logs are JSON when stderr is not a terminal (a container) and human-readable on a terminal,
-//! unless the format is set. The level comes from `RUST_LOG`, else from the configuration.
+//! unless the format is set. The level comes from `RUST_LOG`, else from the configuration. In
+//! JSON, structured values (an input's `source`) are nested JSON ([`json`]).
 
+pub mod json;
 pub mod metrics;
 
 use crate::detect::Problem;
@@ -35,10 +37,13 @@ pub fn init(level: &str, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if json {
-        builder
+        let format = tracing_subscriber::fmt::format()
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(false);
+        builder
+            .json()
+            .event_format(json::NestedJson::new(format))
             .try_init()
     } else {
         builder.try_init()
@@ -88,7 +93,7 @@ impl ProblemLog {
             tracing::warn!(
                 kind = p.kind,
                 reason = %p.entry.reason,
-                source = ?p.entry.source,
+                source = %json::Json(&p.entry.source),
                 excerpt = %p.excerpt,
                 "bad input dead-lettered"
             );

@@ -103,6 +103,41 @@ impl Azurite {
         panic!("Azurite did not start: {last_error}");
     }
 
+    /// A private Azurite on `port` (a test that starts it only after the service), waiting
+    /// until it answers.
+    pub async fn start_on(port: u16) -> Azurite {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let bin = root.join("node_modules/.bin/azurite-blob");
+        let dir = tempfile::tempdir().expect("temp dir for azurite");
+        let log = std::fs::File::create(dir.path().join("azurite.log")).expect("log file");
+        let child = Command::new(&bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e} (is node installed?)", bin.display()));
+        let mut azurite = Azurite {
+            account_url: format!("http://127.0.0.1:{port}/{ACCOUNT}"),
+            child: Some(child),
+            _dir: Some(dir),
+        };
+        if let Err(e) = wait_ready(&azurite.account_url, azurite.child.as_mut()).await {
+            panic!("Azurite did not start on port {port}: {e}");
+        }
+        azurite
+    }
+
     pub fn container_url(&self, container: &str) -> String {
         format!("{}/{container}", self.account_url)
     }

@@ -227,6 +227,29 @@ impl BlobCheckpointStore {
         }
     }
 
+    /// Checks that the container can be listed (reachable, credentials accepted, container
+    /// present): one `List Blobs` request for at most one blob.
+    pub async fn check_reachable(&self) -> Result<()> {
+        let resp = self
+            .inner
+            .send(
+                Method::GET,
+                None,
+                &[
+                    ("restype", "container"),
+                    ("comp", "list"),
+                    ("maxresults", "1"),
+                ],
+                Vec::new(),
+                false,
+            )
+            .await?;
+        match resp.status {
+            200 => Ok(()),
+            _ => Err(self.inner.status_error("list blobs", None, &resp)),
+        }
+    }
+
     async fn claim_one(&self, ownership: &Ownership) -> Result<Option<Ownership>> {
         check_fields(
             &ownership.fully_qualified_namespace,
