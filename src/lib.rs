@@ -17,6 +17,7 @@ pub mod dead_letter;
 pub mod durable;
 pub mod health;
 pub mod http;
+pub mod memory;
 pub mod pipeline;
 pub mod progress;
 pub mod redrive;

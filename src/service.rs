@@ -99,6 +99,7 @@ pub async fn run(
         health,
     ));
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
+    tokio::spawn(crate::memory::trim_until(cancel.clone()));
     // When the stop was requested: the sinks get what is left of the grace period after the
     // source's drain, not a second one.
     let stop_requested = tokio::spawn({
