@@ -46,7 +46,8 @@ pub struct ServiceConfig {
     pub shutdown_grace_secs: u64,
     /// Largest body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Bodies in flight between the source and detection, per partition.
+    /// Bodies in flight between the source and detection, per partition (Event Hubs) or per
+    /// file source. Each holds a whole body: 64 x 32 partitions x 67 KB is 137 MB.
     pub channel_capacity: usize,
     /// How long start-up retries dependencies it cannot reach yet (the checkpoint store, Event
     /// Hubs) before it stops with the cause; 0 gives up at the first failure.
@@ -61,7 +62,7 @@ impl Default for ServiceConfig {
             log_format: Default::default(),
             shutdown_grace_secs: 30,
             max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
-            channel_capacity: 256,
+            channel_capacity: 64,
             startup_timeout_secs: 300,
         }
     }

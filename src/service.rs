@@ -164,6 +164,7 @@ pub async fn run(
                     checkpoint_every_events: config.checkpoint.interval_events,
                     checkpoint_every,
                     shutdown_grace: grace,
+                    channel_capacity: config.service.channel_capacity,
                 },
                 identity: ReplicaIdentity::acquire(&config.service.state_dir),
                 startup,

@@ -46,6 +46,8 @@ pub struct PartitionSettings {
     pub checkpoint_every_events: u64,
     pub checkpoint_every: Duration,
     pub shutdown_grace: Duration,
+    /// Events between a partition's receiver and its worker (`service.channel_capacity`).
+    pub channel_capacity: usize,
 }
 
 /// The Event Hubs source.

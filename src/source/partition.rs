@@ -68,7 +68,7 @@ impl PartitionTask {
 
     pub(super) async fn run(self, cancel: CancellationToken) -> String {
         let id = self.client.get_partition_id().to_string();
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (tx, rx) = tokio::sync::mpsc::channel(self.worker.ctx.settings.channel_capacity);
         let pipeline = self.worker.ctx.pipeline.clone();
         let worker = tokio::spawn(self.worker.run(id.clone(), rx, cancel));
         {
