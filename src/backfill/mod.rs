@@ -77,7 +77,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<Snapshot, BackfillError> {
     let b = &config.backfill;
-    b.validate(config.service.max_body_bytes)?;
+    b.validate()?;
     let range = HourRange::new(options.from, options.to);
     if range.from >= range.to {
         return Err(BackfillError::Range {

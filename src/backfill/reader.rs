@@ -24,6 +24,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+/// How often a reader waiting for sinks moves its cursor to what they acknowledged.
+const TICK: Duration = Duration::from_millis(100);
+
 /// What every blob reader shares.
 pub(super) struct Reader {
     pub pipeline: Arc<Pipeline>,
@@ -183,15 +186,19 @@ impl Reader {
                 stopped = true;
             }
         }
-        let deadline = if cancel.is_cancelled() {
-            tokio::time::Instant::now() + self.shutdown_grace
-        } else {
-            // Not stopping: wait for the sinks as long as they take.
-            tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600)
-        };
-        tokio::select! {
-            _ = out.progress.drain(deadline) => {}
-            _ = async { cancel.cancelled().await; tokio::time::sleep(self.shutdown_grace).await } => {}
+        // Wait for the sinks (as long as they take, unless stopping), moving the cursor as
+        // acknowledgements come in.
+        let mut stop_at: Option<tokio::time::Instant> = None;
+        while out.progress.in_flight() > 0 {
+            if cancel.is_cancelled() && stop_at.is_none() {
+                stop_at = Some(tokio::time::Instant::now() + self.shutdown_grace);
+            }
+            let now = tokio::time::Instant::now();
+            if stop_at.is_some_and(|t| now >= t) {
+                break;
+            }
+            out.progress.drain(now + TICK).await;
+            self.checkpoint(&key, &mut out, &etag, length, false, false);
         }
         let done = complete && closed && !stopped && out.progress.in_flight() == 0;
         self.checkpoint(&key, &mut out, &etag, length, true, done);

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// The containers diagnostic settings write to: the Activity Log and Key Vault `AuditEvent`.
 pub const DEFAULT_CONTAINERS: [&str; 2] = ["insights-activity-logs", "insights-logs-auditevent"];
 
+/// The smallest ranged read (`memory_mib / parallelism`).
+pub const MIN_RANGE_BYTES: usize = 64 << 10;
+
 /// `[backfill]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,8 +36,9 @@ pub struct BackfillConfig {
     pub account_key_env: Option<String>,
     /// Blobs downloaded and processed at the same time.
     pub parallelism: usize,
-    /// Bound on blob data held in memory across all downloads, in MiB; each download reads
-    /// ranges of `memory_mib / parallelism` (at least `service.max_body_bytes`).
+    /// Bound on downloaded blob data held in memory, in MiB: each of the `parallelism`
+    /// downloads reads ranges of `memory_mib / parallelism` bytes (at least 64 KiB), plus at
+    /// most one line (`service.max_body_bytes`) carried over from the previous range.
     pub memory_mib: usize,
     /// Cursor directory (default: `<state_dir>/backfill`).
     pub cursor_dir: Option<PathBuf>,
@@ -71,7 +75,7 @@ impl Default for BackfillConfig {
 
 impl BackfillConfig {
     /// Checks what `hubwatch backfill` needs; every error names its key.
-    pub fn validate(&self, max_body_bytes: usize) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self
             .account_url
             .as_deref()
@@ -107,11 +111,11 @@ impl BackfillConfig {
         if self.memory_mib == 0 {
             return Err(invalid("backfill.memory_mib", "must be at least 1"));
         }
-        if self.range_bytes() < max_body_bytes.min(1 << 20) {
+        if self.range_bytes() < MIN_RANGE_BYTES {
             return Err(invalid(
                 "backfill.memory_mib",
                 format!(
-                    "memory_mib / parallelism must be at least 1 MiB (is {} bytes)",
+                    "memory_mib / parallelism must be at least 64 KiB (is {} bytes)",
                     self.range_bytes()
                 ),
             ));

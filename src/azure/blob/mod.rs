@@ -184,6 +184,36 @@ impl BlobContainer {
         }
     }
 
+    /// Creates an empty append blob (replacing any blob of that name). For tests and the
+    /// benchmark's archive generator: diagnostic settings write archives this way.
+    pub async fn create_append_blob(&self, blob: &str) -> Result<()> {
+        let headers = vec![("x-ms-blob-type".to_string(), "AppendBlob".to_string())];
+        let resp = self
+            .send(Method::PUT, Some(blob), &[], headers, true)
+            .await?;
+        match resp.status {
+            201 => Ok(()),
+            _ => Err(self.status_error("create append blob", Some(blob), &resp)),
+        }
+    }
+
+    /// Appends one block (at most 4 MiB on older service versions) to an append blob.
+    pub async fn append_block(&self, blob: &str, data: bytes::Bytes) -> Result<()> {
+        let resp = self
+            .send_body(
+                Method::PUT,
+                Some(blob),
+                &[("comp", "appendblock")],
+                Vec::new(),
+                Some(data),
+            )
+            .await?;
+        match resp.status {
+            201 => Ok(()),
+            _ => Err(self.status_error("append block", Some(blob), &resp)),
+        }
+    }
+
     /// Bytes `start..` of a blob, at most `max` of them. `Ok(None)`: nothing at or after
     /// `start` (the blob is not longer than that).
     pub async fn get_range(&self, blob: &str, start: u64, max: u64) -> Result<Option<BlobRange>> {

@@ -80,6 +80,25 @@ impl BlobContainer {
         extra: Vec<(String, String)>,
         with_body: bool,
     ) -> Result<BlobResponse> {
+        self.send_body(
+            method,
+            blob,
+            query,
+            extra,
+            with_body.then(bytes::Bytes::new),
+        )
+        .await
+    }
+
+    /// [`BlobContainer::send`] with a request body (`Some(empty)`: `Content-Length: 0`).
+    pub async fn send_body(
+        &self,
+        method: Method,
+        blob: Option<&str>,
+        query: &[(&str, &str)],
+        extra: Vec<(String, String)>,
+        body: Option<bytes::Bytes>,
+    ) -> Result<BlobResponse> {
         let url = self.url(blob, query);
         let what = format!("{method} {}", redact_url(&url));
         let mut attempt: u32 = 0;
@@ -87,7 +106,7 @@ impl BlobContainer {
             let mut headers = extra.clone();
             headers.push(("x-ms-date".into(), to_rfc7231(&OffsetDateTime::now_utc())));
             headers.push(("x-ms-version".into(), self.options.api_version.clone()));
-            let content_length = with_body.then_some(0);
+            let content_length = body.as_ref().map(|b| b.len());
             let auth = self
                 .auth
                 .authorization(&method, &url, query, &headers, content_length)
@@ -100,12 +119,12 @@ impl BlobContainer {
             if let Some(auth) = auth {
                 req = req.header(reqwest::header::AUTHORIZATION, auth);
             }
-            if with_body {
+            if let Some(body) = &body {
                 // hyper omits Content-Length for an empty body; the Blob
                 // service requires it on PUT (411/400 otherwise).
                 req = req
-                    .header(reqwest::header::CONTENT_LENGTH, "0")
-                    .body(Vec::<u8>::new());
+                    .header(reqwest::header::CONTENT_LENGTH, body.len().to_string())
+                    .body(body.clone());
             }
 
             let outcome = match req.send().await {
