@@ -176,6 +176,54 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The Blob Storage auth settings of one configuration section (`[checkpoint]`, `[backfill]`).
+pub struct BlobAuthSettings<'a> {
+    /// The section's name, for messages (`checkpoint`).
+    pub section: &'a str,
+    /// `entra` (default), `sas` or `shared-key`.
+    pub auth: Option<&'a str>,
+    pub credential: Option<CredentialKind>,
+    pub credential_config: &'a CredentialConfig,
+    pub sas_env: Option<&'a str>,
+    pub account_name: Option<&'a str>,
+    pub account_key_env: Option<&'a str>,
+}
+
+/// The [`blob::BlobAuth`] a section names; secrets are read from the environment here.
+pub fn blob_auth(s: &BlobAuthSettings<'_>) -> Result<blob::BlobAuth, CredentialError> {
+    let section = s.section;
+    match s.auth.unwrap_or("entra") {
+        "entra" => {
+            let kind = s.credential.ok_or_else(|| {
+                CredentialError(format!(
+                    "{section}.credential is required for auth = \"entra\""
+                ))
+            })?;
+            Ok(blob::BlobAuth::token(token_credential(
+                kind,
+                s.credential_config,
+            )?))
+        }
+        "sas" => Ok(blob::BlobAuth::sas(read_secret(
+            s.sas_env,
+            None,
+            &format!("{section} SAS token"),
+        )?)),
+        "shared-key" => {
+            let account = s.account_name.ok_or_else(|| {
+                CredentialError(format!(
+                    "{section}.account_name is required for auth = \"shared-key\""
+                ))
+            })?;
+            let key = read_secret(s.account_key_env, None, &format!("{section} account key"))?;
+            Ok(blob::BlobAuth::shared_key(account, key))
+        }
+        other => Err(CredentialError(format!(
+            "{section}.auth {other:?} is not one of \"entra\", \"sas\", \"shared-key\""
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,53 +283,5 @@ mod tests {
         let e = Wrapper("a: disk full", std::io::Error::other("disk full"));
         assert_eq!(error_chain(&e), "a: disk full");
         assert!(error_text(&e).contains("disk full"));
-    }
-}
-
-/// The Blob Storage auth settings of one configuration section (`[checkpoint]`, `[backfill]`).
-pub struct BlobAuthSettings<'a> {
-    /// The section's name, for messages (`checkpoint`).
-    pub section: &'a str,
-    /// `entra` (default), `sas` or `shared-key`.
-    pub auth: Option<&'a str>,
-    pub credential: Option<CredentialKind>,
-    pub credential_config: &'a CredentialConfig,
-    pub sas_env: Option<&'a str>,
-    pub account_name: Option<&'a str>,
-    pub account_key_env: Option<&'a str>,
-}
-
-/// The [`blob::BlobAuth`] a section names; secrets are read from the environment here.
-pub fn blob_auth(s: &BlobAuthSettings<'_>) -> Result<blob::BlobAuth, CredentialError> {
-    let section = s.section;
-    match s.auth.unwrap_or("entra") {
-        "entra" => {
-            let kind = s.credential.ok_or_else(|| {
-                CredentialError(format!(
-                    "{section}.credential is required for auth = \"entra\""
-                ))
-            })?;
-            Ok(blob::BlobAuth::token(token_credential(
-                kind,
-                s.credential_config,
-            )?))
-        }
-        "sas" => Ok(blob::BlobAuth::sas(read_secret(
-            s.sas_env,
-            None,
-            &format!("{section} SAS token"),
-        )?)),
-        "shared-key" => {
-            let account = s.account_name.ok_or_else(|| {
-                CredentialError(format!(
-                    "{section}.account_name is required for auth = \"shared-key\""
-                ))
-            })?;
-            let key = read_secret(s.account_key_env, None, &format!("{section} account key"))?;
-            Ok(blob::BlobAuth::shared_key(account, key))
-        }
-        other => Err(CredentialError(format!(
-            "{section}.auth {other:?} is not one of \"entra\", \"sas\", \"shared-key\""
-        ))),
     }
 }

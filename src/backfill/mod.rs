@@ -134,7 +134,7 @@ pub async fn run(
         }
     }
     // Oldest hour first, so dedup windows fill in event-time order.
-    blobs.sort_by(|a, c| (a.hour, a.key()).cmp(&(c.hour, c.key())));
+    blobs.sort_by_key(|a| (a.hour, a.key()));
     blobs.dedup_by(|a, c| a.key() == c.key());
 
     let counters = Arc::new(Counters::default());
