@@ -294,13 +294,14 @@ async fn a_killed_backfill_resumes_without_resending_acknowledged_alerts() {
     assert_eq!(all.len(), expected, "every alert delivered");
 }
 
-/// `--shard 0/2` and `--shard 1/2` read disjoint sets of blobs that together are the range.
+/// `--shard 0/2` and `--shard 1/2` read disjoint sets of blobs that together are the range
+/// (and a configured container that does not exist is skipped).
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_are_disjoint_and_cover_the_range() {
     let azurite = Azurite::start().await;
     let c = Containers::new();
+    // No Activity Log container: a category never written has none; it is skipped.
     let audit = archive::container(&azurite.account_url, &c.audit).await;
-    archive::container(&azurite.account_url, &c.activity).await;
     let base = datetime!(2026-09-30 20:00 UTC);
     let mut expected = BTreeSet::new();
     for h in 0..8 {

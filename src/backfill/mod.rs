@@ -124,12 +124,21 @@ pub async fn run(
     for container in &b.containers {
         let client = &clients[container];
         for prefix in &b.prefixes {
-            let found = listing::list(client, container, prefix, &range)
-                .await
-                .map_err(|source| BackfillError::Storage {
-                    container: container.clone(),
-                    source,
-                })?;
+            let found = match listing::list(client, container, prefix, &range).await {
+                Ok(found) => found,
+                // Diagnostic settings create a container with its first record: a category
+                // never written has none.
+                Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => {
+                    tracing::warn!(container = %container, "backfill: container not found; skipped");
+                    break;
+                }
+                Err(source) => {
+                    return Err(BackfillError::Storage {
+                        container: container.clone(),
+                        source,
+                    })
+                }
+            };
             blobs.extend(found.into_iter().filter(|a| options.shard.owns(&a.key())));
         }
     }

@@ -220,23 +220,39 @@ impl Reader {
     ) -> bool {
         for line in &batch.lines {
             let source = batch.source(line);
-            let result = if let Some(size) = line.too_long {
-                let e = BodyError::TooLarge {
-                    size,
-                    limit: self.max_body_bytes,
-                };
-                self.pipeline
-                    .reject(e, &line.body, &source, cancel)
-                    .await
-                    .map(|p| (p, 0))
-            } else {
-                self.pipeline
-                    .process_with_stats(&line.body, &source, cancel)
-                    .await
-                    .map(|(p, s)| {
-                        self.counters.count(&s);
-                        (p, s.alerts)
-                    })
+            let handled = async {
+                if let Some(size) = line.too_long {
+                    let e = BodyError::TooLarge {
+                        size,
+                        limit: self.max_body_bytes,
+                    };
+                    self.pipeline
+                        .reject(e, &line.body, &source, cancel)
+                        .await
+                        .map(|p| (p, 0))
+                } else {
+                    self.pipeline
+                        .process_with_stats(&line.body, &source, cancel)
+                        .await
+                        .map(|(p, s)| {
+                            self.counters.count(&s);
+                            (p, s.alerts)
+                        })
+                }
+            };
+            tokio::pin!(handled);
+            // A full sink queue holds this line back while earlier lines may be acknowledged:
+            // the cursor follows them meanwhile.
+            let result = match futures::poll!(&mut handled) {
+                std::task::Poll::Ready(r) => r,
+                std::task::Poll::Pending => loop {
+                    tokio::select! {
+                        r = &mut handled => break r,
+                        _ = tokio::time::sleep(TICK) => {
+                            self.checkpoint(key, out, etag, length, false, false)
+                        }
+                    }
+                },
             };
             let Ok((pending, alerts)) = result else {
                 return false;
