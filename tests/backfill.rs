@@ -337,6 +337,38 @@ async fn shards_are_disjoint_and_cover_the_range() {
     assert_eq!(union, expected);
 }
 
+/// A read-and-list SAS (in `sas_env`) is all the backfill needs; the token is never printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_sas_is_enough_and_never_printed() {
+    let azurite = Azurite::start().await;
+    let c = Containers::new();
+    let audit = archive::container(&azurite.account_url, &c.audit).await;
+    let hour = datetime!(2026-08-01 05:00 UTC);
+    let lines: Vec<String> = (0..5)
+        .map(|i| archive::secret_get("KV9", &format!("sas-u{i}"), hour))
+        .collect();
+    archive::write_blob(&audit, &archive::audit_blob("KV9", hour), &lines, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sinks, alerts_path) = file_sink(dir.path());
+    let config = archive::config(dir.path(), &azurite.account_url, &c, &sinks, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "auth = \"shared-key\"",
+        "auth = \"sas\"\nsas_env = \"HUBWATCH_TEST_SAS\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let sas = azurite::account_sas("rl");
+    let out = archive::backfill(&config, &["--from", "2026-08-01", "--to", "2026-08-02"])
+        .env("HUBWATCH_TEST_SAS", &sas)
+        .env_remove("HUBWATCH_TEST_ACCOUNT_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(archive::alerts(&alerts_path).len(), 5);
+    let sig = sas.split("sig=").nth(1).unwrap();
+    assert!(!stderr.contains(sig), "the SAS signature was printed");
+}
+
 /// Configuration errors name the key.
 #[test]
 fn configuration_errors_name_the_key() {
