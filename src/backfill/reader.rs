@@ -27,6 +27,10 @@ use tokio_util::sync::CancellationToken;
 /// How often a reader waiting for sinks moves its cursor to what they acknowledged.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Lines without alerts taken in between two moves of the cursor (a line with alerts moves it
+/// at once).
+const CHECKPOINT_LINES: usize = 256;
+
 /// What every blob reader shares.
 pub(super) struct Reader {
     pub pipeline: Arc<Pipeline>,
@@ -68,6 +72,8 @@ struct Delivered {
     progress: Progress<(u64, u64)>,
     /// End offsets of lines that raised alerts, not yet passed by the cursor.
     alert_ends: VecDeque<u64>,
+    /// Lines taken in since the cursor was last moved.
+    since_checkpoint: usize,
 }
 
 impl Reader {
@@ -95,6 +101,7 @@ impl Reader {
         let mut out = Delivered {
             progress: Progress::new(1, Duration::from_secs(3600)),
             alert_ends: VecDeque::new(),
+            since_checkpoint: 0,
         };
         let mut partial = Partial {
             start: at.offset,
@@ -262,8 +269,12 @@ impl Reader {
                 out.alert_ends.push_back(end);
             }
             out.progress.push((end, line.line), pending);
-            self.checkpoint(key, out, etag, length, false, false);
+            out.since_checkpoint += 1;
+            if alerts > 0 || out.since_checkpoint >= CHECKPOINT_LINES {
+                self.checkpoint(key, out, etag, length, false, false);
+            }
         }
+        self.checkpoint(key, out, etag, length, false, false);
         true
     }
 
@@ -277,6 +288,7 @@ impl Reader {
         force: bool,
         done: bool,
     ) {
+        out.since_checkpoint = 0;
         let Some((offset, lines)) = out.progress.due(force) else {
             if done {
                 let mut c = self.cursor.get(key);
