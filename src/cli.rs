@@ -421,6 +421,9 @@ fn healthcheck(url: Option<String>) -> ExitCode {
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     check_connection_strings(&config)?;
+    if config.backfill.account_url.is_some() {
+        config.backfill.validate()?;
+    }
     let (rules, load_report) = testing::load_tested(&config.rules.options())?;
     if let Some(summary) = load_report.summary() {
         println!("{summary}");
