@@ -190,19 +190,34 @@ pub async fn run(
     ));
 
     {
-        let mut jobs = Box::pin(
+        // `parallelism` blobs are read at a time; a blob read to its end waits for its
+        // acknowledgements apart, so the next blob is read meanwhile.
+        let mut reading = Box::pin(
             futures::stream::iter(blobs.into_iter().map(|blob: ArchiveBlob| {
                 let reader = reader.clone();
                 let client = clients[&blob.container].clone();
                 let cancel = cancel.clone();
-                async move { reader.read(&client, &blob, &cancel).await }
+                async move { reader.take_in(&client, &blob, &cancel).await }
             }))
             .buffer_unordered(b.parallelism),
         );
-        while let Some(result) = jobs.next().await {
-            if let Err(e) = result {
-                counters.blobs_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %azure::error_text(&e), "backfill: blob not finished; it is read again from its cursor next run");
+        let mut finishing = futures::stream::FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                Some(tail) = reading.next() => {
+                    if let Some(tail) = tail {
+                        let reader = reader.clone();
+                        let cancel = cancel.clone();
+                        finishing.push(async move { reader.finish(tail, &cancel).await });
+                    }
+                }
+                Some(result) = finishing.next(), if !finishing.is_empty() => {
+                    if let Err(e) = result {
+                        counters.blobs_failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %azure::error_text(&e), "backfill: blob not finished; it is read again from its cursor next run");
+                    }
+                }
+                else => break,
             }
         }
     }

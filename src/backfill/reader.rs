@@ -67,6 +67,17 @@ struct Partial {
     too_long: Option<usize>,
 }
 
+/// A blob read to its end (or stopped), whose lines may still wait for the sinks.
+pub(super) struct Tail {
+    key: String,
+    out: Delivered,
+    etag: Option<String>,
+    length: u64,
+    /// Read to the end of a closed hour: done once every line is delivered.
+    done_when_delivered: bool,
+    result: Result<(), BlobError>,
+}
+
 /// The blob's lines taken in and not yet checkpointed.
 struct Delivered {
     progress: Progress<(u64, u64)>,
@@ -78,18 +89,19 @@ struct Delivered {
 
 impl Reader {
     /// Reads `blob` from its cursor to its end (or to its last complete line while its hour is
-    /// open). Returns when every line read is delivered and checkpointed, or on cancellation.
-    pub async fn read(
+    /// open) and hands its lines to the pipeline; `None` when it was done already. Waiting for
+    /// the sinks is [`Reader::finish`], which the caller runs while the next blob is read.
+    pub async fn take_in(
         &self,
         client: &BlobContainer,
         blob: &ArchiveBlob,
         cancel: &CancellationToken,
-    ) -> Result<(), BlobError> {
+    ) -> Option<Tail> {
         let key = blob.key();
         let mut at = self.cursor.get(&key);
         if at.done && blob.length <= at.length {
             self.counters.blobs_done.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return None;
         }
         if blob.length < at.offset {
             tracing::warn!(blob = %key, offset = at.offset, length = blob.length,
@@ -193,8 +205,28 @@ impl Reader {
                 stopped = true;
             }
         }
-        // Wait for the sinks (as long as they take, unless stopping), moving the cursor as
-        // acknowledgements come in.
+        Some(Tail {
+            key,
+            out,
+            etag,
+            length,
+            done_when_delivered: complete && closed && !stopped,
+            result,
+        })
+    }
+
+    /// Waits for the sinks (as long as they take, unless stopping), moving the blob's cursor as
+    /// acknowledgements come in; marks the blob done when it was read to the end of a closed
+    /// hour and everything is delivered.
+    pub async fn finish(&self, tail: Tail, cancel: &CancellationToken) -> Result<(), BlobError> {
+        let Tail {
+            key,
+            mut out,
+            etag,
+            length,
+            done_when_delivered,
+            result,
+        } = tail;
         let mut stop_at: Option<tokio::time::Instant> = None;
         while out.progress.in_flight() > 0 {
             if cancel.is_cancelled() && stop_at.is_none() {
@@ -207,7 +239,7 @@ impl Reader {
             out.progress.drain(now + TICK).await;
             self.checkpoint(&key, &mut out, &etag, length, false, false);
         }
-        let done = complete && closed && !stopped && out.progress.in_flight() == 0;
+        let done = done_when_delivered && out.progress.in_flight() == 0;
         self.checkpoint(&key, &mut out, &etag, length, true, done);
         if done {
             self.counters.blobs_done.fetch_add(1, Ordering::Relaxed);
