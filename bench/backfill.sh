@@ -31,7 +31,7 @@ if [ -z "${AZURITE_BLOB_URL:-}" ]; then
   (cd "$OUT" && exec "$ROOT/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
       --inMemoryPersistence --skipApiVersionCheck --loose --silent) >"$OUT/azurite.log" 2>&1 &
   azurite_pid=$!
-  trap 'kill "$azurite_pid" 2>/dev/null' EXIT
+  trap 'kill "$azurite_pid" 2>/dev/null; wait "$azurite_pid" 2>/dev/null' EXIT
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
     sleep 0.2
