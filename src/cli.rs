@@ -109,6 +109,32 @@ pub enum Command {
         /// The dead-letter file.
         file: PathBuf,
     },
+    /// Run the rules over the diagnostic-settings archives in a storage account (`[backfill]`)
+    /// from --from to --to, sending alerts to the configured sinks. Resumable: the same command
+    /// again continues from the cursor under `service.state_dir`. Exits 1 if a blob failed.
+    Backfill {
+        #[arg(long, short, env = "HUBWATCH_CONFIG")]
+        config: PathBuf,
+        /// Start: RFC 3339 (`2026-09-01T00:00:00Z`) or a date (`2026-09-01`); rounded down to
+        /// the hour.
+        #[arg(long)]
+        from: String,
+        /// End (exclusive; rounded up to the hour): RFC 3339, a date, or `now`.
+        #[arg(long, default_value = "now")]
+        to: String,
+        /// Read only shard i of n (`0/4`): blobs are split by a hash of their name.
+        #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+        shard: Option<crate::backfill::listing::Shard>,
+        /// Read shard JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job).
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
+        /// Ignore the saved cursor of this run and start over.
+        #[arg(long)]
+        restart: bool,
+        /// Progress as JSON lines even on a terminal.
+        #[arg(long)]
+        json_progress: bool,
+    },
     /// List the built-in rules: RuleID, severity, whether the default selection runs it, and
     /// the Panther file it reproduces.
     Rules,
@@ -157,6 +183,18 @@ pub fn main() -> ExitCode {
             telemetry::init("warn", format);
             report(redrive(&config, &file))
         }
+        Command::Backfill {
+            config,
+            from,
+            to,
+            shard,
+            shards,
+            restart,
+            json_progress,
+        } => report(
+            backfill_args(&from, &to, shard, shards, restart, json_progress)
+                .and_then(|options| backfill(&config, options, cli.log_format)),
+        ),
         Command::Rules => list_rules(),
         Command::Healthcheck { url } => healthcheck(url),
     }
@@ -268,6 +306,78 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn backfill_args(
+    from: &str,
+    to: &str,
+    shard: Option<crate::backfill::listing::Shard>,
+    shards: Option<u32>,
+    restart: bool,
+    json_progress: bool,
+) -> anyhow::Result<crate::backfill::BackfillOptions> {
+    use crate::backfill::{listing::Shard, parse_time, progress::Display};
+    let shard = match (shard, shards) {
+        (Some(s), _) => s,
+        (None, Some(n)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX")
+                .context("--shards needs JOB_COMPLETION_INDEX (set by an Indexed Job)")?;
+            format!("{}/{n}", index.trim())
+                .parse::<Shard>()
+                .map_err(|e| anyhow::anyhow!("--shards: {e}"))?
+        }
+        (None, None) => Shard::default(),
+    };
+    Ok(crate::backfill::BackfillOptions {
+        from: parse_time(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?,
+        to: parse_time(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+        shard,
+        restart,
+        display: if json_progress {
+            Display::Json
+        } else {
+            Display::detect()
+        },
+    })
+}
+
+fn backfill(
+    path: &Path,
+    options: crate::backfill::BackfillOptions,
+    log_format: Option<LogFormat>,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    telemetry::init(
+        &config.service.log_level,
+        log_format.unwrap_or(config.service.log_format),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let signals = service::ShutdownSignals::install();
+        tokio::spawn({
+            let cancel = cancel.clone();
+            async move {
+                signals.recv().await;
+                cancel.cancel();
+            }
+        });
+        let display = options.display;
+        let hook = Arc::new(crate::backfill::hook::NoHook);
+        let summary = crate::backfill::run(&config, &options, hook, cancel.clone()).await?;
+        if display == crate::backfill::progress::Display::Bar {
+            eprintln!("{}", summary.summary());
+        }
+        crate::backfill::progress::print_json("summary", &summary);
+        Ok(if summary.blobs_failed > 0 || cancel.is_cancelled() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
 /// `hubwatch rules`: one tab-separated line per built-in rule.
 fn list_rules() -> ExitCode {
     let defaults = RuleOptions::default().builtin;
@@ -328,6 +438,9 @@ fn healthcheck(url: Option<String>) -> ExitCode {
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     check_connection_strings(&config)?;
+    if config.backfill.account_url.is_some() {
+        config.backfill.validate()?;
+    }
     let (rules, load_report) = testing::load_tested(&config.rules.options())?;
     if let Some(summary) = load_report.summary() {
         println!("{summary}");

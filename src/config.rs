@@ -31,6 +31,9 @@ pub struct Config {
     pub dead_letter: DeadLetterConfig,
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// `[backfill]`: read only by `hubwatch backfill`.
+    #[serde(default)]
+    pub backfill: BackfillConfig,
 }
 
 /// `[service]`: process-wide settings.
@@ -567,7 +570,9 @@ pub fn check_client_secret(section: &str, c: &CredentialConfig) -> Result<(), Co
     Ok(())
 }
 
+mod backfill;
 mod env;
+pub use backfill::{BackfillConfig, DEFAULT_CONTAINERS};
 use env::apply_env;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub use hubwatch_detect::{
 
 pub mod ack;
 pub mod azure;
+pub mod backfill;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -9,7 +9,7 @@ use crate::ack::Pending;
 use crate::alert::{Alert, Source};
 use crate::dead_letter::{DeadLetter, DeadLetterFile};
 use crate::dedup::Deduper;
-use crate::detect::{Detector, Processed};
+use crate::detect::{Detector, Processed, Stats};
 use crate::health::Health;
 use crate::sink::worker::{backoff, Delivery, SinkHandle};
 use crate::telemetry::ProblemLog;
@@ -67,9 +67,20 @@ impl Pipeline {
         source: &Source,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
+        Ok(self.process_with_stats(body, source, cancel).await?.0)
+    }
+
+    /// [`Pipeline::process`], also returning the body's detection counts.
+    pub async fn process_with_stats(
+        &self,
+        body: &[u8],
+        source: &Source,
+        cancel: &CancellationToken,
+    ) -> Result<(Arc<Pending>, Stats), Cancelled> {
         let now = OffsetDateTime::now_utc();
         let processed = self.detector.process(body, source, &mut &self.dedup, now);
-        self.handle(processed, cancel).await
+        let stats = processed.stats;
+        Ok((self.handle(processed, cancel).await?, stats))
     }
 
     async fn handle(

@@ -7,9 +7,7 @@
 //! flush), so the orchestrator's grace period can be set from that one number.
 
 use crate::azure;
-use crate::checkpoint::{
-    BlobAuth, BlobCheckpointStore, BlobCheckpointStoreOptions, FileCheckpointStore,
-};
+use crate::checkpoint::{BlobCheckpointStore, BlobCheckpointStoreOptions, FileCheckpointStore};
 use crate::config::{CheckpointKind, Config, SourceKind};
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::DecodeLimits;
@@ -52,52 +50,11 @@ pub async fn run(
     health: Arc<Health>,
     cancel: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let (rules, report) = load_tested(&config.rules.options())?;
-    let rules = Arc::new(rules);
-    log_load_report(&report);
-    tracing::info!(rules = rules.rules.len(), "rules loaded");
-    let detector = Arc::new(Detector::new(
-        rules,
-        DecodeLimits {
-            max_body_bytes: config.service.max_body_bytes,
-        },
-    ));
-    let names = sink::names(&config.sinks).map_err(|e| ServiceError::Sink {
-        index: 0,
-        message: e.to_string(),
-    })?;
-    let mut sinks = Vec::new();
-    for (index, (name, cfg)) in names.iter().zip(&config.sinks).enumerate() {
-        let built = sink::build_named(name, cfg)
-            .await
-            .map_err(|e| ServiceError::Sink {
-                index,
-                message: e.to_string(),
-            })?;
-        let dead_letter = cfg.dead_letter_path.clone().unwrap_or_else(|| {
-            config
-                .service
-                .state_dir
-                .join(format!("dead-letter-{name}.jsonl"))
-        });
-        sinks.push(worker::spawn(
-            built,
-            cfg.clone(),
-            Arc::new(DeadLetterFile::new(dead_letter)),
-        ));
-    }
+    let pipeline = Arc::new(build_pipeline(&config, health).await?);
     tracing::info!(
-        sinks = sinks.len(),
         source = config.source.kind.as_str(),
         "sinks started; starting the source"
     );
-    let pipeline = Arc::new(Pipeline::new(
-        detector,
-        Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
-        sinks,
-        Arc::new(DeadLetterFile::new(config.dead_letter_path())),
-        health,
-    ));
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
     tokio::spawn(crate::memory::trim_until(cancel.clone()));
     // When the stop was requested: the sinks get what is left of the grace period after the
@@ -189,12 +146,62 @@ pub async fn run(
     result
 }
 
+/// Loads the rules (and runs their tests), starts the sinks and their workers, and builds the
+/// pipeline that `run` and `backfill` feed.
+pub async fn build_pipeline(
+    config: &Config,
+    health: Arc<Health>,
+) -> Result<Pipeline, ServiceError> {
+    let (rules, report) = load_tested(&config.rules.options())?;
+    let rules = Arc::new(rules);
+    log_load_report(&report);
+    tracing::info!(rules = rules.rules.len(), "rules loaded");
+    let detector = Arc::new(Detector::new(
+        rules,
+        DecodeLimits {
+            max_body_bytes: config.service.max_body_bytes,
+        },
+    ));
+    let names = sink::names(&config.sinks).map_err(|e| ServiceError::Sink {
+        index: 0,
+        message: e.to_string(),
+    })?;
+    let mut sinks = Vec::new();
+    for (index, (name, cfg)) in names.iter().zip(&config.sinks).enumerate() {
+        let built = sink::build_named(name, cfg)
+            .await
+            .map_err(|e| ServiceError::Sink {
+                index,
+                message: e.to_string(),
+            })?;
+        let dead_letter = cfg.dead_letter_path.clone().unwrap_or_else(|| {
+            config
+                .service
+                .state_dir
+                .join(format!("dead-letter-{name}.jsonl"))
+        });
+        sinks.push(worker::spawn(
+            built,
+            cfg.clone(),
+            Arc::new(DeadLetterFile::new(dead_letter)),
+        ));
+    }
+    tracing::info!(sinks = sinks.len(), "sinks started");
+    Ok(Pipeline::new(
+        detector,
+        Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
+        sinks,
+        Arc::new(DeadLetterFile::new(config.dead_letter_path())),
+        health,
+    ))
+}
+
 /// The least time the sinks get to drain and flush at shutdown, even when the source's drain
 /// used up the grace period (a sink that is down): enough for a healthy sink's final flush.
 pub const MIN_CLOSE: Duration = Duration::from_secs(2);
 
 /// Drains and flushes the sinks once every source task has let go of the pipeline.
-async fn close_pipeline(pipeline: Arc<Pipeline>, deadline: tokio::time::Instant) {
+pub async fn close_pipeline(pipeline: Arc<Pipeline>, deadline: tokio::time::Instant) {
     let mut pipeline = pipeline;
     loop {
         match Arc::try_unwrap(pipeline) {
@@ -237,38 +244,16 @@ async fn checkpoint_store(
         CheckpointKind::Blob => {
             let fail = |e: String| ServiceError::Checkpoint(e);
             let url = c.container_url.clone().unwrap_or_default();
-            let auth = match c.auth.as_deref().unwrap_or("entra") {
-                "entra" => {
-                    let kind = c.credential.ok_or_else(|| {
-                        fail("checkpoint.credential is required for auth = \"entra\"".into())
-                    })?;
-                    BlobAuth::token(
-                        azure::token_credential(kind, &c.credential_config)
-                            .map_err(|e| fail(e.to_string()))?,
-                    )
-                }
-                "sas" => BlobAuth::sas(
-                    azure::read_secret(c.sas_env.as_deref(), None, "checkpoint SAS token")
-                        .map_err(|e| fail(e.to_string()))?,
-                ),
-                "shared-key" => {
-                    let account = c.account_name.clone().ok_or_else(|| {
-                        fail("checkpoint.account_name is required for auth = \"shared-key\"".into())
-                    })?;
-                    let key = azure::read_secret(
-                        c.account_key_env.as_deref(),
-                        None,
-                        "checkpoint account key",
-                    )
-                    .map_err(|e| fail(e.to_string()))?;
-                    BlobAuth::shared_key(account, key)
-                }
-                other => {
-                    return Err(fail(format!(
-                        "checkpoint.auth {other:?} is not one of \"entra\", \"sas\", \"shared-key\""
-                    )))
-                }
-            };
+            let auth = azure::blob_auth(&azure::BlobAuthSettings {
+                section: "checkpoint",
+                auth: c.auth.as_deref(),
+                credential: c.credential,
+                credential_config: &c.credential_config,
+                sas_env: c.sas_env.as_deref(),
+                account_name: c.account_name.as_deref(),
+                account_key_env: c.account_key_env.as_deref(),
+            })
+            .map_err(|e| fail(e.to_string()))?;
             let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
                 .map_err(|e| fail(e.to_string()))?;
             let reached = startup

@@ -185,3 +185,34 @@ pub fn unique_container(tag: &str) -> String {
     let n: u64 = rand::random();
     format!("{tag}-{n:016x}")
 }
+
+/// An account SAS for Azurite's dev account (blob service, all resource types) with
+/// `permissions` (e.g. `rwdlac`, or `rl` for read and list), signed per the account SAS spec
+/// for version 2021-12-02.
+pub fn account_sas(permissions: &str) -> String {
+    use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+    use hmac::{Hmac, Mac};
+    let (sv, ss, srt, sp, se, spr) = (
+        "2021-12-02",
+        "b",
+        "sco",
+        permissions,
+        "2099-01-01T00:00:00Z",
+        "https,http",
+    );
+    let to_sign = format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n{spr}\n{sv}\n\n");
+    let key = BASE64.decode(KEY).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = BASE64.encode(mac.finalize().into_bytes());
+    let mut url = reqwest::Url::parse("http://x/").unwrap();
+    url.query_pairs_mut()
+        .append_pair("sv", sv)
+        .append_pair("ss", ss)
+        .append_pair("srt", srt)
+        .append_pair("sp", sp)
+        .append_pair("se", se)
+        .append_pair("spr", spr)
+        .append_pair("sig", &sig);
+    url.query().unwrap().to_string()
+}

@@ -34,6 +34,16 @@ pub enum Source {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record_index: Option<usize>,
     },
+    /// A line of an archive blob (diagnostic settings' storage archive, read by `backfill`):
+    /// 1-based line number and the byte offset where the line starts.
+    Blob {
+        container: String,
+        blob: String,
+        line: u64,
+        offset: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_index: Option<usize>,
+    },
 }
 
 impl Source {
@@ -41,9 +51,9 @@ impl Source {
     pub fn with_record(&self, index: usize) -> Source {
         let mut s = self.clone();
         match &mut s {
-            Source::File { record_index, .. } | Source::EventHubs { record_index, .. } => {
-                *record_index = Some(index)
-            }
+            Source::File { record_index, .. }
+            | Source::EventHubs { record_index, .. }
+            | Source::Blob { record_index, .. } => *record_index = Some(index),
         }
         s
     }
@@ -52,7 +62,7 @@ impl Source {
     pub fn enqueued_time(&self) -> Option<OffsetDateTime> {
         match self {
             Source::EventHubs { enqueued_time, .. } => *enqueued_time,
-            Source::File { .. } => None,
+            Source::File { .. } | Source::Blob { .. } => None,
         }
     }
 
@@ -73,6 +83,16 @@ impl Source {
                 ..
             } => format!(
                 "eventhubs:{namespace}/{eventhub}/{partition}:{sequence_number}:{}",
+                record_index.unwrap_or(0)
+            ),
+            Source::Blob {
+                container,
+                blob,
+                offset,
+                record_index,
+                ..
+            } => format!(
+                "blob:{container}/{blob}:{offset}:{}",
                 record_index.unwrap_or(0)
             ),
         }

@@ -373,9 +373,9 @@ fn detected(detector: &Detector, text: &str) -> Vec<(usize, String)> {
         .alerts
         .iter()
         .map(|a| match &a.source {
-            Source::File { record_index, .. } | Source::EventHubs { record_index, .. } => {
-                (record_index.unwrap_or(0), a.rule_id.clone())
-            }
+            Source::File { record_index, .. }
+            | Source::EventHubs { record_index, .. }
+            | Source::Blob { record_index, .. } => (record_index.unwrap_or(0), a.rule_id.clone()),
         })
         .collect();
     got.sort();

@@ -1,7 +1,7 @@
 //! List Blobs: the paged request (following continuation markers) and the parsing of its XML
 //! response, including names the service percent-encodes (`<Name Encoded="true">`).
 
-use super::BlobCheckpointStore;
+use super::BlobContainer;
 use azure_core::{
     error::{Error, ErrorKind},
     Result,
@@ -11,16 +11,19 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 /// One blob of a listing, with its properties and metadata as the service sent them.
-pub(super) struct ListedBlob {
-    pub(super) name: String,
-    pub(super) etag: Option<String>,
-    pub(super) last_modified: Option<String>,
+#[derive(Debug, Clone)]
+pub struct ListedBlob {
+    pub name: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// `Content-Length`: the blob's size in bytes.
+    pub content_length: Option<u64>,
     metadata: HashMap<String, String>,
 }
 
 impl ListedBlob {
     /// A metadata value; keys compare case-insensitively, as the service treats them.
-    pub(super) fn meta(&self, key: &str) -> Option<&str> {
+    pub fn meta(&self, key: &str) -> Option<&str> {
         self.metadata
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -28,47 +31,75 @@ impl ListedBlob {
     }
 }
 
-impl BlobCheckpointStore {
-    /// Lists blobs under `prefix` with their metadata, following
+impl BlobContainer {
+    /// One page of List Blobs under `prefix`. With a `delimiter`, names that go on past it
+    /// are rolled up into [`ListPage::prefixes`] (the "virtual directories").
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        include_metadata: bool,
+        marker: Option<&str>,
+    ) -> Result<ListPage> {
+        let page_size = self.options.list_page_size.map(|n| n.to_string());
+        let mut query = vec![
+            ("restype", "container"),
+            ("comp", "list"),
+            ("prefix", prefix),
+        ];
+        if let Some(d) = delimiter {
+            query.push(("delimiter", d));
+        }
+        if include_metadata {
+            query.push(("include", "metadata"));
+        }
+        if let Some(n) = page_size.as_deref() {
+            query.push(("maxresults", n));
+        }
+        if let Some(m) = marker {
+            query.push(("marker", m));
+        }
+        let resp = self
+            .send(Method::GET, None, &query, Vec::new(), false)
+            .await?;
+        if resp.status != 200 {
+            return Err(self.status_error("list blobs", None, &resp));
+        }
+        parse_list_blobs(&resp.body)
+    }
+
+    /// Every blob (and, with a `delimiter`, every prefix) under `prefix`, following
     /// continuation markers.
-    pub(super) async fn list_blobs(&self, prefix: &str) -> Result<Vec<ListedBlob>> {
-        let mut blobs = Vec::new();
+    pub async fn list_all(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        include_metadata: bool,
+    ) -> Result<ListPage> {
+        let mut all = ListPage::default();
         let mut marker: Option<String> = None;
-        let page_size = self.inner.options.list_page_size.map(|n| n.to_string());
         loop {
-            let mut query = vec![
-                ("restype", "container"),
-                ("comp", "list"),
-                ("prefix", prefix),
-                ("include", "metadata"),
-            ];
-            if let Some(n) = page_size.as_deref() {
-                query.push(("maxresults", n));
-            }
-            if let Some(m) = marker.as_deref() {
-                query.push(("marker", m));
-            }
-            let resp = self
-                .inner
-                .send(Method::GET, None, &query, Vec::new(), false)
+            let page = self
+                .list_page(prefix, delimiter, include_metadata, marker.as_deref())
                 .await?;
-            if resp.status != 200 {
-                return Err(self.inner.status_error("list blobs", None, &resp));
-            }
-            let page = parse_list_blobs(&resp.body)?;
-            blobs.extend(page.blobs);
+            all.blobs.extend(page.blobs);
+            all.prefixes.extend(page.prefixes);
             match page.next_marker {
                 Some(m) if !m.is_empty() => marker = Some(m),
                 _ => break,
             }
         }
-        Ok(blobs)
+        Ok(all)
     }
 }
 
-struct ListPage {
-    blobs: Vec<ListedBlob>,
-    next_marker: Option<String>,
+/// One page (or, from [`BlobContainer::list_all`], all pages) of a listing.
+#[derive(Debug, Default)]
+pub struct ListPage {
+    pub blobs: Vec<ListedBlob>,
+    /// `BlobPrefix` names (ending in the delimiter), when a delimiter was given.
+    pub prefixes: Vec<String>,
+    pub next_marker: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,8 +112,20 @@ struct XmlEnumerationResults {
 
 #[derive(Deserialize, Default)]
 struct XmlBlobs {
-    #[serde(rename = "Blob", default)]
-    blob: Vec<XmlBlob>,
+    #[serde(rename = "$value", default)]
+    items: Vec<XmlItem>,
+}
+
+#[derive(Deserialize)]
+enum XmlItem {
+    Blob(XmlBlob),
+    BlobPrefix(XmlPrefix),
+}
+
+#[derive(Deserialize)]
+struct XmlPrefix {
+    #[serde(rename = "Name")]
+    name: XmlName,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +152,8 @@ struct XmlProperties {
     etag: Option<String>,
     #[serde(rename = "Last-Modified", default)]
     last_modified: Option<String>,
+    #[serde(rename = "Content-Length", default)]
+    content_length: Option<u64>,
 }
 
 fn parse_list_blobs(body: &[u8]) -> Result<ListPage> {
@@ -116,7 +161,7 @@ fn parse_list_blobs(body: &[u8]) -> Result<ListPage> {
         Error::with_error(
             ErrorKind::DataConversion,
             e,
-            "blob checkpoint store: List Blobs response is not UTF-8",
+            "blob storage: List Blobs response is not UTF-8",
         )
     })?;
     let text = text.trim_start_matches('\u{feff}');
@@ -124,29 +169,33 @@ fn parse_list_blobs(body: &[u8]) -> Result<ListPage> {
         Error::with_error(
             ErrorKind::DataConversion,
             e,
-            "blob checkpoint store: cannot parse List Blobs response",
+            "blob storage: cannot parse List Blobs response",
         )
     })?;
-    let blobs = parsed
-        .blobs
-        .blob
-        .into_iter()
-        .map(|b| {
-            let name = if b.name.encoded.as_deref() == Some("true") {
-                percent_decode(&b.name.value)
-            } else {
-                b.name.value
-            };
-            ListedBlob {
-                name,
+    let decode = |n: XmlName| {
+        if n.encoded.as_deref() == Some("true") {
+            percent_decode(&n.value)
+        } else {
+            n.value
+        }
+    };
+    let mut blobs = Vec::new();
+    let mut prefixes = Vec::new();
+    for item in parsed.blobs.items {
+        match item {
+            XmlItem::Blob(b) => blobs.push(ListedBlob {
+                name: decode(b.name),
                 etag: b.properties.etag,
                 last_modified: b.properties.last_modified,
+                content_length: b.properties.content_length,
                 metadata: b.metadata,
-            }
-        })
-        .collect();
+            }),
+            XmlItem::BlobPrefix(p) => prefixes.push(decode(p.name)),
+        }
+    }
     Ok(ListPage {
         blobs,
+        prefixes,
         next_marker: parsed.next_marker.filter(|m| !m.trim().is_empty()),
     })
 }
@@ -197,6 +246,7 @@ mod tests {
       <Properties><Etag>"0x1"</Etag></Properties>
       <Metadata />
     </Blob>
+    <BlobPrefix><Name>ns/hub/y=2026/</Name></BlobPrefix>
   </Blobs>
   <NextMarker>page2</NextMarker>
 </EnumerationResults>"#;
@@ -206,9 +256,11 @@ mod tests {
         assert_eq!(page.blobs[0].meta("OwnerId"), Some("abc"));
         assert_eq!(page.blobs[0].etag.as_deref(), Some("0x8DC1234567890AB"));
         assert!(page.blobs[0].last_modified.is_some());
+        assert_eq!(page.blobs[0].content_length, Some(0));
         assert_eq!(page.blobs[1].name, "ns/hub/$default/ownership/1");
         assert!(page.blobs[1].metadata.is_empty());
         assert_eq!(page.next_marker.as_deref(), Some("page2"));
+        assert_eq!(page.prefixes, vec!["ns/hub/y=2026/".to_string()]);
 
         let empty = r#"<EnumerationResults><Blobs /><NextMarker /></EnumerationResults>"#;
         let page = parse_list_blobs(empty.as_bytes()).unwrap();

@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 /// Entra ID scope for Azure Storage.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
-/// How the store authenticates to Blob Storage.
+/// How the client authenticates to Blob Storage.
 #[derive(Clone)]
 pub enum BlobAuth {
     /// Shared Key: storage account name and base64 account key. Requests are
@@ -31,15 +31,15 @@ pub enum BlobAuth {
         key: Secret,
     },
     /// A SAS token (with or without the leading `?`), appended to every
-    /// request URL. Needs at least read, write, create and list permissions
+    /// request URL. The checkpoint store needs read, write, create and list permissions
     /// on the container (plus create for the container itself when
-    /// [`BlobCheckpointStore::create_container_if_missing`] is used).
+    /// [`BlobContainer::create_if_missing`] is used); the backfill needs read and list.
     ///
-    /// [`BlobCheckpointStore::create_container_if_missing`]: super::BlobCheckpointStore::create_container_if_missing
+    /// [`BlobContainer::create_if_missing`]: super::BlobContainer::create_if_missing
     Sas(Secret),
     /// An Entra ID credential (managed identity, workload identity, ...); the
     /// identity needs the "Storage Blob Data Contributor" role on the
-    /// container.
+    /// checkpoint container ("Storage Blob Data Reader" on archives to backfill).
     Token(Arc<dyn TokenCredential>),
     /// No `Authorization` header. A SAS in the container URL's query string
     /// is still used.
@@ -177,7 +177,7 @@ impl Auth {
                         Error::with_error(
                             ErrorKind::Credential,
                             e,
-                            "blob checkpoint store: cannot get an Entra ID token for Azure Storage",
+                            "blob storage: cannot get an Entra ID token for Azure Storage",
                         )
                     })?;
                 let header = format!("Bearer {}", token.token.secret());

@@ -1,7 +1,11 @@
-//! Azure credentials from configuration: Entra ID token credentials and SAS connection strings.
+//! Azure credentials from configuration: Entra ID token credentials, SAS connection strings
+//! and Blob Storage auth; and the Blob REST client ([`blob`]) the checkpoint store and the
+//! backfill share.
 //!
 //! Secrets are read from the environment variable or file the configuration names, never from
 //! the configuration itself or the command line, and never appear in errors.
+
+pub mod blob;
 
 use crate::config::{CredentialConfig, CredentialKind};
 use azure_core::credentials::{Secret, TokenCredential};
@@ -170,6 +174,54 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text
+}
+
+/// The Blob Storage auth settings of one configuration section (`[checkpoint]`, `[backfill]`).
+pub struct BlobAuthSettings<'a> {
+    /// The section's name, for messages (`checkpoint`).
+    pub section: &'a str,
+    /// `entra` (default), `sas` or `shared-key`.
+    pub auth: Option<&'a str>,
+    pub credential: Option<CredentialKind>,
+    pub credential_config: &'a CredentialConfig,
+    pub sas_env: Option<&'a str>,
+    pub account_name: Option<&'a str>,
+    pub account_key_env: Option<&'a str>,
+}
+
+/// The [`blob::BlobAuth`] a section names; secrets are read from the environment here.
+pub fn blob_auth(s: &BlobAuthSettings<'_>) -> Result<blob::BlobAuth, CredentialError> {
+    let section = s.section;
+    match s.auth.unwrap_or("entra") {
+        "entra" => {
+            let kind = s.credential.ok_or_else(|| {
+                CredentialError(format!(
+                    "{section}.credential is required for auth = \"entra\""
+                ))
+            })?;
+            Ok(blob::BlobAuth::token(token_credential(
+                kind,
+                s.credential_config,
+            )?))
+        }
+        "sas" => Ok(blob::BlobAuth::sas(read_secret(
+            s.sas_env,
+            None,
+            &format!("{section} SAS token"),
+        )?)),
+        "shared-key" => {
+            let account = s.account_name.ok_or_else(|| {
+                CredentialError(format!(
+                    "{section}.account_name is required for auth = \"shared-key\""
+                ))
+            })?;
+            let key = read_secret(s.account_key_env, None, &format!("{section} account key"))?;
+            Ok(blob::BlobAuth::shared_key(account, key))
+        }
+        other => Err(CredentialError(format!(
+            "{section}.auth {other:?} is not one of \"entra\", \"sas\", \"shared-key\""
+        ))),
+    }
 }
 
 #[cfg(test)]

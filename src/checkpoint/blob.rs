@@ -1,8 +1,8 @@
 //! A [`CheckpointStore`] on Azure Blob Storage, through the Blob REST API.
 //!
-//! The official `azure_storage_blob` and `azure_messaging_eventhubs_checkpointstore_blob`
-//! crates cannot be built together with `azure_messaging_eventhubs` 0.16, so
-//! this module issues the handful of REST calls it needs with `reqwest`.
+//! The official `azure_messaging_eventhubs_checkpointstore_blob` crate cannot be built
+//! together with `azure_messaging_eventhubs` 0.16, so this module uses hubwatch's own Blob
+//! REST client ([`crate::azure::blob`]).
 //!
 //! # Blob layout (compatible with the other Event Hubs SDKs)
 //!
@@ -32,33 +32,20 @@
 //! result. The ETag and `Last-Modified` of the response become the new
 //! `etag` and `last_modified_time`, from which the SDK computes expiry.
 //!
-//! # Authentication
+//! # Authentication and HTTP
 //!
-//! See [`BlobAuth`]: Shared Key (account key), SAS token, or an Entra ID
-//! [`TokenCredential`] (scope `https://storage.azure.com/.default`). Keys,
-//! SAS tokens and access tokens never appear in errors or logs; URLs in
-//! messages have their query string removed.
-//!
-//! # Files
-//!
-//! This file holds the store (construction, options, the [`CheckpointStore`]
-//! methods and the blob names and metadata they use); `auth.rs` the
-//! authentication schemes and Shared Key signing; `rest.rs` the HTTP calls,
-//! retries, status errors and redaction; `list.rs` List Blobs and its XML.
-//!
-//! [`TokenCredential`]: azure_core::credentials::TokenCredential
+//! The REST client, its [`BlobAuth`] schemes (Shared Key, SAS, Entra ID), retries and
+//! redaction are in [`crate::azure::blob`], shared with the backfill. Keys, SAS tokens and
+//! access tokens never appear in errors or logs.
 
-mod auth;
-mod list;
-mod rest;
-
-pub use auth::{BlobAuth, STORAGE_SCOPE};
+/// Tuning for [`BlobCheckpointStore`]: the shared client's options.
+pub use crate::azure::blob::BlobClientOptions as BlobCheckpointStoreOptions;
+pub use crate::azure::blob::DEFAULT_API_VERSION;
+pub use crate::azure::blob::{BlobAuth, STORAGE_SCOPE};
 
 use super::{check_fields, checkpoint_prefix, ownership_prefix};
-use auth::Auth;
+use crate::azure::blob::{normalize_etag, BlobContainer, ListedBlob};
 use azure_core::{
-    credentials::Secret,
-    error::{Error, ErrorKind},
     time::{parse_rfc7231, OffsetDateTime},
     Result,
 };
@@ -66,82 +53,26 @@ use azure_messaging_eventhubs::{
     models::{Checkpoint, Ownership},
     CheckpointStore,
 };
-use reqwest::{Method, Url};
-use rest::{normalize_etag, redact_url};
-use std::{fmt, sync::Arc, time::Duration};
+use reqwest::Method;
+use std::{fmt, sync::Arc};
 use tracing::{debug, warn};
-
-/// Default `x-ms-version` sent with every request.
-pub const DEFAULT_API_VERSION: &str = "2021-12-02";
 
 const META_OWNER_ID: &str = "ownerid";
 const META_SEQUENCE_NUMBER: &str = "sequencenumber";
 const META_OFFSET: &str = "offset";
 
-/// Tuning for [`BlobCheckpointStore`].
-#[derive(Clone, Debug)]
-pub struct BlobCheckpointStoreOptions {
-    /// Bound on one HTTP request, including reading the response body.
-    pub request_timeout: Duration,
-    /// Bound on establishing a connection.
-    pub connect_timeout: Duration,
-    /// Retries after the first attempt for transient failures (connection
-    /// errors, timeouts, 408, 429, 5xx).
-    pub max_retries: u32,
-    /// First backoff delay; doubled on each retry, with jitter.
-    pub initial_backoff: Duration,
-    /// Upper bound on one backoff delay (also caps `Retry-After`).
-    pub max_backoff: Duration,
-    /// `x-ms-version` header.
-    pub api_version: String,
-    /// `maxresults` for List Blobs (`None`: the service default, 5000).
-    pub list_page_size: Option<u32>,
-}
-
-impl Default for BlobCheckpointStoreOptions {
-    fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            api_version: DEFAULT_API_VERSION.to_string(),
-            list_page_size: None,
-        }
-    }
-}
-
 /// Checkpoint store on Azure Blob Storage. Cheap to clone.
 #[derive(Clone)]
 pub struct BlobCheckpointStore {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    http: reqwest::Client,
-    /// Container URL without query string or trailing slash.
-    container: Url,
-    /// SAS query string without `?`, if any.
-    sas: Option<Secret>,
-    auth: Auth,
-    options: BlobCheckpointStoreOptions,
+    inner: Arc<BlobContainer>,
 }
 
 impl fmt::Debug for BlobCheckpointStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlobCheckpointStore")
-            .field("container", &self.inner.container.as_str())
-            .field("sas", &self.inner.sas.as_ref().map(|_| "<redacted>"))
+            .field("container", &self.inner)
             .finish_non_exhaustive()
     }
-}
-
-fn config_error(message: impl Into<String>) -> Error {
-    Error::with_message(
-        ErrorKind::Other,
-        format!("blob checkpoint store: {}", message.into()),
-    )
 }
 
 impl BlobCheckpointStore {
@@ -154,77 +85,23 @@ impl BlobCheckpointStore {
         auth: BlobAuth,
         options: BlobCheckpointStoreOptions,
     ) -> Result<Self> {
-        let mut container = Url::parse(container_url)
-            .map_err(|e| config_error(format!("invalid container URL: {e}")))?;
-        if !matches!(container.scheme(), "http" | "https") {
-            return Err(config_error("container URL must be http or https"));
-        }
-        let url_sas = container
-            .query()
-            .filter(|q| !q.is_empty())
-            .map(|q| Secret::new(q.to_string()));
-        container.set_query(None);
-        container.set_fragment(None);
-        let path = container.path().trim_end_matches('/').to_string();
-        if path.is_empty() {
-            return Err(config_error(format!(
-                "container URL {} has no container name",
-                redact_url(&container)
-            )));
-        }
-        container.set_path(&path);
-
-        let (auth, sas) = Auth::resolve(auth, url_sas)?;
-
-        let http = reqwest::Client::builder()
-            .timeout(options.request_timeout)
-            .connect_timeout(options.connect_timeout)
-            .build()
-            .map_err(|e| {
-                Error::with_error(
-                    ErrorKind::Other,
-                    e.without_url(),
-                    "blob checkpoint store: cannot build HTTP client",
-                )
-            })?;
-
         Ok(Self {
-            inner: Arc::new(Inner {
-                http,
-                container,
-                sas,
-                auth,
-                options,
-            }),
+            inner: Arc::new(BlobContainer::new(container_url, auth, options)?),
         })
     }
 
     /// The container URL, without any query string.
     pub fn container_url(&self) -> &str {
-        self.inner.container.as_str()
+        self.inner.container_url()
     }
 
     /// Creates the container if it does not exist (for development and
     /// tests; production containers are usually provisioned separately).
     pub async fn create_container_if_missing(&self) -> Result<()> {
-        let resp = self
-            .inner
-            .send(
-                Method::PUT,
-                None,
-                &[("restype", "container")],
-                Vec::new(),
-                true,
-            )
-            .await?;
-        match resp.status {
-            201 => {
-                debug!(container = %self.inner.container, "created checkpoint container");
-                Ok(())
-            }
-            409 => Ok(()),
-            _ => Err(self.inner.status_error("create container", None, &resp)),
+        if self.inner.create_if_missing().await? {
+            debug!(container = %self.inner.container_url(), "created checkpoint container");
         }
+        Ok(())
     }
 
     /// Checks that the container can be listed (reachable, credentials accepted, container
@@ -482,6 +359,13 @@ impl CheckpointStore for BlobCheckpointStore {
                 .inner
                 .status_error("create checkpoint", Some(&name), &resp)),
         }
+    }
+}
+
+impl BlobCheckpointStore {
+    /// Every blob under `prefix`, with its metadata.
+    async fn list_blobs(&self, prefix: &str) -> Result<Vec<ListedBlob>> {
+        Ok(self.inner.list_all(prefix, None, true).await?.blobs)
     }
 }
 

@@ -1,11 +1,11 @@
-//! The Blob REST calls underneath the store: URL building (with the SAS appended), sending
+//! The Blob REST calls underneath the client: URL building (with the SAS appended), sending
 //! with the standard headers and authorization, retries of transient failures (connection
 //! errors, timeouts, 408, 429, 5xx; `Retry-After` honoured up to the backoff cap), errors for
 //! unexpected statuses, and the redaction that keeps SAS tokens out of messages.
 //!
-//! The retry policy is this store's own for now; it is meant to be shared with the sinks'.
+//! The retry policy is this client's own for now; it is meant to be shared with the sinks'.
 
-use super::Inner;
+use super::BlobContainer;
 use azure_core::{
     error::{Error, ErrorKind},
     http::{Etag, StatusCode},
@@ -17,30 +17,30 @@ use std::time::Duration;
 use tracing::debug;
 
 /// A response read in full: status, headers and body.
-pub(super) struct BlobResponse {
-    pub(super) status: u16,
+pub struct BlobResponse {
+    pub status: u16,
     headers: reqwest::header::HeaderMap,
-    pub(super) body: bytes::Bytes,
+    pub body: bytes::Bytes,
 }
 
 impl BlobResponse {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub(super) fn etag(&self) -> Option<Etag> {
+    pub fn etag(&self) -> Option<Etag> {
         self.header("etag").map(normalize_etag)
     }
 
-    pub(super) fn last_modified(&self) -> Option<OffsetDateTime> {
+    pub fn last_modified(&self) -> Option<OffsetDateTime> {
         self.header("last-modified")
             .and_then(|v| parse_rfc7231(v).ok())
     }
 }
 
-impl Inner {
+impl BlobContainer {
     /// The URL of the container (`blob` `None`) or of a blob in it, with `query` and the SAS.
-    fn url(&self, blob: Option<&str>, query: &[(&str, &str)]) -> Url {
+    pub(crate) fn url(&self, blob: Option<&str>, query: &[(&str, &str)]) -> Url {
         let mut url = self.container.clone();
         if let Some(blob) = blob {
             if let Ok(mut segments) = url.path_segments_mut() {
@@ -72,13 +72,32 @@ impl Inner {
     /// names (lower case) and values; `x-ms-date`, `x-ms-version` and auth
     /// are added here. `with_body` sends an empty body with
     /// `Content-Length: 0` (needed for PUT).
-    pub(super) async fn send(
+    pub async fn send(
         &self,
         method: Method,
         blob: Option<&str>,
         query: &[(&str, &str)],
         extra: Vec<(String, String)>,
         with_body: bool,
+    ) -> Result<BlobResponse> {
+        self.send_body(
+            method,
+            blob,
+            query,
+            extra,
+            with_body.then(bytes::Bytes::new),
+        )
+        .await
+    }
+
+    /// [`BlobContainer::send`] with a request body (`Some(empty)`: `Content-Length: 0`).
+    pub async fn send_body(
+        &self,
+        method: Method,
+        blob: Option<&str>,
+        query: &[(&str, &str)],
+        extra: Vec<(String, String)>,
+        body: Option<bytes::Bytes>,
     ) -> Result<BlobResponse> {
         let url = self.url(blob, query);
         let what = format!("{method} {}", redact_url(&url));
@@ -87,7 +106,7 @@ impl Inner {
             let mut headers = extra.clone();
             headers.push(("x-ms-date".into(), to_rfc7231(&OffsetDateTime::now_utc())));
             headers.push(("x-ms-version".into(), self.options.api_version.clone()));
-            let content_length = with_body.then_some(0);
+            let content_length = body.as_ref().map(|b| b.len());
             let auth = self
                 .auth
                 .authorization(&method, &url, query, &headers, content_length)
@@ -100,12 +119,12 @@ impl Inner {
             if let Some(auth) = auth {
                 req = req.header(reqwest::header::AUTHORIZATION, auth);
             }
-            if with_body {
+            if let Some(body) = &body {
                 // hyper omits Content-Length for an empty body; the Blob
                 // service requires it on PUT (411/400 otherwise).
                 req = req
-                    .header(reqwest::header::CONTENT_LENGTH, "0")
-                    .body(Vec::<u8>::new());
+                    .header(reqwest::header::CONTENT_LENGTH, body.len().to_string())
+                    .body(body.clone());
             }
 
             let outcome = match req.send().await {
@@ -154,7 +173,7 @@ impl Inner {
                             ErrorKind::Io
                         };
                         let message = format!(
-                            "blob checkpoint store: {what} failed after {} attempt(s): {e}",
+                            "blob storage: {what} failed after {} attempt(s): {e}",
                             attempt + 1
                         );
                         Error::with_error(kind, e, message)
@@ -175,19 +194,14 @@ impl Inner {
     }
 
     /// The error for an unexpected status: action, blob, status and service error code.
-    pub(super) fn status_error(
-        &self,
-        action: &str,
-        blob: Option<&str>,
-        resp: &BlobResponse,
-    ) -> Error {
+    pub fn status_error(&self, action: &str, blob: Option<&str>, resp: &BlobResponse) -> Error {
         let code = resp.header("x-ms-error-code").map(str::to_string);
         let target = match blob {
             Some(b) => format!("blob {b:?} in {}", redact_url(&self.container)),
             None => redact_url(&self.container),
         };
         let message = format!(
-            "blob checkpoint store: {action} on {target} failed: HTTP {}{}",
+            "blob storage: {action} on {target} failed: HTTP {}{}",
             resp.status,
             code.as_deref()
                 .map(|c| format!(" ({c})"))
@@ -218,7 +232,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// `scheme://host[:port]/path`, without query (which may hold a SAS) or
 /// user info.
-pub(super) fn redact_url(url: &Url) -> String {
+pub fn redact_url(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
@@ -229,7 +243,7 @@ pub(super) fn redact_url(url: &Url) -> String {
 
 /// ETags in the strong, quoted form `"0x8D..."`; List Blobs returns them
 /// without quotes and response headers with quotes.
-pub(super) fn normalize_etag(etag: &str) -> Etag {
+pub fn normalize_etag(etag: &str) -> Etag {
     let e = etag.trim();
     if e.starts_with('"') || e.starts_with("W/") {
         Etag::from(e)
