@@ -470,3 +470,58 @@ fn secrets_in_the_environment_stay_out_of_a_file_run() {
         }
     }
 }
+
+/// A file source whose position cannot be saved makes `/readyz` 503 until a save succeeds.
+#[test]
+fn a_failing_file_checkpoint_makes_readyz_503_until_it_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "").expect("input");
+    let config = write_config(
+        dir.path(),
+        &file_source(&input, true),
+        "127.0.0.1:0",
+        STDOUT_SINK,
+    );
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("kind = \"memory\"", "kind = \"file\"\ninterval_ms = 50");
+    std::fs::write(&config, text).expect("config");
+    let mut hw = Running::start(&config, &[], &["--log-format", "json"]);
+    let addr = hw.http_addr(Duration::from_secs(20));
+    poll(addr, "/readyz", Duration::from_secs(10), |s, _| s == 200);
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&input)
+            .expect("open input");
+        f.write_all(text.as_bytes()).expect("append");
+    };
+    let line = SAMPLE
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .expect("a sample");
+    append(&format!("{line}\n"));
+    let positions = dir.path().join("state/checkpoints/file-positions.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !positions.is_file() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {}",
+            positions.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A non-empty directory where the positions file goes: every replacement fails.
+    std::fs::remove_file(&positions).expect("remove positions");
+    std::fs::create_dir_all(positions.join("blocked")).expect("block positions");
+    append(&format!("{line}\n"));
+    let (_, body) = poll(addr, "/readyz", Duration::from_secs(20), |s, _| s == 503);
+    assert!(body.contains("checkpoint"), "{body}");
+    std::fs::remove_dir_all(&positions).expect("unblock positions");
+    append(&format!("{line}\n"));
+    poll(addr, "/readyz", Duration::from_secs(20), |s, _| s == 200);
+    assert!(positions.is_file());
+    assert!(hw.terminate(Duration::from_secs(10)).success());
+}

@@ -90,7 +90,7 @@ impl FileSource {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                _ = tick.tick() => self.save(path, progress.due(false)),
+                _ = tick.tick() => self.save(path, progress.due(false), pipeline),
                 item = rx.recv() => {
                     let Some((line_no, line)) = item else { break };
                     if line_no <= skip {
@@ -106,13 +106,13 @@ impl FileSource {
                     };
                     let Ok(pending) = pending else { break };
                     progress.push(line_no, pending);
-                    self.save(path, progress.due(false));
+                    self.save(path, progress.due(false), pipeline);
                 }
             }
         }
         let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         progress.drain(deadline).await;
-        self.save(path, progress.due(true));
+        self.save(path, progress.due(true), pipeline);
         if progress.in_flight() > 0 {
             tracing::warn!(
                 path,
@@ -133,10 +133,16 @@ impl FileSource {
         }
     }
 
-    fn save(&mut self, path: &str, line: Option<u64>) {
+    /// Saves the delivered position; `/readyz` reports the checkpoint failing until a save
+    /// succeeds again (the position is kept and saved at the next one).
+    fn save(&mut self, path: &str, line: Option<u64>, pipeline: &Pipeline) {
         if let (Some(line), Some(positions)) = (line, self.positions.as_mut()) {
-            if let Err(e) = positions.set(path, line) {
-                tracing::error!(path, error = %e, "cannot save the file position");
+            match positions.set(path, line) {
+                Ok(()) => pipeline.health().set_checkpoint_ok(true),
+                Err(e) => {
+                    tracing::error!(path, error = %e, "cannot save the file position");
+                    pipeline.health().set_checkpoint_ok(false);
+                }
             }
         }
     }
