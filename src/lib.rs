@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod redrive;
 pub mod replay;
+pub mod retry;
 pub mod service;
 pub mod sink;
 pub mod source;

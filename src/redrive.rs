@@ -166,7 +166,7 @@ async fn send_with_retries(
                         retry_after: Some(r),
                         ..
                     } => *r,
-                    _ => crate::sink::worker::backoff(attempt - 1),
+                    _ => crate::retry::backoff(attempt - 1),
                 };
                 tokio::time::sleep(wait.min(options.max_wait)).await;
             }

@@ -1,5 +1,5 @@
 //! Start-up dependencies (the checkpoint store, Event Hubs) that are not reachable yet: they are
-//! retried with the sinks' backoff ([`crate::sink::worker::backoff`]) for at most
+//! retried with the sinks' backoff ([`crate::retry::backoff`]) for at most
 //! `service.startup_timeout_secs` after start, while `/readyz` says `starting: <what>
 //! unreachable: <cause>`; past that bound the service stops with the last cause (exit 2), so the
 //! orchestrator shows it instead of a pod that never turns ready.
@@ -8,7 +8,7 @@
 //! for as long as they last (the source's reconnect loop, the sinks' retries).
 
 use crate::health::Health;
-use crate::sink::worker::backoff;
+use crate::retry::backoff;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -70,7 +70,7 @@ async fn start_up_waits_for_storage_and_event_hubs_then_turns_ready() {
     });
     eprintln!("/readyz while storage is down: {body}");
     assert!(
-        body.contains("blob checkpoint store"),
+        body.contains("blob storage: PUT"),
         "the cause is given: {body}"
     );
     // Still retrying a few seconds later (the SDK-level retries alone give up within 2 s).
@@ -138,7 +138,7 @@ async fn a_checkpoint_store_that_never_answers_stops_start_up_with_the_cause() {
     assert!(
         failed.contains("checkpoint store unreachable at start-up")
             && failed.contains("service.startup_timeout_secs = 3")
-            && failed.contains("blob checkpoint store"),
+            && failed.contains("blob storage: PUT"),
         "{failed}"
     );
     // Retried within the bound, not given up after the first failure.

@@ -5,7 +5,7 @@
 //! `scheme://host[:port]` only: webhook URLs carry secrets in their path and query.
 
 use super::SinkError;
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::HeaderValue;
 use reqwest::{StatusCode, Url};
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +29,7 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| error_text(&e.without_url()))
+        .map_err(|e| crate::azure::error_chain(&e.without_url()))
 }
 
 /// Sends one request and classifies the outcome; `Ok` only for a 2xx answer.
@@ -40,7 +40,7 @@ pub async fn send(request: reqwest::RequestBuilder, origin: &str) -> Result<(), 
             if status.is_success() {
                 return Ok(());
             }
-            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+            let retry_after = crate::retry::retry_after(response.headers(), SystemTime::now());
             let body = response.text().await.unwrap_or_default();
             Err(classify_status(status, retry_after, origin, &body))
         }
@@ -61,10 +61,7 @@ pub fn classify_status(
     } else {
         format!("{origin} answered {status}: {excerpt}")
     };
-    if status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
-    {
+    if crate::retry::is_transient_status(status.as_u16()) {
         SinkError::Transient {
             message,
             retry_after,
@@ -84,37 +81,12 @@ pub fn classify_reqwest(e: reqwest::Error, origin: &str) -> SinkError {
         "request failed"
     };
     let builder = e.is_builder();
-    let detail = error_text(&e.without_url());
+    let detail = crate::azure::error_chain(&e.without_url());
     if builder {
         // A request that cannot even be built will not build next time either.
         return SinkError::permanent(format!("{origin}: {what}: {detail}"));
     }
     SinkError::transient(format!("{origin}: {what}: {detail}"))
-}
-
-/// An error and its sources, `: `-separated (reqwest's `Display` shows only the top level).
-pub fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now).
-pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A header value that is known to be valid (ASCII without control characters), or an error.
@@ -168,22 +140,6 @@ fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(90)));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&earlier).unwrap());
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::ZERO));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(parse_retry_after(&h, now), None);
-    }
 
     #[test]
     fn statuses() {

@@ -13,7 +13,7 @@ use super::{Sink, SinkConfig, SinkError};
 use crate::ack::Ack;
 use crate::alert::Alert;
 use crate::dead_letter::{DeadLetter, DeadLetterFile};
-use rand::Rng;
+use crate::retry::{backoff, backoff_capped};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +27,7 @@ pub struct Delivery {
     pub ack: Ack,
 }
 
-/// Backoff bounds.
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The longest `Retry-After` honoured.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
 /// Consecutive failed attempts at one batch after which the sink counts as failing (logged
@@ -270,22 +268,6 @@ impl Worker {
     }
 }
 
-/// Exponential backoff with jitter (between half and all of the capped delay), capped at 30 s.
-pub fn backoff(attempt: u32) -> Duration {
-    backoff_capped(attempt, BACKOFF_MAX)
-}
-
-/// Exponential backoff from 200 ms with jitter (between half and all of the delay), at most
-/// `max`.
-pub fn backoff_capped(attempt: u32, max: Duration) -> Duration {
-    let cap = BACKOFF_BASE
-        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
-        .min(max);
-    let cap_ms = cap.as_millis() as u64;
-    let ms = rand::rng().random_range(cap_ms / 2..=cap_ms);
-    Duration::from_millis(ms)
-}
-
 /// End-to-end latency: from Event Hubs' enqueued time to the sink's acknowledgement.
 fn observe_latency(alert: &Alert) {
     if let Some(enqueued) = alert.source.enqueued_time() {
@@ -293,25 +275,5 @@ fn observe_latency(alert: &Alert) {
         if secs >= 0.0 {
             metrics::histogram!(crate::telemetry::metrics::LATENCY_HISTOGRAM).record(secs);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_to_the_cap_and_no_further() {
-        let cap = Duration::from_secs(4);
-        for attempt in 0..40 {
-            let wait = backoff_capped(attempt, cap);
-            let full = BACKOFF_BASE
-                .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
-                .min(cap);
-            assert!(wait <= full && wait >= full / 2, "{attempt}: {wait:?}");
-        }
-        // From the fifth attempt on a sink that is down is tried every 2-4 s.
-        assert!(backoff_capped(5, cap) >= Duration::from_secs(2));
-        assert!(backoff(30) <= BACKOFF_MAX);
     }
 }

@@ -16,7 +16,7 @@ use super::poison::PoisonPolicy;
 use crate::azure;
 use crate::config::{CredentialKind, LoadBalancing, SourceConfig, StartPosition as StartCfg};
 use crate::pipeline::Pipeline;
-use crate::sink::worker::backoff;
+use crate::retry::backoff;
 use crate::startup::Startup;
 use azure_messaging_eventhubs::models::{Ownership, StartPositions};
 use azure_messaging_eventhubs::{

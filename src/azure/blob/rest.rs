@@ -144,7 +144,9 @@ impl BlobContainer {
             };
 
             let retry_after = match &outcome {
-                Ok(r) if is_transient_status(r.status) => Some(retry_after(&r.headers)),
+                Ok(r) if crate::retry::is_transient_status(r.status) => Some(
+                    crate::retry::retry_after(&r.headers, std::time::SystemTime::now()),
+                ),
                 Ok(_) => None,
                 Err(e) if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() => {
                     Some(None)
@@ -184,13 +186,12 @@ impl BlobContainer {
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let base = self
-            .options
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.min(16));
-        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
-        let delay = retry_after.unwrap_or(base + jitter);
-        delay.min(self.options.max_backoff)
+        let max = self.options.max_backoff;
+        retry_after
+            .unwrap_or_else(|| {
+                crate::retry::backoff_from(self.options.initial_backoff, attempt, max)
+            })
+            .min(max)
     }
 
     /// The error for an unexpected status: action, blob, status and service error code.
@@ -216,18 +217,6 @@ impl BlobContainer {
             message,
         )
     }
-}
-
-fn is_transient_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500..=599)
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// `scheme://host[:port]/path`, without query (which may hold a SAS) or
