@@ -425,19 +425,38 @@ impl Config {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
             .collect();
         vars.sort();
+        let mut overrides = Vec::new();
         for (var, value) in vars {
-            apply_env(&mut tree, &var, &value)?;
+            overrides.push(apply_env(&mut tree, &var, &value)?);
         }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
-                let key = e.path().to_string();
-                ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message: format!("key `{key}`: {}", e.inner()),
+        loop {
+            let e = match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(
+                tree.clone(),
+            )) {
+                Ok(config) => {
+                    config.validate()?;
+                    return Ok(config);
                 }
-            })?;
-        config.validate()?;
-        Ok(config)
+                Err(e) => e,
+            };
+            let key = e.path().to_string();
+            let inner = e.inner().to_string();
+            let from = overrides.iter_mut().find(|o| o.key() == key);
+            let Some(from) = from else {
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("key `{key}`: {inner}"),
+                });
+            };
+            // A number or boolean where a string goes: the text as written (each key once).
+            if inner.contains("expected a string") && from.as_string(&mut tree) {
+                continue;
+            }
+            return Err(ConfigError::Env {
+                var: from.var.clone(),
+                message: format!("key `{key}`: {inner}"),
+            });
+        }
     }
 
     /// Checks what types cannot: required keys per kind, consistent choices.
@@ -532,6 +551,14 @@ impl Config {
         for (i, sink) in self.sinks.iter().enumerate() {
             sink.validate()
                 .map_err(|(key, message)| invalid(&format!("sinks[{i}].{key}"), message))?;
+        }
+        if let Err(crate::sink::SinkBuildError::DuplicateName { index, name }) =
+            crate::sink::names(&self.sinks)
+        {
+            return Err(invalid(
+                &format!("sinks[{index}].name"),
+                format!("{name:?} is already the name of an earlier sink (names must be unique)"),
+            ));
         }
         Ok(())
     }

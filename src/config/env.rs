@@ -1,22 +1,76 @@
 //! `HUBWATCH_*` environment overrides: a variable names a key path with `__` between levels
-//! and its value is read as TOML when it parses as such, else as a string.
+//! and its value is read as TOML when it parses as such, else as a string. A value read as a
+//! number or boolean for a key that takes a string (`HUBWATCH_SINKS__0__NAME=2024`) is given
+//! to it as the string it was ([`Override::as_string`]).
 
 use super::{ConfigError, ENV_PREFIX};
 
-pub(super) fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+/// One applied override, kept to name it in errors and to retry it as a string.
+pub(super) struct Override {
+    pub var: String,
+    path: Vec<String>,
+    raw: String,
+    /// Whether the value was read as something other than a string.
+    typed: bool,
+}
+
+impl Override {
+    /// The key as deserialization errors name it: `sinks[0].name`.
+    pub fn key(&self) -> String {
+        let mut key = String::new();
+        for seg in &self.path {
+            if seg.parse::<usize>().is_ok() {
+                key.push_str(&format!("[{seg}]"));
+            } else {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(seg);
+            }
+        }
+        key
+    }
+
+    /// Sets the value again as the string it was written as; false when it already was one.
+    pub fn as_string(&mut self, tree: &mut toml::Table) -> bool {
+        if !self.typed {
+            return false;
+        }
+        self.typed = false;
+        set(tree, &self.path, toml::Value::String(self.raw.clone())).is_ok()
+    }
+}
+
+pub(super) fn apply_env(
+    tree: &mut toml::Table,
+    var: &str,
+    value: &str,
+) -> Result<Override, ConfigError> {
     let path: Vec<String> = var[ENV_PREFIX.len()..]
         .split("__")
         .map(|p| p.to_ascii_lowercase())
         .collect();
+    let parsed = parse_env_value(value);
+    let typed = !parsed.is_str();
+    set(tree, &path, parsed).map_err(|message| ConfigError::Env {
+        var: var.to_string(),
+        message,
+    })?;
+    Ok(Override {
+        var: var.to_string(),
+        path,
+        raw: value.to_string(),
+        typed,
+    })
+}
+
+fn set(tree: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
     let mut root = toml::Value::Table(std::mem::take(tree));
-    let result = set_path(&mut root, &path, parse_env_value(value));
+    let result = set_path(&mut root, path, value);
     if let toml::Value::Table(t) = root {
         *tree = t;
     }
-    result.map_err(|message| ConfigError::Env {
-        var: var.to_string(),
-        message,
-    })
+    result
 }
 
 /// Sets `path` below `node`, creating tables (and appending to arrays) on the way.

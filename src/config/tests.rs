@@ -87,3 +87,39 @@ fn errors_name_the_key() {
     );
     assert!(e.contains("source.start_position"), "{e}");
 }
+
+#[test]
+fn sink_names_are_unique_and_checked_with_the_rest() {
+    let two = format!("{BASE}\n[[sinks]]\nkind = \"stdout\"\nname = \"stdout\"\n");
+    match load(&two, &[]) {
+        Ok(_) => panic!("a duplicate sink name was accepted"),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("sinks[1].name") && e.contains("\"stdout\""),
+                "{e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn env_overrides_of_string_keys_stay_strings() {
+    let c = load(BASE, &[("HUBWATCH_SINKS__0__NAME", "2024")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.sinks[0].name.as_deref(), Some("2024"));
+}
+
+#[test]
+fn a_bad_override_names_its_variable() {
+    match load(BASE, &[("HUBWATCH_CHECKPOINT__INTERVAL_EVENTS", "many")]) {
+        Ok(_) => panic!("a string was accepted for a number"),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("HUBWATCH_CHECKPOINT__INTERVAL_EVENTS")
+                    && e.contains("checkpoint.interval_events"),
+                "{e}"
+            );
+        }
+    }
+}
