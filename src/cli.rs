@@ -437,6 +437,7 @@ fn healthcheck(url: Option<String>) -> ExitCode {
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
+    crate::config::secrets::check(&config).map_err(anyhow::Error::msg)?;
     check_connection_strings(&config)?;
     if config.backfill.account_url.is_some() {
         config.backfill.validate()?;

@@ -599,6 +599,7 @@ pub fn check_client_secret(section: &str, c: &CredentialConfig) -> Result<(), Co
 
 mod backfill;
 mod env;
+pub mod secrets;
 pub use backfill::{BackfillConfig, DEFAULT_CONTAINERS};
 use env::apply_env;
 

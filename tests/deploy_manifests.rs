@@ -573,9 +573,16 @@ fn example_config_passes_check_config() {
             cmd.env_remove(k);
         }
     }
-    let mut child = cmd
+    // check-config reads every secret the file names: without it set, it fails.
+    let unset = cmd
         .current_dir(ROOT)
         .args(["check-config", "--config", "config/example.toml"])
+        .output()
+        .expect("run hubwatch check-config");
+    assert!(!unset.status.success());
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("HUBWATCH_WEBHOOK_SECRET"));
+    cmd.env("HUBWATCH_WEBHOOK_SECRET", "not-a-real-secret");
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
