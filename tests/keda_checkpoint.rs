@@ -96,6 +96,15 @@ fn mixed_case_names_as_written_miss_and_the_printed_values_hit() {
 
     let t = KedaTrigger::new(NS, HUB, CG, CONTAINER_URL).unwrap();
     assert!(t.mixed_case);
+    // The consumer group alone (`$Default`) needs no warning: KEDA lower-cases it itself.
+    let lower = KedaTrigger::new(
+        &NS.to_lowercase(),
+        &HUB.to_lowercase(),
+        "$Default",
+        CONTAINER_URL,
+    )
+    .unwrap();
+    assert!(!lower.mixed_case);
     let m = trigger_meta(&t);
     assert_eq!(m["eventHubNamespace"], "contoso-security");
     assert_eq!(m["eventHubName"], "azure-logs");

@@ -37,7 +37,8 @@ pub struct KedaTrigger {
     /// Where the checkpoint blobs are: the container URL (without its query string) and the
     /// lower-cased prefix, up to the partition id.
     pub blob_prefix: String,
-    /// The configured names had upper-case letters (KEDA must not be given them as written).
+    /// The configured namespace or hub had upper-case letters (KEDA must not be given them as
+    /// written).
     pub mixed_case: bool,
 }
 
@@ -89,7 +90,8 @@ impl KedaTrigger {
             storage_suffix,
             blob_container: container,
             blob_prefix: format!("{}/{prefix}", base.as_str().trim_end_matches('/')),
-            mixed_case: [namespace, event_hub, consumer_group]
+            // KEDA lower-cases the consumer group itself (the default `$Default` is fine).
+            mixed_case: [namespace, event_hub]
                 .iter()
                 .any(|s| s.chars().any(char::is_uppercase)),
         })

@@ -123,3 +123,30 @@ fn a_bad_override_names_its_variable() {
         }
     }
 }
+
+#[test]
+fn blob_auth_is_checked_as_run_will_use_it() {
+    let eventhubs = "[source]\nkind = \"eventhubs\"\nnamespace = \"ns.servicebus.windows.net\"\neventhub = \"h\"\ncredential = \"managed-identity\"\n[[sinks]]\nkind = \"stdout\"\n[checkpoint]\nkind = \"blob\"\ncontainer_url = \"https://a.blob.core.windows.net/c\"\n";
+    let err = |extra: &str| match load(&format!("{eventhubs}{extra}"), &[]) {
+        Ok(_) => panic!("accepted: {extra}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err("auth = \"SAS\"\n").contains("checkpoint.auth"));
+    assert!(err("auth = \"entra\"\n").contains("checkpoint.credential"));
+    assert!(
+        err("").contains("checkpoint.credential"),
+        "entra is the default"
+    );
+    assert!(err("auth = \"sas\"\n").contains("checkpoint.sas_env"));
+    assert!(
+        err("auth = \"shared-key\"\naccount_name = \"a\"\n").contains("checkpoint.account_key_env")
+    );
+    assert!(err("credential = \"client-secret\"\n").contains("checkpoint.tenant_id"));
+    for ok in [
+        "auth = \"sas\"\nsas_env = \"X\"\n",
+        "auth = \"shared-key\"\naccount_name = \"a\"\naccount_key_env = \"K\"\n",
+        "credential = \"workload-identity\"\n",
+    ] {
+        load(&format!("{eventhubs}{ok}"), &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
