@@ -1,6 +1,8 @@
-//! Criterion benchmarks of the detection core: decode + rules + dedup + alerts, per body
-//! (`detect`), with the default rules and with every built-in rule; and the prefilter's scan
-//! alone with each selection (`scan`), whose cost should not grow with the number of rules.
+//! Criterion benchmarks of the detection core, per stage: `decode` (validating a body and
+//! splitting it into records), `scan` (the prefilter alone, with the default rules and with
+//! every built-in rule: its cost should not grow with the number of rules), `detect` (decode +
+//! prefilter + rules + dedup + alerts, per body, with each selection) and `alert_json` (the
+//! alerts of the whole pack serialized, what the sinks write).
 //!
 //! `cargo bench --bench pipeline` (see bench/README.md for the figures).
 
@@ -8,7 +10,7 @@ mod corpus;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hubwatch::alert::Source;
-use hubwatch::decode::DecodeLimits;
+use hubwatch::decode::{decode_body, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
 use hubwatch::prefilter::Prefilter;
@@ -64,9 +66,40 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("scan");
     let bodies = corpus(0.001);
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let mut group = c.benchmark_group("decode");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    let limits = DecodeLimits::default();
+    group.bench_function("keyops_0.1pct", |b| {
+        b.iter(|| {
+            bodies
+                .iter()
+                .map(|body| decode_body(body.as_bytes(), &limits).map_or(0, |d| d.total()))
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+
+    let detector = Detector::new(Arc::new(rule_set(true)), DecodeLimits::default());
+    let mut dedup = Deduper::new(false);
+    let now = time::OffsetDateTime::now_utc();
+    let alerts: Vec<_> = bodies
+        .iter()
+        .flat_map(|body| {
+            detector
+                .process(body.as_bytes(), &source, &mut dedup, now)
+                .alerts
+        })
+        .collect();
+    let mut group = c.benchmark_group("alert_json");
+    group.throughput(Throughput::Elements(alerts.len() as u64));
+    group.bench_function("all_rules_keyops_0.1pct", |b| {
+        b.iter(|| alerts.iter().map(|a| a.to_json().len()).sum::<usize>())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("scan");
     group.throughput(Throughput::Bytes(bytes as u64));
     for (name, all) in [("default_rules", false), ("all_rules", true)] {
         let needles = rule_set(all)
