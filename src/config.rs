@@ -7,6 +7,7 @@
 //! every error names the key. Secrets are never values here: the file names the environment
 //! variable or file that holds them.
 
+pub use crate::azure::settings::{CredentialConfig, CredentialKind};
 use crate::sink::SinkConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -105,40 +106,6 @@ impl SourceKind {
             SourceKind::Stdin => "stdin",
         }
     }
-}
-
-/// How to authenticate to Azure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CredentialKind {
-    ManagedIdentity,
-    WorkloadIdentity,
-    ClientSecret,
-    AzureCli,
-    ConnectionString,
-}
-
-/// Credential settings shared by the Event Hubs source and the Azure sinks.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialConfig {
-    /// Client id of a user-assigned managed identity, workload identity or app registration.
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-    /// Environment variable holding the client secret (`credential = "client-secret"`).
-    #[serde(default)]
-    pub client_secret_env: Option<String>,
-    /// File holding the client secret.
-    #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
-    /// Environment variable holding an Event Hubs SAS connection string.
-    #[serde(default)]
-    pub connection_string_env: Option<String>,
-    /// File holding an Event Hubs SAS connection string.
-    #[serde(default)]
-    pub connection_string_file: Option<PathBuf>,
 }
 
 /// Where a partition starts when it has no checkpoint.

@@ -6,9 +6,10 @@
 //! the configuration itself or the command line, and never appear in errors.
 
 pub mod blob;
+pub mod settings;
 
-use crate::config::{CredentialConfig, CredentialKind};
 use azure_core::credentials::{Secret, TokenCredential};
+pub use settings::{CredentialConfig, CredentialKind};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! `[[sinks]]` configuration.
 
-use crate::config::{CredentialConfig, CredentialKind};
+use crate::azure::{CredentialConfig, CredentialKind};
 use crate::rules::spec::Severity;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -25,7 +25,7 @@
 
 use super::{Sink, SinkBuildError, SinkConfig, SinkError};
 use crate::alert::Alert;
-use crate::config::CredentialKind;
+use crate::azure::CredentialKind;
 use azure_core::credentials::TokenCredential;
 use azure_messaging_eventhubs::error::ErrorKind;
 use azure_messaging_eventhubs::models::EventData;
