@@ -31,6 +31,9 @@ pub struct Config {
     pub dead_letter: DeadLetterConfig,
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// `[context]`: the Key Vault context store behind `runbook_answers` (off by default).
+    #[serde(default)]
+    pub context: crate::context::ContextConfig,
 }
 
 /// `[service]`: process-wide settings.
@@ -510,6 +513,9 @@ impl Config {
             sink.validate()
                 .map_err(|(key, message)| invalid(&format!("sinks[{i}].{key}"), message))?;
         }
+        self.context
+            .validate()
+            .map_err(|(key, message)| invalid(&format!("context.{key}"), message))?;
         Ok(())
     }
 

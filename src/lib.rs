@@ -13,6 +13,7 @@ pub mod azure;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod dead_letter;
 pub mod durable;
 pub mod health;

@@ -3,10 +3,14 @@
 //! [`Pipeline::process`] takes one body and returns the [`Pending`] deliveries of its alerts;
 //! the source keeps them in its partition's [`Progress`](crate::progress::Progress) and
 //! checkpoints once they are done. Handing an alert to a sink waits while that sink's queue is
-//! full, which is what slows consumption when a sink is slow.
+//! full, which is what slows consumption when a sink is slow. With a context store
+//! ([`Context`]), a body's Key Vault operations are written before its alerts are answered and
+//! dispatched; a write left to the retry queue holds one more acknowledgement of the event.
 
-use crate::ack::Pending;
+use crate::ack::{Ack, Pending};
 use crate::alert::{Alert, Source};
+use crate::context::writer::Written;
+use crate::context::Context;
 use crate::dead_letter::{DeadLetter, DeadLetterFile};
 use crate::dedup::Deduper;
 use crate::detect::{Detector, Processed};
@@ -29,6 +33,7 @@ pub struct Pipeline {
     dead_letter: Arc<DeadLetterFile>,
     problems: ProblemLog,
     health: Arc<Health>,
+    context: Option<Arc<Context>>,
 }
 
 impl Pipeline {
@@ -49,7 +54,14 @@ impl Pipeline {
             dead_letter,
             problems: ProblemLog::default(),
             health,
+            context: None,
         }
+    }
+
+    /// Answers Key Vault alerts from `context` and writes every body's Key Vault operations to it.
+    pub fn with_context(mut self, context: Arc<Context>) -> Self {
+        self.context = Some(context);
+        self
     }
 
     pub fn health(&self) -> &Arc<Health> {
@@ -68,15 +80,32 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
         let now = OffsetDateTime::now_utc();
-        let processed = self.detector.process(body, source, &mut &self.dedup, now);
-        self.handle(processed, cancel).await
+        let mut processed = self.detector.process(body, source, &mut &self.dedup, now);
+        let Some(context) = &self.context else {
+            return Ok(self.handle(processed, false, cancel).await?.0);
+        };
+        let ops = context.extract(body, source, self.detector.limits());
+        let retry = match context.write(ops).await {
+            Written::Durable => None,
+            Written::Retry(ops) => Some(ops),
+        };
+        context.answer(&mut processed.alerts).await;
+        let (pending, ack) = self.handle(processed, retry.is_some(), cancel).await?;
+        if let (Some(ops), Some(ack)) = (retry, ack) {
+            tokio::select! {
+                _ = context.retry(ops, ack) => {}
+                _ = cancel.cancelled() => return Err(Cancelled),
+            }
+        }
+        Ok(pending)
     }
 
     async fn handle(
         &self,
         processed: Processed,
+        extra: bool,
         cancel: &CancellationToken,
-    ) -> Result<Arc<Pending>, Cancelled> {
+    ) -> Result<(Arc<Pending>, Option<Ack>), Cancelled> {
         record_metrics(&processed);
         let Processed {
             alerts, problems, ..
@@ -89,7 +118,7 @@ impl Pipeline {
             let entries: Vec<DeadLetter> = problems.into_iter().map(|p| p.entry).collect();
             self.write_dead_letters(entries, cancel).await?;
         }
-        self.dispatch(alerts, cancel).await
+        self.dispatch_with(alerts, extra, cancel).await
     }
 
     /// Dead-letters a body that never reached the decoder (over the size limit, no data
@@ -101,8 +130,10 @@ impl Pipeline {
         source: &Source,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
-        self.handle(Processed::rejected(error, raw, source), cancel)
-            .await
+        let (pending, _) = self
+            .handle(Processed::rejected(error, raw, source), false, cancel)
+            .await?;
+        Ok(pending)
     }
 
     /// Writes one entry to the dead-letter file durably (retrying until it succeeds or
@@ -124,6 +155,16 @@ impl Pipeline {
         alerts: Vec<Alert>,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
+        Ok(self.dispatch_with(alerts, false, cancel).await?.0)
+    }
+
+    /// [`dispatch`](Self::dispatch), with one more delivery (`extra`) whose [`Ack`] is returned.
+    async fn dispatch_with(
+        &self,
+        alerts: Vec<Alert>,
+        extra: bool,
+        cancel: &CancellationToken,
+    ) -> Result<(Arc<Pending>, Option<Ack>), Cancelled> {
         let routed: Vec<(Arc<Alert>, Vec<&SinkHandle>)> = alerts
             .into_iter()
             .map(|a| {
@@ -135,8 +176,9 @@ impl Pipeline {
                 (Arc::new(a), sinks)
             })
             .collect();
-        let total = routed.iter().map(|(_, s)| s.len()).sum();
-        let pending = Pending::new(total);
+        let total: usize = routed.iter().map(|(_, s)| s.len()).sum();
+        let pending = Pending::new(total + usize::from(extra));
+        let extra_ack = extra.then(|| pending.ack());
         for (alert, sinks) in routed {
             for sink in sinks {
                 let delivery = Delivery {
@@ -153,7 +195,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(pending)
+        Ok((pending, extra_ack))
     }
 
     async fn write_dead_letters(

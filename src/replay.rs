@@ -1,4 +1,5 @@
-//! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core.
+//! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core,
+//! optionally with a context store (Key Vault operations written, Key Vault alerts answered).
 
 use crate::alert::Source;
 use crate::dead_letter::DeadLetterFile;
@@ -20,6 +21,55 @@ pub enum ReplayError {
     Output(io::Error),
     #[error(transparent)]
     DeadLetter(#[from] crate::dead_letter::DeadLetterError),
+    #[error("context store: {0}")]
+    Context(#[from] crate::context::StoreError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+}
+
+/// The context store of a replay and the runtime its calls run on.
+pub struct ReplayContext {
+    runtime: tokio::runtime::Runtime,
+    context: std::sync::Arc<crate::context::Context>,
+}
+
+impl ReplayContext {
+    pub fn open(config: &crate::context::ContextConfig) -> Result<ReplayContext, ReplayError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ReplayError::Runtime)?;
+        let context = runtime.block_on(async {
+            let store = crate::context::open(config, std::path::Path::new(".")).await?;
+            let health = crate::health::Health::new();
+            Ok::<_, crate::context::StoreError>(crate::context::Context::start(
+                store, config, health,
+            ))
+        })?;
+        Ok(ReplayContext { runtime, context })
+    }
+
+    /// Writes the body's operations (waiting for the store however long it takes: a replay
+    /// loses nothing) and answers its Key Vault alerts.
+    fn handle(
+        &self,
+        body: &[u8],
+        source: &Source,
+        limits: &crate::decode::DecodeLimits,
+        alerts: &mut [crate::alert::Alert],
+    ) {
+        use crate::context::writer::Written;
+        let cx = &self.context;
+        self.runtime.block_on(async {
+            let ops = cx.extract(body, source, limits);
+            if let Written::Retry(ops) = cx.write(ops).await {
+                let pending = crate::ack::Pending::new(1);
+                cx.retry(ops, pending.ack()).await;
+                pending.wait().await;
+            }
+            cx.answer(alerts).await;
+        });
+    }
 }
 
 /// Replays inputs (paths, `-` for stdin) and writes alerts as JSON lines to `out`.
@@ -30,6 +80,7 @@ pub struct Replay<'a> {
     pub problems: ProblemLog,
     pub max_body_bytes: usize,
     pub stats: Stats,
+    pub context: Option<ReplayContext>,
 }
 
 impl<'a> Replay<'a> {
@@ -46,7 +97,13 @@ impl<'a> Replay<'a> {
             problems: ProblemLog::default(),
             max_body_bytes,
             stats: Stats::default(),
+            context: None,
         }
+    }
+
+    pub fn with_context(mut self, context: ReplayContext) -> Self {
+        self.context = Some(context);
+        self
     }
 
     /// Replays one input; an unreadable input is an error, malformed lines are not.
@@ -80,7 +137,13 @@ impl<'a> Replay<'a> {
             };
             let now = OffsetDateTime::now_utc();
             let processed = match line {
-                Line::Body(body) => self.detector.process(&body, &source, &mut self.dedup, now),
+                Line::Body(body) => {
+                    let mut p = self.detector.process(&body, &source, &mut self.dedup, now);
+                    if let Some(cx) = &self.context {
+                        cx.handle(&body, &source, self.detector.limits(), &mut p.alerts);
+                    }
+                    p
+                }
                 Line::TooLong { len, head } => Processed::rejected(
                     BodyError::TooLarge {
                         size: len,

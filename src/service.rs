@@ -40,6 +40,8 @@ pub enum ServiceError {
     FileSource(#[from] crate::source::file::FileSourceError),
     #[error(transparent)]
     EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
+    #[error("context store: {0}")]
+    Context(crate::context::StoreError),
 }
 
 /// Runs until the source ends (file source without `follow`) or `cancel` fires.
@@ -83,13 +85,28 @@ pub async fn run(
         ));
     }
     tracing::info!(sinks = sinks.len(), source = ?config.source.kind, "sinks started; starting the source");
-    let pipeline = Arc::new(Pipeline::new(
+    let mut pipeline = Pipeline::new(
         detector,
         Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
         sinks,
         Arc::new(DeadLetterFile::new(config.dead_letter_path())),
-        health,
-    ));
+        health.clone(),
+    );
+    if config.context.enabled {
+        let store = crate::context::open(&config.context, &config.service.state_dir)
+            .await
+            .map_err(ServiceError::Context)?;
+        tracing::info!(
+            store = store.kind(),
+            "context store open; Key Vault alerts carry runbook_answers"
+        );
+        pipeline = pipeline.with_context(crate::context::Context::start(
+            store,
+            &config.context,
+            health,
+        ));
+    }
+    let pipeline = Arc::new(pipeline);
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
     // When the stop was requested: the sinks get what is left of the grace period after the
     // source's drain, not a second one.

@@ -66,6 +66,7 @@ pub fn alert(i: usize) -> Alert {
         tags: vec!["keyvault".into()],
         log_types: vec!["Azure.KeyVault".into()],
         summary,
+        runbook_answers: None,
         event: serde_json::value::RawValue::from_string(format!(
             r#"{{"time":"2026-11-28T10:00:00Z","operationName":"KeyGet","i":{i}}}"#
         ))

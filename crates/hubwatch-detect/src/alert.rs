@@ -118,6 +118,10 @@ pub struct Alert {
     pub log_types: Vec<String>,
     /// The rule's `SummaryAttributes` and their values in the record.
     pub summary: Map<String, Value>,
+    /// Answers to the rule's runbook from hubwatch's context store (Key Vault rules, when
+    /// `[context]` is enabled); left out otherwise. Filled in by the service, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_answers: Option<Value>,
     /// The matched record exactly as received.
     pub event: Box<RawValue>,
     pub source: Source,
@@ -190,6 +194,7 @@ impl Alert {
             tags: spec.tags.clone(),
             log_types: spec.log_types.clone(),
             summary,
+            runbook_answers: None,
             event,
             source,
         })

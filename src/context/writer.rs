@@ -1,0 +1,215 @@
+//! The service's side of the context store: a body's Key Vault operations are written before
+//! its alerts are answered, and durable before its event can be checkpointed; each Key Vault
+//! alert gets its `runbook_answers`, or `status: "unavailable"` after a bounded wait.
+//!
+//! A write that fails or takes longer than `write_timeout_ms` goes to a bounded retry queue
+//! with one acknowledgement of the event's [`Pending`](crate::ack::Pending): the alerts go out,
+//! the event is not checkpointed until the write succeeds (retried with backoff, for as long as
+//! it takes), and a full queue holds intake. `/readyz` reports the store while it fails.
+
+use super::answers::{self, Limits};
+use super::extract::{extract, may_hold_keyvault};
+use super::{ContextConfig, ContextStore, KvOp, StoreError};
+use crate::ack::Ack;
+use crate::alert::{Alert, Source};
+use crate::decode::{decode_body, DecodeLimits};
+use crate::health::Health;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+/// A body's operations that still have to be written, and the right to complete its event.
+struct Retry {
+    ops: Vec<KvOp>,
+    ack: Ack,
+}
+
+/// The context store as the pipeline uses it.
+pub struct Context {
+    store: Arc<dyn ContextStore>,
+    limits: Limits,
+    write_timeout: Duration,
+    query_timeout: Duration,
+    retry: mpsc::Sender<Retry>,
+    health: Arc<Health>,
+}
+
+/// How a body's write went: done, or left to the retry queue (which needs one more
+/// acknowledgement of the event).
+pub enum Written {
+    Durable,
+    Retry(Vec<KvOp>),
+}
+
+impl Context {
+    /// Starts the retry worker (on the current Tokio runtime).
+    pub fn start(
+        store: Arc<dyn ContextStore>,
+        config: &ContextConfig,
+        health: Arc<Health>,
+    ) -> Arc<Context> {
+        let (tx, rx) = mpsc::channel(config.retry_queue);
+        let kind = store.kind();
+        crate::telemetry::metrics::register_context_metrics(kind);
+        health.set_context_failure(None);
+        tokio::spawn(retry_worker(store.clone(), rx, health.clone()));
+        Arc::new(Context {
+            store,
+            limits: Limits {
+                history_ms: config.retention_ms(),
+                newest_records: config.newest_records,
+                max_query_records: config.max_query_records,
+            },
+            write_timeout: Duration::from_millis(config.write_timeout_ms),
+            query_timeout: Duration::from_millis(config.query_timeout_ms),
+            retry: tx,
+            health,
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// The Key Vault operations of a body (records the decoder accepts; the rest is the
+    /// detector's to dead-letter).
+    pub fn extract(&self, body: &[u8], source: &Source, limits: &DecodeLimits) -> Vec<KvOp> {
+        if !may_hold_keyvault(body) {
+            return Vec::new();
+        }
+        let Ok(decoded) = decode_body(body, limits) else {
+            return Vec::new();
+        };
+        let fallback = source
+            .enqueued_time()
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        let mut ops = Vec::new();
+        for rec in &decoded.records {
+            if let Ok(fields) = serde_json::from_str::<Map<String, Value>>(rec.text) {
+                if let Some(op) = extract(&fields, rec.text, fallback) {
+                    ops.push(op);
+                }
+            }
+        }
+        ops
+    }
+
+    /// Writes a body's operations, waiting at most `write_timeout_ms`.
+    pub async fn write(&self, ops: Vec<KvOp>) -> Written {
+        if ops.is_empty() {
+            return Written::Durable;
+        }
+        let kind = self.store.kind();
+        metrics::counter!("hubwatch_context_records_total", "store" => kind)
+            .increment(ops.len() as u64);
+        if self.health.context_failing() {
+            // Known down: do not make every body wait; the retry worker finds out when it is back.
+            return Written::Retry(ops);
+        }
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.write_timeout, self.store.write(&ops)).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(self.write_timeout.as_millis() as u64)),
+        };
+        metrics::histogram!(crate::telemetry::metrics::CONTEXT_WRITE_HISTOGRAM, "store" => kind)
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => Written::Durable,
+            Err(e) => {
+                metrics::counter!("hubwatch_context_errors_total", "store" => kind, "op" => "write").increment(1);
+                if self.health.set_context_failure(Some(e.to_string())) {
+                    tracing::error!(store = kind, error = %e, "context store write failed; alerts go out with runbook_answers unavailable and the events wait for the write before their checkpoint");
+                }
+                Written::Retry(ops)
+            }
+        }
+    }
+
+    /// Hands a failed write to the retry worker; waits while its queue is full.
+    pub async fn retry(&self, ops: Vec<KvOp>, ack: Ack) {
+        if self.retry.send(Retry { ops, ack }).await.is_err() {
+            tracing::error!("context retry worker is gone; the event stays unacknowledged");
+        }
+        metrics::gauge!("hubwatch_context_retry_queue")
+            .set((self.retry.max_capacity() - self.retry.capacity()) as f64);
+    }
+
+    /// Adds `runbook_answers` to every Key Vault alert.
+    pub async fn answer(&self, alerts: &mut [Alert]) {
+        for alert in alerts.iter_mut() {
+            if !super::is_keyvault_rule(&alert.rule_id) {
+                continue;
+            }
+            let answers = self.answers_for(alert).await;
+            alert.runbook_answers = Some(Value::Object(answers));
+        }
+    }
+
+    async fn answers_for(&self, alert: &Alert) -> Map<String, Value> {
+        let kind = self.store.kind();
+        let raw = alert.event.get();
+        let subject = serde_json::from_str::<Map<String, Value>>(raw)
+            .ok()
+            .and_then(|f| extract(&f, raw, alert.detected_at));
+        let Some(subject) = subject else {
+            return answers::not_applicable(kind);
+        };
+        let started = Instant::now();
+        let fetched = match tokio::time::timeout(
+            self.query_timeout,
+            answers::fetch(self.store.as_ref(), &subject, self.limits),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(self.query_timeout.as_millis() as u64)),
+        };
+        metrics::histogram!(crate::telemetry::metrics::CONTEXT_QUERY_HISTOGRAM, "store" => kind)
+            .record(started.elapsed().as_secs_f64());
+        match fetched {
+            Ok(f) => answers::build(kind, &subject, f, self.limits),
+            Err(e) => {
+                metrics::counter!("hubwatch_context_errors_total", "store" => kind, "op" => "query").increment(1);
+                metrics::counter!("hubwatch_context_unavailable_total", "store" => kind)
+                    .increment(1);
+                tracing::warn!(store = kind, error = %e, alert_id = %alert.alert_id, "context store did not answer; the alert goes out with runbook_answers unavailable");
+                answers::unavailable(kind, &e)
+            }
+        }
+    }
+}
+
+async fn retry_worker(
+    store: Arc<dyn ContextStore>,
+    mut rx: mpsc::Receiver<Retry>,
+    health: Arc<Health>,
+) {
+    let kind = store.kind();
+    while let Some(Retry { ops, ack }) = rx.recv().await {
+        let mut attempt = 0u32;
+        loop {
+            match store.write(&ops).await {
+                Ok(()) => {
+                    ack.done();
+                    if rx.is_empty() && health.set_context_failure(None) {
+                        tracing::info!(store = kind, "context store writable again");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    metrics::counter!("hubwatch_context_errors_total", "store" => kind, "op" => "write").increment(1);
+                    health.set_context_failure(Some(e.to_string()));
+                    attempt = attempt.saturating_add(1);
+                    tokio::time::sleep(crate::sink::worker::backoff_capped(
+                        attempt,
+                        Duration::from_secs(5),
+                    ))
+                    .await;
+                }
+            }
+        }
+        metrics::gauge!("hubwatch_context_retry_queue").set(rx.len() as f64);
+    }
+}
