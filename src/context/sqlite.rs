@@ -263,7 +263,10 @@ impl ContextStore for SqliteStore {
         }
         let newest = ops.iter().map(|o| o.time_ms).max().unwrap_or(i64::MIN);
         self.newest_ms.fetch_max(newest, Ordering::Relaxed);
-        let maintain_now = self.writes.fetch_add(1, Ordering::Relaxed) % MAINTAIN_EVERY == 0;
+        let maintain_now = self
+            .writes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(MAINTAIN_EVERY);
         let (writer, ops) = (self.writer.clone(), ops.to_vec());
         let (newest_ms, retention, max_bytes) =
             (self.newest_ms.clone(), self.retention_ms, self.max_bytes);
