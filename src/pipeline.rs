@@ -85,19 +85,40 @@ impl Pipeline {
             return Ok(self.handle(processed, false, cancel).await?.0);
         };
         let ops = context.extract(body, source, self.detector.limits());
-        let retry = match context.write(ops).await {
-            Written::Durable => None,
-            Written::Retry(ops) => Some(ops),
+        let mut retry_ops = match context.write(ops).await {
+            Written::Durable => Vec::new(),
+            Written::Retry(ops) => ops,
         };
         context.answer(&mut processed.alerts).await;
-        let (pending, ack) = self.handle(processed, retry.is_some(), cancel).await?;
-        if let (Some(ops), Some(ack)) = (retry, ack) {
+        let retry_followups = context.schedule(&processed.alerts).await;
+        let retry = !retry_ops.is_empty() || !retry_followups.is_empty();
+        let (pending, ack) = self.handle(processed, retry, cancel).await?;
+        if let Some(ack) = ack {
             tokio::select! {
-                _ = context.retry(ops, ack) => {}
+                _ = context.retry(std::mem::take(&mut retry_ops), retry_followups, ack) => {}
                 _ = cancel.cancelled() => return Err(Cancelled),
             }
         }
+        self.send_updates(context, cancel).await?;
         Ok(pending)
+    }
+
+    /// Sends the follow-ups that fell due; each is forgotten once every sink acknowledged it.
+    async fn send_updates(
+        &self,
+        context: &Arc<Context>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
+        for update in context.due_updates().await {
+            let id = update.alert_id.clone();
+            let pending = self.dispatch(vec![update], cancel).await?;
+            let context = context.clone();
+            tokio::spawn(async move {
+                pending.wait().await;
+                context.delivered(&id).await;
+            });
+        }
+        Ok(())
     }
 
     async fn handle(

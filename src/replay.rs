@@ -42,9 +42,9 @@ impl ReplayContext {
         let context = runtime.block_on(async {
             let store = crate::context::open(config, std::path::Path::new(".")).await?;
             let health = crate::health::Health::new();
-            Ok::<_, crate::context::StoreError>(crate::context::Context::start(
-                store, config, health,
-            ))
+            Ok::<_, crate::context::StoreError>(
+                crate::context::Context::start(store, config, health).await,
+            )
         })?;
         Ok(ReplayContext { runtime, context })
     }
@@ -57,17 +57,32 @@ impl ReplayContext {
         source: &Source,
         limits: &crate::decode::DecodeLimits,
         alerts: &mut [crate::alert::Alert],
-    ) {
+    ) -> Vec<crate::alert::Alert> {
         use crate::context::writer::Written;
         let cx = &self.context;
         self.runtime.block_on(async {
             let ops = cx.extract(body, source, limits);
-            if let Written::Retry(ops) = cx.write(ops).await {
+            let ops = match cx.write(ops).await {
+                Written::Retry(ops) => ops,
+                Written::Durable => Vec::new(),
+            };
+            cx.answer(alerts).await;
+            let followups = cx.schedule(alerts).await;
+            if !ops.is_empty() || !followups.is_empty() {
                 let pending = crate::ack::Pending::new(1);
-                cx.retry(ops, pending.ack()).await;
+                cx.retry(ops, followups, pending.ack()).await;
                 pending.wait().await;
             }
-            cx.answer(alerts).await;
+            cx.due_updates().await
+        })
+    }
+
+    /// The updates were written out: forget their follow-ups.
+    fn delivered(&self, updates: &[crate::alert::Alert]) {
+        self.runtime.block_on(async {
+            for u in updates {
+                self.context.delivered(&u.alert_id).await;
+            }
         });
     }
 }
@@ -136,11 +151,12 @@ impl<'a> Replay<'a> {
                 record_index: None,
             };
             let now = OffsetDateTime::now_utc();
+            let mut updates = Vec::new();
             let processed = match line {
                 Line::Body(body) => {
                     let mut p = self.detector.process(&body, &source, &mut self.dedup, now);
                     if let Some(cx) = &self.context {
-                        cx.handle(&body, &source, self.detector.limits(), &mut p.alerts);
+                        updates = cx.handle(&body, &source, self.detector.limits(), &mut p.alerts);
                     }
                     p
                 }
@@ -154,10 +170,14 @@ impl<'a> Replay<'a> {
                 ),
             };
             self.stats.add(&processed.stats);
-            for alert in &processed.alerts {
+            for alert in processed.alerts.iter().chain(&updates) {
                 out.write_all(alert.to_json().as_bytes())
                     .and_then(|_| out.write_all(b"\n"))
                     .map_err(ReplayError::Output)?;
+            }
+            if let (Some(cx), false) = (&self.context, updates.is_empty()) {
+                out.flush().map_err(ReplayError::Output)?;
+                cx.delivered(&updates);
             }
             if !processed.problems.is_empty() {
                 for p in &processed.problems {

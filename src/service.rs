@@ -100,11 +100,8 @@ pub async fn run(
             store = store.kind(),
             "context store open; Key Vault alerts carry runbook_answers"
         );
-        pipeline = pipeline.with_context(crate::context::Context::start(
-            store,
-            &config.context,
-            health,
-        ));
+        pipeline = pipeline
+            .with_context(crate::context::Context::start(store, &config.context, health).await);
     }
     let pipeline = Arc::new(pipeline);
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);

@@ -49,7 +49,17 @@ fn sqlite_answers_the_runbook_deterministically() {
     check_answers(&first, "sqlite");
     // Without a store the alerts are what the rules make.
     let plain = replay(&input, &[]);
-    assert_eq!(plain.len(), first.len());
+    let updates: Vec<&Value> = first
+        .iter()
+        .filter(|a| a["kind"] == "alert_update")
+        .collect();
+    // The SecretGet alert 2 hours before T0 is followed up once the stream passes T0+4h.
+    assert_eq!(updates.len(), 1, "{updates:#?}");
+    assert_eq!(
+        updates[0]["rule_id"],
+        "Azure.KeyVault.AuditEvent.SecretAccessedOrRecovered"
+    );
+    assert_eq!(plain.len(), first.len() - 1);
     assert!(plain.iter().all(|a| a.get("runbook_answers").is_none()));
     // Again into the same store: nothing is stored twice and every answer is the same.
     // Nine records; retention (30 days behind the newest) removes the one of 40 days before.
@@ -169,4 +179,84 @@ fn replay_waits_for_an_unreachable_store_and_loses_nothing() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     check_answers(&alerts, "redis");
+}
+
+#[test]
+fn follow_ups_are_kept_and_sent_once_the_stream_passes_six_hours() {
+    for store in ["sqlite", "redis"] {
+        let redis = if store == "redis" {
+            match Redis::shared() {
+                Some(r) => Some(r),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("context.sqlite");
+        let prefix = unique_prefix("followups");
+        let args: Vec<String> = match &redis {
+            Some(r) => vec![
+                "--context-redis".into(),
+                r.url.clone(),
+                "--context-redis-prefix".into(),
+                prefix,
+            ],
+            None => vec!["--context-sqlite".into(), db.display().to_string()],
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // The history alone: the follow-ups are not due, and stay kept in the store.
+        let first = write_input(dir.path(), "first.jsonl", &history());
+        let alerts = replay(&first, &args);
+        assert!(keyget_updates(&alerts).is_empty(), "{store}");
+        // A later replay (another process) reads on and sends them.
+        let second = write_input(dir.path(), "second.jsonl", &later());
+        let updates = replay(&second, &args);
+        check_updates(&updates);
+        // Sent once: reading on sends nothing more.
+        let again = replay(&second, &args);
+        assert!(
+            again.iter().all(|a| a.get("kind").is_none()),
+            "{store}: {again:#?}"
+        );
+        // The whole stream at once, into a fresh store, sends the same updates after the alerts.
+        let whole: Vec<String> = history().into_iter().chain(later()).collect();
+        let input = write_input(dir.path(), "whole.jsonl", &whole);
+        let fresh = dir.path().join("fresh.sqlite");
+        let fresh_prefix = unique_prefix("followups-fresh");
+        let args: Vec<String> = match &redis {
+            Some(r) => vec![
+                "--context-redis".into(),
+                r.url.clone(),
+                "--context-redis-prefix".into(),
+                fresh_prefix,
+            ],
+            None => vec!["--context-sqlite".into(), fresh.display().to_string()],
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let all = replay(&input, &args);
+        check_updates(&all);
+        // Each update comes after the alert it follows up, and after the records of its window.
+        let keyget = |a: &Value| a["rule_id"] == "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered";
+        let last_alert = all
+            .iter()
+            .rposition(|a| keyget(a) && a.get("kind").is_none())
+            .unwrap();
+        let first_update = all
+            .iter()
+            .position(|a| keyget(a) && a["kind"] == "alert_update")
+            .unwrap();
+        assert!(first_update > last_alert + 1, "{store}: {all:#?}");
+        let strip = |v: &[Value]| -> Vec<Value> {
+            keyget_updates(v)
+                .into_iter()
+                .map(|a| a["runbook_answers"].clone())
+                .collect()
+        };
+        assert_eq!(
+            strip(&all),
+            strip(&updates),
+            "{store}: the same answers whichever way the stream was read"
+        );
+    }
 }

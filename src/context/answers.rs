@@ -124,6 +124,28 @@ fn brief(o: &KvOp) -> Value {
     })
 }
 
+/// Counts by operation and vault and the newest records of `ops` (oldest first) from the
+/// subject's caller IP in `from..=to`.
+pub fn ip_summary(
+    subject: &KvOp,
+    ops: &[KvOp],
+    truncated: bool,
+    from: i64,
+    to: i64,
+    newest: usize,
+) -> Value {
+    let newest: Vec<Value> = ops.iter().rev().take(newest).map(brief).collect();
+    json!({
+        "caller_ip": subject.caller_ip,
+        "window": window(from, to),
+        "count": ops.len(),
+        "truncated": truncated,
+        "by_operation": counts(ops.iter().map(|o| o.operation.as_str())),
+        "by_vault": counts(ops.iter().map(|o| o.vault.as_str())),
+        "newest": newest,
+    })
+}
+
 /// The answers object (`status: "ok"`).
 pub fn build(
     store_kind: &str,
@@ -143,22 +165,21 @@ pub fn build(
             None => Value::Null,
             Some(ops) => {
                 let (ops, truncated) = prepare(ops, subject, max);
-                let newest: Vec<Value> = ops
-                    .iter()
-                    .rev()
-                    .take(limits.newest_records)
-                    .map(brief)
-                    .collect();
-                json!({
-                    "caller_ip": subject.caller_ip,
-                    "window": window(t - IP_WINDOW_MS, t),
-                    "count": ops.len(),
-                    "truncated": truncated,
-                    "by_operation": counts(ops.iter().map(|o| o.operation.as_str())),
-                    "by_vault": counts(ops.iter().map(|o| o.vault.as_str())),
-                    "newest": newest,
-                    "after": {"status": "pending", "until": rfc3339(t + IP_WINDOW_MS)},
-                })
+                let mut v = ip_summary(
+                    subject,
+                    &ops,
+                    truncated,
+                    t - IP_WINDOW_MS,
+                    t,
+                    limits.newest_records,
+                );
+                if let Value::Object(m) = &mut v {
+                    m.insert(
+                        "after".into(),
+                        json!({"status": "pending", "until": rfc3339(t + IP_WINDOW_MS)}),
+                    );
+                }
+                v
             }
         },
     );

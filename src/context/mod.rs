@@ -5,12 +5,14 @@
 //! ([`ContextStore`]) and its two implementations: [`sqlite`] (embedded, a file under
 //! `state_dir`) and [`redis`] (shared by replicas). [`extract`] turns a log record into a
 //! [`KvOp`], [`answers`] turns query results into the `runbook_answers` object and
-//! [`writer`] makes a body's writes durable before its event can be checkpointed. Settings are
+//! [`writer`] makes a body's writes durable before its event can be checkpointed, and
+//! [`followup`] sends the `alert_update` six hours (of event time) after a Key Vault alert. Settings are
 //! in [`config`] (`[context]`).
 
 pub mod answers;
 pub mod config;
 pub mod extract;
+pub mod followup;
 pub mod redis;
 pub mod sqlite;
 pub mod writer;
@@ -93,6 +95,14 @@ pub trait ContextStore: Send + Sync {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<KvOp>, StoreError>;
+    /// Keeps a follow-up until [`complete`](Self::complete); idempotent by alert id.
+    async fn schedule(&self, followups: &[FollowUp]) -> Result<(), StoreError>;
+    /// Follow-ups due at or before `until_ms`, earliest first, at most `limit`.
+    async fn due(&self, until_ms: i64, limit: usize) -> Result<Vec<FollowUp>, StoreError>;
+    /// The earliest due time of any follow-up kept.
+    async fn next_due(&self) -> Result<Option<i64>, StoreError>;
+    /// The follow-up was delivered: forget it.
+    async fn complete(&self, alert_id: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the configured store.
@@ -114,4 +124,13 @@ pub async fn open(
 pub fn is_keyvault_rule(rule_id: &str) -> bool {
     rule_id.starts_with("Azure.MonitorActivity.KeyVault")
         || rule_id.starts_with("Azure.KeyVault.AuditEvent")
+}
+
+/// A follow-up message to send about an alert once the stream's event time passes `due_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub alert_id: String,
+    pub due_ms: i64,
+    /// The alert as first sent, JSON.
+    pub alert: String,
 }

@@ -7,11 +7,12 @@
 //! (cryptographic operations) and `PREFIX id:<identity>`. Each write also trims its sets to the
 //! retention (behind the newest event time this process wrote) and sets their expiry to the
 //! retention, so idle subjects disappear. No command spans two keys, so the commands work
-//! behind a cluster proxy. The connection is opened lazily and reopened after failures; the
+//! behind a cluster proxy. Follow-ups: `PREFIX followups` (alert ids scored by due time)
+//! and `PREFIX followup:<alert id>` (the alert's JSON). The connection is opened lazily and reopened after failures; the
 //! access key is read once at start and never logged.
 
 use super::config::{ContextConfig, RedisAuth};
-use super::{ContextStore, KvOp, Query, StoreError};
+use super::{ContextStore, FollowUp, KvOp, Query, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::IntoConnectionInfo;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -162,6 +163,84 @@ impl ContextStore for RedisStore {
             }
         }
         Ok(())
+    }
+
+    async fn schedule(&self, followups: &[FollowUp]) -> Result<(), StoreError> {
+        if followups.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for f in followups {
+            pipe.cmd("SET")
+                .arg(format!("{}followup:{}", self.prefix, f.alert_id))
+                .arg(&f.alert)
+                .arg("PX")
+                .arg(self.retention_ms)
+                .ignore();
+            pipe.zadd(format!("{}followups", self.prefix), &f.alert_id, f.due_ms)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(err)
+    }
+
+    async fn due(&self, until_ms: i64, limit: usize) -> Result<Vec<FollowUp>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(format!("{}followups", self.prefix))
+            .arg("-inf")
+            .arg(until_ms)
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (alert_id, due_ms) in ids {
+            let alert: Option<String> = redis::cmd("GET")
+                .arg(format!("{}followup:{alert_id}", self.prefix))
+                .query_async(&mut conn)
+                .await
+                .map_err(err)?;
+            match alert {
+                Some(alert) => out.push(FollowUp {
+                    alert_id,
+                    due_ms,
+                    alert,
+                }),
+                // Expired (older than the retention): nothing left to send.
+                None => self.complete(&alert_id).await?,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.conn.clone();
+        let first: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(format!("{}followups", self.prefix))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(first.first().map(|(_, due)| *due))
+    }
+
+    async fn complete(&self, alert_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .zrem(format!("{}followups", self.prefix), alert_id)
+            .ignore()
+            .del(format!("{}followup:{alert_id}", self.prefix))
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(err)
     }
 
     async fn query(

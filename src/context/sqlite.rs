@@ -7,7 +7,7 @@
 //! is kept under `max_bytes`: when the live pages exceed it, the oldest tenth of the
 //! operations is deleted and the pages returned (`auto_vacuum = INCREMENTAL`).
 
-use super::{ContextStore, KvOp, Query, StoreError};
+use super::{ContextStore, FollowUp, KvOp, Query, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -48,6 +48,12 @@ CREATE INDEX IF NOT EXISTS ops_ip ON ops (caller_ip, time_ms) WHERE object_type 
 CREATE INDEX IF NOT EXISTS ops_key ON ops (vault, object, time_ms) WHERE crypto = 1;
 CREATE INDEX IF NOT EXISTS ops_identity ON ops (identity, time_ms);
 CREATE INDEX IF NOT EXISTS ops_time ON ops (time_ms);
+CREATE TABLE IF NOT EXISTS followups (
+  alert_id TEXT PRIMARY KEY,
+  due_ms INTEGER NOT NULL,
+  alert TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS followups_due ON followups (due_ms);
 ";
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -277,6 +283,69 @@ impl ContextStore for SqliteStore {
                 maintain(&c, newest_ms.load(Ordering::Relaxed), retention, max_bytes)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn schedule(&self, followups: &[FollowUp]) -> Result<(), StoreError> {
+        if followups.is_empty() {
+            return Ok(());
+        }
+        let (writer, followups) = (self.writer.clone(), followups.to_vec());
+        blocking(move || {
+            let mut c = writer.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = c.transaction().map_err(err)?;
+            for f in &followups {
+                tx.execute(
+                    "INSERT OR IGNORE INTO followups (alert_id, due_ms, alert) VALUES (?1, ?2, ?3)",
+                    params![f.alert_id, f.due_ms, f.alert],
+                )
+                .map_err(err)?;
+            }
+            tx.commit().map_err(err)
+        })
+        .await
+    }
+
+    async fn due(&self, until_ms: i64, limit: usize) -> Result<Vec<FollowUp>, StoreError> {
+        let reader = self.reader.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        blocking(move || {
+            let c = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = c
+                .prepare_cached("SELECT alert_id, due_ms, alert FROM followups WHERE due_ms <= ?1 ORDER BY due_ms, alert_id LIMIT ?2")
+                .map_err(err)?;
+            let rows = s
+                .query_map(params![until_ms, limit], |r| {
+                    Ok(FollowUp {
+                        alert_id: r.get(0)?,
+                        due_ms: r.get(1)?,
+                        alert: r.get(2)?,
+                    })
+                })
+                .map_err(err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })
+        .await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let reader = self.reader.clone();
+        blocking(move || {
+            let c = reader.lock().unwrap_or_else(|e| e.into_inner());
+            c.query_row("SELECT MIN(due_ms) FROM followups", [], |r| r.get(0))
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn complete(&self, alert_id: &str) -> Result<(), StoreError> {
+        let (writer, id) = (self.writer.clone(), alert_id.to_string());
+        blocking(move || {
+            let c = writer.lock().unwrap_or_else(|e| e.into_inner());
+            c.execute("DELETE FROM followups WHERE alert_id = ?1", params![id])
+                .map(|_| ())
+                .map_err(err)
         })
         .await
     }

@@ -9,13 +9,15 @@
 
 use super::answers::{self, Limits};
 use super::extract::{extract, may_hold_keyvault};
-use super::{ContextConfig, ContextStore, KvOp, StoreError};
+use super::{followup, ContextConfig, ContextStore, FollowUp, KvOp, StoreError};
 use crate::ack::Ack;
 use crate::alert::{Alert, Source};
 use crate::decode::{decode_body, DecodeLimits};
 use crate::health::Health;
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -23,8 +25,12 @@ use tokio::sync::mpsc;
 /// A body's operations that still have to be written, and the right to complete its event.
 struct Retry {
     ops: Vec<KvOp>,
+    followups: Vec<FollowUp>,
     ack: Ack,
 }
+
+/// Follow-ups looked up per body at most.
+const DUE_BATCH: usize = 64;
 
 /// The context store as the pipeline uses it.
 pub struct Context {
@@ -34,6 +40,12 @@ pub struct Context {
     query_timeout: Duration,
     retry: mpsc::Sender<Retry>,
     health: Arc<Health>,
+    /// The stream's event time: the newest operation written by this process.
+    stream_ms: AtomicI64,
+    /// The earliest due time of a follow-up known to be kept (`i64::MAX`: none).
+    next_due: AtomicI64,
+    /// Follow-ups sent and not yet acknowledged by every sink.
+    in_flight: Mutex<HashSet<String>>,
 }
 
 /// How a body's write went: done, or left to the retry queue (which needs one more
@@ -44,12 +56,22 @@ pub enum Written {
 }
 
 impl Context {
-    /// Starts the retry worker (on the current Tokio runtime).
-    pub fn start(
+    /// Starts the retry worker (on the current Tokio runtime) and reads when the first kept
+    /// follow-up is due (if the store answers now; else the first due check asks).
+    pub async fn start(
         store: Arc<dyn ContextStore>,
         config: &ContextConfig,
         health: Arc<Health>,
     ) -> Arc<Context> {
+        let next_due = match tokio::time::timeout(
+            Duration::from_millis(config.query_timeout_ms),
+            store.next_due(),
+        )
+        .await
+        {
+            Ok(Ok(d)) => d.unwrap_or(i64::MAX),
+            _ => i64::MIN,
+        };
         let (tx, rx) = mpsc::channel(config.retry_queue);
         let kind = store.kind();
         crate::telemetry::metrics::register_context_metrics(kind);
@@ -66,6 +88,9 @@ impl Context {
             query_timeout: Duration::from_millis(config.query_timeout_ms),
             retry: tx,
             health,
+            stream_ms: AtomicI64::new(i64::MIN),
+            next_due: AtomicI64::new(next_due),
+            in_flight: Mutex::new(HashSet::new()),
         })
     }
 
@@ -104,6 +129,9 @@ impl Context {
         let kind = self.store.kind();
         metrics::counter!("hubwatch_context_records_total", "store" => kind)
             .increment(ops.len() as u64);
+        if let Some(newest) = ops.iter().map(|o| o.time_ms).max() {
+            self.stream_ms.fetch_max(newest, Ordering::Relaxed);
+        }
         if self.health.context_failing() {
             // Known down: do not make every body wait; the retry worker finds out when it is back.
             return Written::Retry(ops);
@@ -127,9 +155,115 @@ impl Context {
         }
     }
 
+    /// Keeps the follow-ups of these (answered) alerts, waiting at most `write_timeout_ms`;
+    /// the ones not kept are returned for the retry queue.
+    pub async fn schedule(&self, alerts: &[Alert]) -> Vec<FollowUp> {
+        let planned = followup::plan(alerts);
+        if planned.is_empty() {
+            return planned;
+        }
+        if !self.health.context_failing() {
+            let r = tokio::time::timeout(self.write_timeout, self.store.schedule(&planned)).await;
+            if let Ok(Ok(())) = r {
+                self.note_scheduled(&planned);
+                return Vec::new();
+            }
+            metrics::counter!("hubwatch_context_errors_total", "store" => self.store.kind(), "op" => "write").increment(1);
+        }
+        planned
+    }
+
+    fn note_scheduled(&self, followups: &[FollowUp]) {
+        if let Some(first) = followups.iter().map(|f| f.due_ms).min() {
+            self.next_due.fetch_min(first, Ordering::Relaxed);
+        }
+    }
+
+    /// The updates of follow-ups due now (by the stream's event time), marked in flight;
+    /// report each with [`delivered`](Self::delivered) once every sink acknowledged it.
+    pub async fn due_updates(&self) -> Vec<Alert> {
+        let now = self.stream_ms.load(Ordering::Relaxed);
+        if now < self.next_due.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let due = tokio::time::timeout(self.query_timeout, self.store.due(now, DUE_BATCH)).await;
+        let Ok(Ok(due)) = due else {
+            // Asked again at the next body.
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for f in &due {
+            if !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(f.alert_id.clone())
+            {
+                continue;
+            }
+            match followup::update(self.store.as_ref(), f, self.limits).await {
+                Ok(update) => out.push(update),
+                Err(e) => {
+                    tracing::warn!(alert_id = %f.alert_id, error = %e, "cannot build the alert update; it is retried");
+                    self.release(&f.alert_id);
+                }
+            }
+        }
+        if due.len() < DUE_BATCH {
+            // Everything due is in flight: the next check is for the next follow-up kept.
+            let next = match self.store.next_due().await {
+                Ok(Some(d)) if d > now => d,
+                Ok(None) => i64::MAX,
+                // Due ones still in flight (or the store did not say): look again later.
+                _ => now.saturating_add(1),
+            };
+            self.next_due.store(next, Ordering::Relaxed);
+        }
+        metrics::counter!("hubwatch_context_updates_total", "store" => self.store.kind())
+            .increment(out.len() as u64);
+        out
+    }
+
+    fn release(&self, alert_id: &str) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(alert_id);
+    }
+
+    /// Every sink acknowledged the update of `alert_id`: forget the follow-up. If the store
+    /// cannot be told, the update is sent again later (at least once).
+    pub async fn delivered(&self, alert_id: &str) {
+        let mut attempt = 0u32;
+        while let Err(e) = self.store.complete(alert_id).await {
+            attempt += 1;
+            if attempt >= 5 {
+                tracing::warn!(alert_id, error = %e, "cannot forget a delivered follow-up; it may be sent again");
+                self.next_due.fetch_min(i64::MIN, Ordering::Relaxed);
+                break;
+            }
+            tokio::time::sleep(crate::sink::worker::backoff_capped(
+                attempt,
+                Duration::from_secs(2),
+            ))
+            .await;
+        }
+        self.release(alert_id);
+    }
+
     /// Hands a failed write to the retry worker; waits while its queue is full.
-    pub async fn retry(&self, ops: Vec<KvOp>, ack: Ack) {
-        if self.retry.send(Retry { ops, ack }).await.is_err() {
+    pub async fn retry(&self, ops: Vec<KvOp>, followups: Vec<FollowUp>, ack: Ack) {
+        self.note_scheduled(&followups);
+        if self
+            .retry
+            .send(Retry {
+                ops,
+                followups,
+                ack,
+            })
+            .await
+            .is_err()
+        {
             tracing::error!("context retry worker is gone; the event stays unacknowledged");
         }
         metrics::gauge!("hubwatch_context_retry_queue")
@@ -187,10 +321,19 @@ async fn retry_worker(
     health: Arc<Health>,
 ) {
     let kind = store.kind();
-    while let Some(Retry { ops, ack }) = rx.recv().await {
+    while let Some(Retry {
+        ops,
+        followups,
+        ack,
+    }) = rx.recv().await
+    {
         let mut attempt = 0u32;
         loop {
-            match store.write(&ops).await {
+            let written = match store.write(&ops).await {
+                Ok(()) => store.schedule(&followups).await,
+                Err(e) => Err(e),
+            };
+            match written {
                 Ok(()) => {
                     ack.done();
                     if rx.is_empty() && health.set_context_failure(None) {

@@ -23,6 +23,7 @@ pub fn alert(i: usize) -> Alert {
     let mut ctx = Map::new();
     ctx.insert("vault".into(), json!("kv-prod"));
     Alert {
+        kind: None,
         alert_id: format!("alert-{i:04}"),
         rule_id: "Test.KeyVault.Access".into(),
         title: format!("Key <accessed> & read #{i}"),

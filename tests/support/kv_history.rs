@@ -157,3 +157,59 @@ pub fn answers(alerts: &[Value]) -> Vec<(String, Value)> {
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// What follows [`history`]: the caller IP again 8 hours after T0, then another caller 12 hours
+/// after, which moves the stream's event time past both alerts' follow-ups (T0+11h, T0+11h30).
+pub fn later() -> Vec<String> {
+    vec![
+        body(&[audit(480, "SecretGet", "kv2", "db", "oid-e", IP, 200)]),
+        body(&[audit(
+            720,
+            "VaultGet",
+            "kv2",
+            "",
+            "oid-f",
+            "192.0.2.77",
+            200,
+        )]),
+    ]
+}
+
+/// The two `alert_update` messages the follow-ups of [`history`] produce once [`later`] is read.
+pub fn check_updates(alerts: &[Value]) {
+    let updates = keyget_updates(alerts);
+    assert_eq!(updates.len(), 2, "{updates:#?}");
+    for (oid, count) in [("oid-c", 3), ("oid-a", 2)] {
+        let original = alerts.iter().find(|a| {
+            a.get("kind").is_none()
+                && a["actor"]["object_id"] == oid
+                && a["rule_id"] == "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered"
+        });
+        let update = updates
+            .iter()
+            .find(|a| a["actor"]["object_id"] == oid)
+            .expect("update");
+        if let Some(original) = original {
+            assert_eq!(update["alert_id"], original["alert_id"]);
+        }
+        let after = &update["runbook_answers"]["caller_ip_keyvault_operations_after"];
+        assert_eq!(after["count"], count, "{oid}: {after:#}");
+        assert_eq!(after["newest"][0]["identity"], "oid-e");
+        assert_eq!(
+            update["runbook_answers"]["caller_ip_keyvault_operations"]["after"]["status"],
+            "sent"
+        );
+    }
+}
+
+/// The `alert_update` messages of the KeyGet alerts (the SecretGet alert two hours before T0
+/// has its own, sent once the stream passes T0+4h).
+pub fn keyget_updates(alerts: &[Value]) -> Vec<&Value> {
+    alerts
+        .iter()
+        .filter(|a| {
+            a["kind"] == "alert_update"
+                && a["rule_id"] == "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered"
+        })
+        .collect()
+}

@@ -82,6 +82,10 @@ impl Source {
 /// One alert, as delivered to every sink.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
+    /// `alert_update` for a follow-up message about an alert already sent (same `alert_id`);
+    /// left out of the alert itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// Deterministic: the same rule, dedup string and window give the same id on every replica.
     pub alert_id: String,
     pub rule_id: String,
@@ -167,6 +171,7 @@ impl Alert {
         let actor = Actor::from_record(record);
         let entities = crate::entities::from_record(record, &actor);
         Ok(Alert {
+            kind: None,
             alert_id,
             rule_id: spec.rule_id.clone(),
             title: detection.title,
