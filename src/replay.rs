@@ -56,7 +56,7 @@ impl ReplayContext {
         body: &[u8],
         source: &Source,
         limits: &crate::decode::DecodeLimits,
-        alerts: &mut [crate::alert::Alert],
+        alerts: &mut Vec<crate::alert::Alert>,
     ) -> Vec<crate::alert::Alert> {
         use crate::context::writer::Written;
         let cx = &self.context;

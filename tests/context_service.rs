@@ -352,3 +352,55 @@ fn sigkill_during_context_writes_loses_no_record() {
         "every record stored once"
     );
 }
+
+#[test]
+fn noise_control_is_opt_in_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    append(&input, &history());
+    let policy = r#"
+[[context.noise]]
+rules = ["Azure.KeyVault.AuditEvent.KeyAccessed*"]
+raise_if_new_for_vault = true
+suppress_if_seen_on_vault_within_days = 1
+"#;
+    let config = file_config(dir.path(), &input, false, policy);
+    let mut hw = Hubwatch::start(&config, &dir.path().join("hubwatch.log"));
+    assert!(hw.wait_exit(WAIT).success(), "{}", tail(&hw.log));
+    std::thread::sleep(Duration::from_millis(200));
+    let alerts = hw.alerts();
+    // New to the vault: one level up, and said so.
+    let new = key_get(&alerts, "oid-c");
+    assert_eq!(new["severity"], "HIGH");
+    assert_eq!(
+        new["runbook_answers"]["noise_control"],
+        json!({"action": "severity_raised", "from": "MEDIUM", "to": "HIGH", "why": "identity new for the vault"})
+    );
+    // oid-a used kv1 3.5 hours before its KeyGet: suppressed.
+    assert_eq!(keygets(&alerts), 1, "{alerts:#?}");
+    // Rules the policy does not name are untouched.
+    let other = alerts
+        .iter()
+        .find(|a| a["rule_id"] == "Azure.KeyVault.AuditEvent.SecretAccessedOrRecovered")
+        .expect("secret alert");
+    assert_eq!(other["severity"], "MEDIUM");
+    assert!(other["runbook_answers"].get("noise_control").is_none());
+    // A policy that does nothing is refused.
+    let bad = file_config(
+        dir.path(),
+        &input,
+        false,
+        "[[context.noise]]\nrules = [\"*\"]\n",
+    );
+    let out = support::process::command()
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("context.noise[0]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -42,6 +42,8 @@ pub struct ContextConfig {
     /// Bodies whose writes wait in the background retry queue before intake waits.
     pub retry_queue: usize,
     pub redis: RedisConfig,
+    /// Opt-in noise control per rule (`[[context.noise]]`); none by default.
+    pub noise: Vec<super::noise::NoisePolicy>,
 }
 
 impl Default for ContextConfig {
@@ -58,6 +60,7 @@ impl Default for ContextConfig {
             max_query_records: 10_000,
             retry_queue: 1024,
             redis: RedisConfig::default(),
+            noise: Vec::new(),
         }
     }
 }
@@ -133,6 +136,9 @@ impl ContextConfig {
                 "max_query_records",
                 "max_query_records and retry_queue must be at least 1",
             );
+        }
+        for (i, p) in self.noise.iter().enumerate() {
+            p.validate().map_err(|m| (format!("noise[{i}]"), m))?;
         }
         if self.store == StoreKind::Redis {
             let r = &self.redis;

@@ -6,13 +6,15 @@
 //! `state_dir`) and [`redis`] (shared by replicas). [`extract`] turns a log record into a
 //! [`KvOp`], [`answers`] turns query results into the `runbook_answers` object and
 //! [`writer`] makes a body's writes durable before its event can be checkpointed, and
-//! [`followup`] sends the `alert_update` six hours (of event time) after a Key Vault alert. Settings are
+//! [`followup`] sends the `alert_update` six hours (of event time) after a Key Vault alert;
+//! [`noise`] applies the opt-in per-rule noise control. Settings are
 //! in [`config`] (`[context]`).
 
 pub mod answers;
 pub mod config;
 pub mod extract;
 pub mod followup;
+pub mod noise;
 pub mod redis;
 pub mod sqlite;
 pub mod writer;

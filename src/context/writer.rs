@@ -36,6 +36,7 @@ const DUE_BATCH: usize = 64;
 pub struct Context {
     store: Arc<dyn ContextStore>,
     limits: Limits,
+    noise: Vec<super::noise::NoisePolicy>,
     write_timeout: Duration,
     query_timeout: Duration,
     retry: mpsc::Sender<Retry>,
@@ -84,6 +85,7 @@ impl Context {
                 newest_records: config.newest_records,
                 max_query_records: config.max_query_records,
             },
+            noise: config.noise.clone(),
             write_timeout: Duration::from_millis(config.write_timeout_ms),
             query_timeout: Duration::from_millis(config.query_timeout_ms),
             retry: tx,
@@ -270,14 +272,19 @@ impl Context {
             .set((self.retry.max_capacity() - self.retry.capacity()) as f64);
     }
 
-    /// Adds `runbook_answers` to every Key Vault alert.
-    pub async fn answer(&self, alerts: &mut [Alert]) {
+    /// Adds `runbook_answers` to every Key Vault alert, then applies the noise policies
+    /// (which may drop an alert).
+    pub async fn answer(&self, alerts: &mut Vec<Alert>) {
         for alert in alerts.iter_mut() {
             if !super::is_keyvault_rule(&alert.rule_id) {
                 continue;
             }
             let answers = self.answers_for(alert).await;
             alert.runbook_answers = Some(Value::Object(answers));
+        }
+        if !self.noise.is_empty() {
+            alerts
+                .retain_mut(|a| super::noise::apply(&self.noise, a) == super::noise::Verdict::Keep);
         }
     }
 

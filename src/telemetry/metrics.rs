@@ -52,6 +52,8 @@ pub const METRICS: &[(&str, MetricKind, &str)] = &[
     ("hubwatch_context_errors_total", MetricKind::Counter, "Context store writes and queries that failed or timed out, by store and op (write, query)."),
     ("hubwatch_context_unavailable_total", MetricKind::Counter, "Alerts sent with runbook_answers.status unavailable, by store."),
     ("hubwatch_context_evicted_total", MetricKind::Counter, "Operations deleted from the SQLite context store to keep it under max_bytes."),
+    ("hubwatch_context_suppressed_total", MetricKind::Counter, "Key Vault alerts suppressed by a [[context.noise]] policy, by rule."),
+    ("hubwatch_context_updates_total", MetricKind::Counter, "alert_update follow-ups sent, by store."),
     ("hubwatch_context_retry_queue", MetricKind::Gauge, "Bodies whose context writes wait for the store (their events are not checkpointed yet)."),
     ("hubwatch_context_up", MetricKind::Gauge, "1 while the context store accepts writes, 0 while it fails."),
     (CONTEXT_WRITE_HISTOGRAM, MetricKind::Histogram, "Seconds one body's context write took (up to write_timeout_ms), by store."),
