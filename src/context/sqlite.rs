@@ -111,6 +111,7 @@ impl SqliteStore {
             self.newest_ms.load(Ordering::Relaxed),
             self.retention_ms,
             self.max_bytes,
+            true,
         )
     }
 }
@@ -120,9 +121,10 @@ fn maintain(
     newest: i64,
     retention_ms: i64,
     max_bytes: u64,
+    retention: bool,
 ) -> Result<u64, StoreError> {
     let mut deleted = 0u64;
-    if newest != i64::MIN {
+    if retention && newest != i64::MIN {
         let cutoff = newest.saturating_sub(retention_ms);
         deleted += c
             .execute("DELETE FROM ops WHERE time_ms < ?1", params![cutoff])
@@ -158,7 +160,9 @@ fn maintain(
             .increment(chunk as u64);
     }
     if deleted > 0 {
-        c.execute_batch("PRAGMA incremental_vacuum;").map_err(err)?;
+        // Return the freed pages to the file system (the WAL checkpoint truncates the file).
+        c.execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(err)?;
     }
     Ok(deleted)
 }
@@ -280,7 +284,16 @@ impl ContextStore for SqliteStore {
             let mut c = writer.lock().unwrap_or_else(|e| e.into_inner());
             write_all(&mut c, &ops)?;
             if maintain_now {
-                maintain(&c, newest_ms.load(Ordering::Relaxed), retention, max_bytes)?;
+                maintain(
+                    &c,
+                    newest_ms.load(Ordering::Relaxed),
+                    retention,
+                    max_bytes,
+                    true,
+                )?;
+            } else {
+                // The size bound is checked at every write (three pragmas), retention less often.
+                maintain(&c, i64::MIN, retention, max_bytes, false)?;
             }
             Ok(())
         })
