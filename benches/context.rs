@@ -22,7 +22,7 @@ fn body(n: usize) -> Vec<u8> {
             let i = SEQ.fetch_add(1, Ordering::Relaxed);
             json!({
                 "time": format!("2026-01-10T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
-                "category": "AuditEvent", "operationName": if i % 3 == 0 { "KeySign" } else { "SecretGet" },
+                "category": "AuditEvent", "operationName": if i.is_multiple_of(3) { "KeySign" } else { "SecretGet" },
                 "resultType": "Success", "resultSignature": "OK",
                 "resourceId": format!("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV{}", i % 20),
                 "callerIpAddress": format!("203.0.113.{}", i % 250), "correlationId": format!("c-{i}"),

@@ -193,8 +193,8 @@ async fn redis_access_key_is_used_and_never_shown() {
     config.redis.key_prefix = unique_prefix("auth");
     config.redis.auth = RedisAuth::AccessKey;
     config.redis.access_key_env = Some("HUBWATCH_TEST_REDIS_KEY".into());
-    // SAFETY: this test binary's other tests do not read or write this variable.
-    unsafe { std::env::set_var("HUBWATCH_TEST_REDIS_KEY", KEY) };
+    // No other test of this binary reads or writes this variable.
+    std::env::set_var("HUBWATCH_TEST_REDIS_KEY", KEY);
     let store = context::open(&config, std::path::Path::new("."))
         .await
         .unwrap();
@@ -203,7 +203,7 @@ async fn redis_access_key_is_used_and_never_shown() {
         .await
         .unwrap();
     // A wrong key: refused, and the error names neither key.
-    unsafe { std::env::set_var("HUBWATCH_TEST_REDIS_KEY", "wrong-key-also-secret") };
+    std::env::set_var("HUBWATCH_TEST_REDIS_KEY", "wrong-key-also-secret");
     let store = context::open(&config, std::path::Path::new("."))
         .await
         .unwrap();

@@ -87,7 +87,7 @@ pub fn apply(policies: &[NoisePolicy], alert: &mut Alert) -> Verdict {
     if history.is_null() {
         return Verdict::Keep;
     }
-    let as_of = answers.get("as_of").and_then(|v| time_of(v));
+    let as_of = answers.get("as_of").and_then(time_of);
     if let (Some(days), Some(last), Some(as_of)) = (
         policy.suppress_if_seen_on_vault_within_days,
         time_of(&history["last_seen_on_vault"]),
