@@ -1,8 +1,11 @@
 //! Both context stores (a real SQLite file, a real `redis-server`) against one set of
 //! expectations: idempotent writes, each question's records in its window ordered by time then
 //! id, retention behind the newest event time, follow-ups kept until completed; SQLite stays
-//! under `max_bytes`; a Redis access key is used for AUTH and never shows in an error.
+//! under `max_bytes`; a Redis access key is used for AUTH and never shows in an error; with
+//! Entra ID the identity's token (scope `https://redis.azure.com/.default`) is the password.
 
+#[path = "support/credential.rs"]
+mod credential;
 #[path = "support/redis.rs"]
 mod redis_support;
 
@@ -217,4 +220,54 @@ async fn redis_access_key_is_used_and_never_shown() {
         "{e}"
     );
     assert!(e.contains("redis"), "{e}");
+}
+
+#[tokio::test]
+async fn redis_entra_token_is_the_password_of_the_identity() {
+    let Some(redis) = Redis::start() else { return };
+    let token = credential::FakeCredential::token_for(&[hubwatch::context::entra::REDIS_SCOPE]);
+    let mut admin = redis.connection();
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("oid-of-the-identity")
+        .arg("on")
+        .arg(format!(">{token}"))
+        .arg("~*")
+        .arg("+@all")
+        .query::<()>(&mut admin)
+        .unwrap();
+    // Nobody else gets in.
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("off")
+        .query::<()>(&mut admin)
+        .unwrap();
+    let mut config = ContextConfig {
+        enabled: true,
+        store: StoreKind::Redis,
+        ..ContextConfig::default()
+    };
+    config.redis.url = Some(redis.url.clone());
+    config.redis.key_prefix = unique_prefix("entra");
+    config.redis.auth = RedisAuth::Entra;
+    config.redis.credential = Some(hubwatch::config::CredentialKind::ManagedIdentity);
+    config.redis.username = Some("oid-of-the-identity".into());
+    config.validate().unwrap();
+    let fake = Arc::new(credential::FakeCredential::default());
+    let store =
+        hubwatch::context::redis::RedisStore::open_with(&config, Some(fake.clone())).unwrap();
+    store
+        .write(&[op("a", 1, "1.1.1.1", "me", false)])
+        .await
+        .unwrap();
+    let got = store
+        .query(&Query::Identity("me".into()), 0, 10, 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(fake.scopes(), ["https://redis.azure.com/.default"]);
+    // Without a username the configuration is refused.
+    config.redis.username = None;
+    assert_eq!(config.validate().unwrap_err().0, "redis.username");
 }

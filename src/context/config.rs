@@ -74,6 +74,9 @@ pub enum RedisAuth {
     None,
     /// The cache's access key (`access_key_env` or `access_key_file`).
     AccessKey,
+    /// Entra ID: `credential` (managed-identity, workload-identity, client-secret, azure-cli)
+    /// gets tokens; `username` is the identity's object id.
+    Entra,
 }
 
 /// `[context.redis]`.
@@ -83,8 +86,13 @@ pub struct RedisConfig {
     /// `redis://host:port` or `rediss://host:port` (TLS), without credentials.
     pub url: Option<String>,
     pub auth: RedisAuth,
-    /// User name for AUTH (access keys: leave unset, or `default`).
+    /// User name for AUTH (access keys: leave unset, or `default`; Entra: the identity's
+    /// object id).
     pub username: Option<String>,
+    /// `auth = "entra"`: how to get tokens.
+    pub credential: Option<crate::config::CredentialKind>,
+    #[serde(flatten)]
+    pub credential_config: crate::config::CredentialConfig,
     pub access_key_env: Option<String>,
     pub access_key_file: Option<PathBuf>,
     /// Prefix of every key hubwatch writes.
@@ -104,6 +112,8 @@ impl Default for RedisConfig {
             username: None,
             access_key_env: None,
             access_key_file: None,
+            credential: None,
+            credential_config: Default::default(),
             key_prefix: "hubwatch:kv:".into(),
             wait_replicas: 0,
             connect_timeout_ms: 2000,
@@ -162,6 +172,27 @@ impl ContextConfig {
                     "redis.access_key_env",
                     "auth = \"access-key\" needs access_key_env or access_key_file",
                 );
+            }
+            if r.auth == RedisAuth::Entra {
+                match r.credential {
+                    None | Some(crate::config::CredentialKind::ConnectionString) => {
+                        return bad(
+                            "redis.credential",
+                            "auth = \"entra\" needs credential = managed-identity, workload-identity, client-secret or azure-cli",
+                        )
+                    }
+                    Some(crate::config::CredentialKind::ClientSecret) => {
+                        crate::config::check_client_secret("context.redis", &r.credential_config)
+                            .map_err(|e| ("redis.credential".to_string(), e.to_string()))?;
+                    }
+                    Some(_) => {}
+                }
+                if r.username.as_deref().unwrap_or_default().is_empty() {
+                    return bad(
+                        "redis.username",
+                        "auth = \"entra\" needs the identity's object id as username",
+                    );
+                }
             }
             if r.key_prefix.is_empty() {
                 return bad("redis.key_prefix", "must not be empty");

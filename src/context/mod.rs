@@ -12,6 +12,7 @@
 
 pub mod answers;
 pub mod config;
+pub mod entra;
 pub mod extract;
 pub mod followup;
 pub mod noise;

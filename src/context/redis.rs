@@ -42,8 +42,29 @@ fn err(e: redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// Builds the client; connecting happens at the first command.
+    /// Builds the client; connecting happens at the first command. With `auth = "entra"`
+    /// the configured credential gets the tokens.
     pub fn open(config: &ContextConfig) -> Result<RedisStore, StoreError> {
+        let credential = match (config.redis.auth, config.redis.credential) {
+            (RedisAuth::Entra, Some(kind)) => Some(
+                crate::azure::token_credential(kind, &config.redis.credential_config)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            ),
+            (RedisAuth::Entra, None) => {
+                return Err(StoreError::Unavailable(
+                    "context.redis.credential is required for auth = \"entra\"".into(),
+                ))
+            }
+            _ => None,
+        };
+        RedisStore::open_with(config, credential)
+    }
+
+    /// [`open`](Self::open) with the token credential given (for `auth = "entra"`).
+    pub fn open_with(
+        config: &ContextConfig,
+        credential: Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>,
+    ) -> Result<RedisStore, StoreError> {
         let r = &config.redis;
         let url = r
             .url
@@ -71,11 +92,19 @@ impl RedisStore {
         info = info.set_redis_settings(settings);
         let client = redis::Client::open(info)
             .map_err(|e| StoreError::Unavailable(format!("redis client: {:?}", e.kind())))?;
-        let cm = ConnectionManagerConfig::new()
+        let mut cm = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(r.connect_timeout_ms)))
             .set_response_timeout(Some(Duration::from_millis(r.response_timeout_ms)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
+        if r.auth == RedisAuth::Entra {
+            let credential = credential.ok_or_else(|| {
+                StoreError::Unavailable("no token credential for auth = \"entra\"".into())
+            })?;
+            let user = r.username.clone().unwrap_or_default();
+            cm = cm
+                .set_credentials_provider(super::entra::EntraCredentials::start(credential, user));
+        }
         let conn = ConnectionManager::new_lazy_with_config(client, cm).map_err(err)?;
         Ok(RedisStore {
             conn,
