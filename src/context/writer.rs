@@ -343,7 +343,9 @@ async fn retry_worker(
             match written {
                 Ok(()) => {
                     ack.done();
-                    if rx.is_empty() && health.set_context_failure(None) {
+                    // Writable again: bodies write inline again while the queue drains (the
+                    // writes are idempotent, their order does not matter).
+                    if health.set_context_failure(None) {
                         tracing::info!(store = kind, "context store writable again");
                     }
                     break;
