@@ -48,8 +48,9 @@ dedup = false
 kind = "stdout"
 [context]
 enabled = true
-write_timeout_ms = 500
-query_timeout_ms = 500
+# Generous for a loaded CI machine; a stopped Redis refuses connections at once anyway.
+write_timeout_ms = 5000
+query_timeout_ms = 5000
 {context}
 "#,
         state = dir.join("state").display(),
