@@ -130,6 +130,23 @@ fn run_with_the_file_source_and_sqlite_answers_like_replay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_the_eventhubs_source_and_sqlite_answers_like_replay() {
+    let emulator = start_emulator(2, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::service::config(
+        dir.path(),
+        emulator.local_addr(),
+        "[context]\nenabled = true\nwrite_timeout_ms = 5000\nquery_timeout_ms = 5000\n",
+    );
+    let hw = Hubwatch::start(&config, &dir.path().join("hubwatch.log"));
+    let producer = producer(emulator.local_addr()).await;
+    send(&producer, "0", &history()).await;
+    let alerts = block_in_place(|| hw.wait_for(WAIT, "both KeyGet alerts", |a| keygets(a) == 2));
+    check_answers(&alerts, "sqlite");
+    assert!(dir.path().join("state/context.sqlite").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_redis_answer_from_each_others_records_file_and_eventhubs() {
     let Some(redis) = Redis::shared() else { return };
     let prefix = unique_prefix("service-replicas");
