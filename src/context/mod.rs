@@ -31,7 +31,9 @@ pub use writer::Context;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvOp {
     /// Deterministic: the first 16 bytes of the SHA-256 of the record's text, in hex. The same
-    /// record written again (a replay after a crash) has the same id and is stored once.
+    /// record written again (a replay after a crash) has the same id and is stored once
+    /// (SQLite keys on event time and id: a record without a readable `time` read from a file
+    /// takes the time of reading, so only Event Hubs replays of such records are idempotent).
     pub id: String,
     /// Event time, milliseconds since the Unix epoch.
     pub time_ms: i64,

@@ -1,8 +1,8 @@
 //! The embedded context store: one SQLite file (WAL journal, `synchronous = FULL`, so a
 //! committed write survives a crash or power loss), no server.
 //!
-//! One table keyed on the record id (`INSERT OR IGNORE`: a replayed write changes nothing),
-//! with an index per question. Retention follows the stream: operations older than the newest
+//! One table keyed on (event time, record id) (`INSERT OR IGNORE`: a replayed write changes
+//! nothing; time first so that a body's rows share pages), with an index per question. Retention follows the stream: operations older than the newest
 //! event time written minus `retention` are deleted, so replaying old data keeps it. The file
 //! is kept under `max_bytes`: when the live pages exceed it, the oldest tenth of the
 //! operations is deleted and the pages returned (`auto_vacuum = INCREMENTAL`).
@@ -31,8 +31,8 @@ fn err(e: rusqlite::Error) -> StoreError {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ops (
-  id TEXT PRIMARY KEY,
   time_ms INTEGER NOT NULL,
+  id TEXT NOT NULL,
   vault TEXT NOT NULL,
   object_type TEXT NOT NULL,
   object TEXT NOT NULL,
@@ -42,12 +42,12 @@ CREATE TABLE IF NOT EXISTS ops (
   identity TEXT NOT NULL,
   identity_name TEXT NOT NULL,
   correlation_id TEXT NOT NULL,
-  crypto INTEGER NOT NULL
+  crypto INTEGER NOT NULL,
+  PRIMARY KEY (time_ms, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ops_ip ON ops (caller_ip, time_ms) WHERE object_type <> '';
 CREATE INDEX IF NOT EXISTS ops_key ON ops (vault, object, time_ms) WHERE crypto = 1;
 CREATE INDEX IF NOT EXISTS ops_identity ON ops (identity, time_ms);
-CREATE INDEX IF NOT EXISTS ops_time ON ops (time_ms);
 CREATE TABLE IF NOT EXISTS followups (
   alert_id TEXT PRIMARY KEY,
   due_ms INTEGER NOT NULL,
@@ -61,9 +61,12 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     c.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(err)?;
-    // auto_vacuum must be chosen before the first table exists; later it is a no-op.
+    // auto_vacuum and page_size must be chosen before the first table exists; later they are
+    // no-ops. Small pages: a body's rows land on pages scattered over the indexes, and each
+    // changed page is written to the WAL in full at every commit.
     c.execute_batch(
-        "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+        "PRAGMA page_size = 1024; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = FULL; PRAGMA cache_size = -32768;",
     )
     .map_err(err)?;
     Ok(c)
@@ -152,7 +155,7 @@ fn maintain(
         let chunk = (n / 10).max(1);
         deleted += c
             .execute(
-                "DELETE FROM ops WHERE id IN (SELECT id FROM ops ORDER BY time_ms, id LIMIT ?1)",
+                "DELETE FROM ops WHERE (time_ms, id) IN (SELECT time_ms, id FROM ops ORDER BY time_ms, id LIMIT ?1)",
                 params![chunk],
             )
             .map_err(err)? as u64;
