@@ -422,3 +422,26 @@ suppress_if_seen_on_vault_within_days = 1
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn run_sends_alert_updates_once_the_stream_passes_six_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    append(&input, &history());
+    append(&input, &later());
+    let config = file_config(dir.path(), &input, false, "");
+    let mut hw = Hubwatch::start(&config, &dir.path().join("hubwatch.log"));
+    assert!(hw.wait_exit(WAIT).success(), "{}", tail(&hw.log));
+    std::thread::sleep(Duration::from_millis(200));
+    let alerts = hw.alerts();
+    check_updates(&alerts);
+    // Each update after the alert it follows up (sent through the pipeline's sinks).
+    for u in keyget_updates(&alerts) {
+        let at = alerts.iter().position(|a| std::ptr::eq(a, u)).unwrap();
+        let original = alerts
+            .iter()
+            .position(|a| a.get("kind").is_none() && a["alert_id"] == u["alert_id"])
+            .unwrap();
+        assert!(original < at);
+    }
+}
