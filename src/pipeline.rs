@@ -254,6 +254,10 @@ impl Pipeline {
         for sink in self.sinks {
             sink.close().await;
         }
+        if let Some(context) = &self.context {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            context.settle(deadline).await;
+        }
     }
 }
 

@@ -435,6 +435,18 @@ fn run_sends_alert_updates_once_the_stream_passes_six_hours() {
     std::thread::sleep(Duration::from_millis(200));
     let alerts = hw.alerts();
     check_updates(&alerts);
+    // Delivered, so forgotten (shutdown waits for that): nothing is left to send.
+    let c = rusqlite::Connection::open(dir.path().join("state/context.sqlite")).unwrap();
+    let kept: Vec<String> = c
+        .prepare("SELECT alert_id FROM followups")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for u in keyget_updates(&alerts) {
+        assert!(!kept.iter().any(|k| *k == u["alert_id"]), "{kept:?}");
+    }
     // Each update after the alert it follows up (sent through the pipeline's sinks).
     for u in keyget_updates(&alerts) {
         let at = alerts.iter().position(|a| std::ptr::eq(a, u)).unwrap();

@@ -47,6 +47,8 @@ pub struct Context {
     next_due: AtomicI64,
     /// Follow-ups sent and not yet acknowledged by every sink.
     in_flight: Mutex<HashSet<String>>,
+    /// Signalled whenever a sent follow-up is forgotten (or released).
+    settled: tokio::sync::Notify,
 }
 
 /// How a body's write went: done, or left to the retry queue (which needs one more
@@ -93,6 +95,7 @@ impl Context {
             stream_ms: AtomicI64::new(i64::MIN),
             next_due: AtomicI64::new(next_due),
             in_flight: Mutex::new(HashSet::new()),
+            settled: tokio::sync::Notify::new(),
         })
     }
 
@@ -231,6 +234,29 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(alert_id);
+        self.settled.notify_waiters();
+    }
+
+    /// At shutdown, after the sinks drained: waits (until `deadline`) for the sent follow-ups to
+    /// be forgotten, so they are not sent again by the next process.
+    pub async fn settle(&self, deadline: tokio::time::Instant) {
+        loop {
+            let notified = self.settled.notified();
+            if self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(
+                    "follow-ups sent but not yet forgotten at shutdown; they may be sent again"
+                );
+                return;
+            }
+        }
     }
 
     /// Every sink acknowledged the update of `alert_id`: forget the follow-up. If the store
