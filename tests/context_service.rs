@@ -270,9 +270,22 @@ async fn redis_restarted_mid_stream_loses_nothing() {
 
 #[test]
 fn sigkill_during_context_writes_loses_no_record() {
+    sigkill_during_context_writes(None);
+}
+
+#[test]
+fn sigkill_during_redis_context_writes_loses_no_record() {
+    let Some(redis) = Redis::shared() else { return };
+    sigkill_during_context_writes(Some(&redis));
+}
+
+/// SIGKILL at four seeded moments while a file of Key Vault bodies is written to the store,
+/// then a run to the end: every alert arrived, every record is stored exactly once.
+fn sigkill_during_context_writes(redis: Option<&Redis>) {
     const BODIES: usize = 1500;
     const PER_BODY: usize = 4;
     let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix("sigkill");
     let input = dir.path().join("in.jsonl");
     let mut lines = Vec::with_capacity(BODIES);
     let mut alerting = std::collections::BTreeSet::new();
@@ -308,7 +321,8 @@ fn sigkill_during_context_writes_loses_no_record() {
     }
     append(&input, &lines);
     let total = BODIES * PER_BODY + alerting.len();
-    let config = file_config(dir.path(), &input, false, "");
+    let context = redis.map_or(String::new(), |r| redis_context(&r.url, &prefix));
+    let config = file_config(dir.path(), &input, false, &context);
     let log = dir.path().join("hubwatch.log");
     let mut seen = std::collections::BTreeSet::new();
     let seed = std::env::var("HUBWATCH_FAULT_SEED")
@@ -350,6 +364,16 @@ fn sigkill_during_context_writes_loses_no_record() {
     seen.extend(ids(&last));
     let missing: Vec<_> = alerting.difference(&seen).collect();
     assert!(missing.is_empty(), "alerts never delivered: {missing:?}");
+    if let Some(redis) = redis {
+        // Every operation is in exactly one identity's set.
+        let stored: i64 = (0..7)
+            .map(|r| format!("oid-{r}"))
+            .chain(["oid-x".to_string()])
+            .map(|oid| zcard(redis, &format!("{prefix}id:{oid}")))
+            .sum();
+        assert_eq!(stored as usize, total, "every record stored once");
+        return;
+    }
     let db = dir.path().join("state/context.sqlite");
     let c = rusqlite::Connection::open(&db).unwrap();
     let check: String = c
