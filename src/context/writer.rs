@@ -222,7 +222,10 @@ impl Context {
                 // Due ones still in flight (or the store did not say): look again later.
                 _ => now.saturating_add(1),
             };
-            self.next_due.store(next, Ordering::Relaxed);
+            // Looked at again at least every minute of stream time: a follow-up another
+            // partition kept meanwhile may be earlier than what the store just said.
+            self.next_due
+                .store(next.min(now.saturating_add(60_000)), Ordering::Relaxed);
         }
         metrics::counter!("hubwatch_context_updates_total", "store" => self.store.kind())
             .increment(out.len() as u64);
