@@ -37,6 +37,26 @@ if [ -z "${AZURITE_BLOB_URL:-}" ] && [ -x node_modules/.bin/azurite-blob ]; then
   echo "Azurite on $AZURITE_BLOB_URL"
 fi
 
+# One redis-server for the whole run (the context store's Redis tests), on a free loopback
+# port, stopped when the tests end; tests that restart Redis start their own.
+if [ -z "${REDIS_URL:-}" ] && command -v redis-server >/dev/null 2>&1; then
+  redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis_dir=$(mktemp -d)
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --dir "$redis_dir" \
+      >"$redis_dir/redis.log" 2>&1 &
+  redis_pid=$!
+  # One EXIT trap for both servers.
+  trap 'kill "${azurite_pid:-}" "$redis_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "${azurite_dir:-}" "$redis_dir"' EXIT
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  export REDIS_URL="redis://127.0.0.1:$redis_port"
+  echo "redis-server on $REDIS_URL"
+elif ! command -v redis-server >/dev/null 2>&1; then
+  echo "NOTE: redis-server is not installed; the Redis context store tests fail under CI=true and skip otherwise"
+fi
+
 # The full-disk checkpoint test mounts a small tmpfs in a private user namespace; say so
 # visibly where that is not allowed (the test then skips itself).
 if ! unshare -rm true 2>/dev/null; then

@@ -61,6 +61,54 @@ impl RuleSelection {
     }
 }
 
+/// `replay`'s context store: Key Vault operations are written to it and Key Vault alerts
+/// carry `runbook_answers`, as with `[context]` in `run`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayContext {
+    /// A SQLite context store file (created if missing).
+    #[arg(long, value_name = "PATH", conflicts_with = "context_redis")]
+    context_sqlite: Option<PathBuf>,
+    /// A Redis context store, `redis://host:port` or `rediss://host:port`.
+    #[arg(long, value_name = "URL")]
+    context_redis: Option<String>,
+    /// Environment variable holding the Redis access key.
+    #[arg(long, value_name = "VAR", requires = "context_redis")]
+    context_redis_key_env: Option<String>,
+    /// Prefix of the Redis keys.
+    #[arg(long, value_name = "PREFIX", requires = "context_redis")]
+    context_redis_prefix: Option<String>,
+    /// Days of history kept and asked about.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    context_retention_days: u64,
+}
+
+impl ReplayContext {
+    fn config(&self) -> Option<crate::context::ContextConfig> {
+        use crate::context::config::{RedisAuth, StoreKind};
+        let mut c = crate::context::ContextConfig {
+            enabled: true,
+            retention_days: self.context_retention_days,
+            ..Default::default()
+        };
+        if let Some(path) = &self.context_sqlite {
+            c.path = Some(path.clone());
+        } else if let Some(url) = &self.context_redis {
+            c.store = StoreKind::Redis;
+            c.redis.url = Some(url.clone());
+            if let Some(var) = &self.context_redis_key_env {
+                c.redis.auth = RedisAuth::AccessKey;
+                c.redis.access_key_env = Some(var.clone());
+            }
+            if let Some(p) = &self.context_redis_prefix {
+                c.redis.key_prefix = p.clone();
+            }
+        } else {
+            return None;
+        }
+        Some(c)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run files of Event Hubs bodies (one per line) through the rules; alerts go to stdout.
@@ -79,6 +127,8 @@ pub enum Command {
         /// Threads evaluating bodies (default: one per CPU); alerts keep the input order.
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        #[command(flatten)]
+        context: ReplayContext,
         /// Input files; `-` is standard input (the default).
         #[arg(default_value = "-")]
         inputs: Vec<String>,
@@ -156,6 +206,7 @@ pub fn main() -> ExitCode {
             dead_letter,
             max_body_bytes,
             jobs,
+            context,
             inputs,
         } => {
             telemetry::init("warn", format);
@@ -167,6 +218,7 @@ pub fn main() -> ExitCode {
                 dead_letter,
                 max_body_bytes,
                 jobs.max(1),
+                context.config(),
                 &inputs,
             ))
         }
@@ -216,6 +268,7 @@ fn replay(
     dead_letter: Option<PathBuf>,
     max_body_bytes: usize,
     jobs: usize,
+    context: Option<crate::context::ContextConfig>,
     inputs: &[String],
 ) -> anyhow::Result<ExitCode> {
     let (set, load_report) = testing::load_tested(rules)?;
@@ -226,6 +279,11 @@ fn replay(
     let detector = Detector::new(set, DecodeLimits { max_body_bytes });
     let mut replay = Replay::new(&detector, dedup, dead_letter, max_body_bytes);
     replay.jobs = jobs;
+    if let Some(c) = context {
+        c.validate()
+            .map_err(|(key, message)| anyhow::anyhow!("context.{key}: {message}"))?;
+        replay = replay.with_context(crate::replay::ReplayContext::open(&c)?);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut failed = false;
@@ -364,8 +422,7 @@ fn backfill(
             }
         });
         let display = options.display;
-        let hook = Arc::new(crate::backfill::hook::NoHook);
-        let summary = crate::backfill::run(&config, &options, hook, cancel.clone()).await?;
+        let summary = crate::backfill::run(&config, &options, cancel.clone()).await?;
         if display == crate::backfill::progress::Display::Bar {
             eprintln!("{}", summary.summary());
         }

@@ -35,6 +35,9 @@ pub struct Config {
     /// `[backfill]`: read only by `hubwatch backfill`.
     #[serde(default)]
     pub backfill: BackfillConfig,
+    /// `[context]`: the Key Vault context store behind `runbook_answers` (off by default).
+    #[serde(default)]
+    pub context: crate::context::ContextConfig,
 }
 
 /// `[service]`: process-wide settings.

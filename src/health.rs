@@ -22,6 +22,8 @@ pub struct Health {
     /// A start-up dependency not reached yet, and why (see `crate::startup`).
     starting: Mutex<Option<String>>,
     sinks: Mutex<Vec<(String, Arc<SinkHealth>)>>,
+    /// Why the context store is failing (`None`: working, or not configured).
+    context_failure: Mutex<Option<String>>,
 }
 
 /// Why the service is not ready, for the `/readyz` body.
@@ -36,6 +38,7 @@ impl Health {
             source_failure: Mutex::new(None),
             starting: Mutex::new(None),
             sinks: Mutex::new(Vec::new()),
+            context_failure: Mutex::new(None),
         })
     }
 
@@ -88,6 +91,27 @@ impl Health {
         f.take().is_some()
     }
 
+    /// Records the context store failing (`Some(reason)`) or working (`None`); true when that
+    /// changed whether it is failing.
+    pub fn set_context_failure(&self, why: Option<String>) -> bool {
+        let mut f = self
+            .context_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let changed = f.is_some() != why.is_some();
+        *f = why;
+        metrics::gauge!("hubwatch_context_up").set(if f.is_some() { 0.0 } else { 1.0 });
+        changed
+    }
+
+    /// The context store is known to be failing.
+    pub fn context_failing(&self) -> bool {
+        self.context_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// `Ok` when ready, else the reasons.
     pub fn readiness(&self) -> Result<(), NotReady> {
         let mut why = Vec::new();
@@ -117,6 +141,14 @@ impl Health {
         }
         if !self.checkpoint_ok.load(Ordering::Relaxed) {
             why.push("checkpoint store failing".to_string());
+        }
+        if let Some(reason) = self
+            .context_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            why.push(format!("context store failing: {reason}"));
         }
         for (name, h) in self.sinks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             if !h.is_accepting() {

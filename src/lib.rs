@@ -14,6 +14,7 @@ pub mod backfill;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod dead_letter;
 pub mod durable;
 pub mod health;

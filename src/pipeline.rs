@@ -3,10 +3,14 @@
 //! [`Pipeline::process`] takes one body and returns the [`Pending`] deliveries of its alerts;
 //! the source keeps them in its partition's [`Progress`](crate::progress::Progress) and
 //! checkpoints once they are done. Handing an alert to a sink waits while that sink's queue is
-//! full, which is what slows consumption when a sink is slow.
+//! full, which is what slows consumption when a sink is slow. With a context store
+//! ([`Context`]), a body's Key Vault operations are written before its alerts are answered and
+//! dispatched; a write left to the retry queue holds one more acknowledgement of the event.
 
-use crate::ack::Pending;
+use crate::ack::{Ack, Pending};
 use crate::alert::{Alert, Source};
+use crate::context::writer::Written;
+use crate::context::Context;
 use crate::dead_letter::{DeadLetter, DeadLetterFile};
 use crate::dedup::Deduper;
 use crate::detect::{Detector, Processed, Stats};
@@ -30,6 +34,7 @@ pub struct Pipeline {
     dead_letter: Arc<DeadLetterFile>,
     problems: ProblemLog,
     health: Arc<Health>,
+    context: Option<Arc<Context>>,
 }
 
 impl Pipeline {
@@ -50,7 +55,14 @@ impl Pipeline {
             dead_letter,
             problems: ProblemLog::default(),
             health,
+            context: None,
         }
+    }
+
+    /// Answers Key Vault alerts from `context` and writes every body's Key Vault operations to it.
+    pub fn with_context(mut self, context: Arc<Context>) -> Self {
+        self.context = Some(context);
+        self
     }
 
     pub fn health(&self) -> &Arc<Health> {
@@ -79,16 +91,54 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Result<(Arc<Pending>, Stats), Cancelled> {
         let now = OffsetDateTime::now_utc();
-        let processed = self.detector.process(body, source, &mut &self.dedup, now);
+        let mut processed = self.detector.process(body, source, &mut &self.dedup, now);
         let stats = processed.stats;
-        Ok((self.handle(processed, cancel).await?, stats))
+        let Some(context) = &self.context else {
+            return Ok((self.handle(processed, false, cancel).await?.0, stats));
+        };
+        let ops = context.extract(body, source, self.detector.limits());
+        let mut retry_ops = match context.write(ops).await {
+            Written::Durable => Vec::new(),
+            Written::Retry(ops) => ops,
+        };
+        context.answer(&mut processed.alerts).await;
+        let retry_followups = context.schedule(&processed.alerts).await;
+        let retry = !retry_ops.is_empty() || !retry_followups.is_empty();
+        let (pending, ack) = self.handle(processed, retry, cancel).await?;
+        if let Some(ack) = ack {
+            tokio::select! {
+                _ = context.retry(std::mem::take(&mut retry_ops), retry_followups, ack) => {}
+                _ = cancel.cancelled() => return Err(Cancelled),
+            }
+        }
+        self.send_updates(context, cancel).await?;
+        Ok((pending, stats))
+    }
+
+    /// Sends the follow-ups that fell due; each is forgotten once every sink acknowledged it.
+    async fn send_updates(
+        &self,
+        context: &Arc<Context>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
+        for update in context.due_updates().await {
+            let id = update.alert_id.clone();
+            let pending = self.dispatch(vec![update], cancel).await?;
+            let context = context.clone();
+            tokio::spawn(async move {
+                pending.wait().await;
+                context.delivered(&id).await;
+            });
+        }
+        Ok(())
     }
 
     async fn handle(
         &self,
         processed: Processed,
+        extra: bool,
         cancel: &CancellationToken,
-    ) -> Result<Arc<Pending>, Cancelled> {
+    ) -> Result<(Arc<Pending>, Option<Ack>), Cancelled> {
         record_metrics(&processed);
         let Processed {
             alerts, problems, ..
@@ -101,7 +151,7 @@ impl Pipeline {
             let entries: Vec<DeadLetter> = problems.into_iter().map(|p| p.entry).collect();
             self.write_dead_letters(entries, cancel).await?;
         }
-        self.dispatch(alerts, cancel).await
+        self.dispatch_with(alerts, extra, cancel).await
     }
 
     /// Dead-letters a body that never reached the decoder (over the size limit, no data
@@ -113,8 +163,10 @@ impl Pipeline {
         source: &Source,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
-        self.handle(Processed::rejected(error, raw, source), cancel)
-            .await
+        let (pending, _) = self
+            .handle(Processed::rejected(error, raw, source), false, cancel)
+            .await?;
+        Ok(pending)
     }
 
     /// Writes one entry to the dead-letter file durably (retrying until it succeeds or
@@ -136,6 +188,16 @@ impl Pipeline {
         alerts: Vec<Alert>,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
+        Ok(self.dispatch_with(alerts, false, cancel).await?.0)
+    }
+
+    /// [`dispatch`](Self::dispatch), with one more delivery (`extra`) whose [`Ack`] is returned.
+    async fn dispatch_with(
+        &self,
+        alerts: Vec<Alert>,
+        extra: bool,
+        cancel: &CancellationToken,
+    ) -> Result<(Arc<Pending>, Option<Ack>), Cancelled> {
         let routed: Vec<(Arc<Alert>, Vec<&SinkHandle>)> = alerts
             .into_iter()
             .map(|a| {
@@ -147,8 +209,9 @@ impl Pipeline {
                 (Arc::new(a), sinks)
             })
             .collect();
-        let total = routed.iter().map(|(_, s)| s.len()).sum();
-        let pending = Pending::new(total);
+        let total: usize = routed.iter().map(|(_, s)| s.len()).sum();
+        let pending = Pending::new(total + usize::from(extra));
+        let extra_ack = extra.then(|| pending.ack());
         for (alert, sinks) in routed {
             for sink in sinks {
                 let delivery = Delivery {
@@ -165,7 +228,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(pending)
+        Ok((pending, extra_ack))
     }
 
     async fn write_dead_letters(
@@ -202,6 +265,10 @@ impl Pipeline {
     pub async fn close(self) {
         for sink in self.sinks {
             sink.close().await;
+        }
+        if let Some(context) = &self.context {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            context.settle(deadline).await;
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core.
+//! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core,
+//! optionally with a context store (Key Vault operations written, Key Vault alerts answered).
 
 use crate::alert::Source;
 use crate::dead_letter::DeadLetterFile;
@@ -22,6 +23,70 @@ pub enum ReplayError {
     Output(io::Error),
     #[error(transparent)]
     DeadLetter(#[from] crate::dead_letter::DeadLetterError),
+    #[error("context store: {0}")]
+    Context(#[from] crate::context::StoreError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+}
+
+/// The context store of a replay and the runtime its calls run on.
+pub struct ReplayContext {
+    runtime: tokio::runtime::Runtime,
+    context: std::sync::Arc<crate::context::Context>,
+}
+
+impl ReplayContext {
+    pub fn open(config: &crate::context::ContextConfig) -> Result<ReplayContext, ReplayError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ReplayError::Runtime)?;
+        let context = runtime.block_on(async {
+            let store = crate::context::open(config, std::path::Path::new(".")).await?;
+            let health = crate::health::Health::new();
+            Ok::<_, crate::context::StoreError>(
+                crate::context::Context::start(store, config, health).await,
+            )
+        })?;
+        Ok(ReplayContext { runtime, context })
+    }
+
+    /// Writes the body's operations (waiting for the store however long it takes: a replay
+    /// loses nothing) and answers its Key Vault alerts.
+    fn handle(
+        &self,
+        body: &[u8],
+        source: &Source,
+        limits: &crate::decode::DecodeLimits,
+        alerts: &mut Vec<crate::alert::Alert>,
+    ) -> Vec<crate::alert::Alert> {
+        use crate::context::writer::Written;
+        let cx = &self.context;
+        self.runtime.block_on(async {
+            let ops = cx.extract(body, source, limits);
+            let ops = match cx.write(ops).await {
+                Written::Retry(ops) => ops,
+                Written::Durable => Vec::new(),
+            };
+            cx.answer(alerts).await;
+            let followups = cx.schedule(alerts).await;
+            if !ops.is_empty() || !followups.is_empty() {
+                let pending = crate::ack::Pending::new(1);
+                cx.retry(ops, followups, pending.ack()).await;
+                pending.wait().await;
+            }
+            cx.due_updates().await
+        })
+    }
+
+    /// The updates were written out: forget their follow-ups.
+    fn delivered(&self, updates: &[crate::alert::Alert]) {
+        self.runtime.block_on(async {
+            for u in updates {
+                self.context.delivered(&u.alert_id).await;
+            }
+        });
+    }
 }
 
 /// Replays inputs (paths, `-` for stdin) and writes alerts as JSON lines to `out`.
@@ -34,6 +99,7 @@ pub struct Replay<'a> {
     pub stats: Stats,
     /// Threads evaluating bodies; 1 evaluates on the calling thread.
     pub jobs: usize,
+    pub context: Option<ReplayContext>,
 }
 
 impl<'a> Replay<'a> {
@@ -51,7 +117,13 @@ impl<'a> Replay<'a> {
             max_body_bytes,
             stats: Stats::default(),
             jobs: 1,
+            context: None,
         }
+    }
+
+    pub fn with_context(mut self, context: ReplayContext) -> Self {
+        self.context = Some(context);
+        self
     }
 
     /// Replays one input; an unreadable input is an error, malformed lines are not.
@@ -78,12 +150,24 @@ impl<'a> Replay<'a> {
             path: path.to_string(),
             source,
         };
-        if self.jobs <= 1 {
+        // With a context store each body's writes come before its alerts' answers: one thread.
+        if self.jobs <= 1 || self.context.is_some() {
             let mut line_no = 0u64;
             while let Some(line) = lines.next_line().map_err(input_error)? {
                 line_no += 1;
-                let evaluated = evaluate(self.detector, self.max_body_bytes, path, line_no, line);
-                self.emit(evaluated, out)?;
+                let evaluated = evaluate(self.detector, self.max_body_bytes, path, line_no, &line);
+                let mut processed = evaluated.admit(&mut self.dedup);
+                let mut updates = Vec::new();
+                if let (Some(cx), Line::Body(body)) = (&self.context, &line) {
+                    let source = Source::File {
+                        path: path.to_string(),
+                        line: line_no,
+                        record_index: None,
+                    };
+                    updates =
+                        cx.handle(body, &source, self.detector.limits(), &mut processed.alerts);
+                }
+                self.emit(processed, &updates, out)?;
             }
             return out.flush().map_err(ReplayError::Output);
         }
@@ -100,8 +184,8 @@ impl<'a> Replay<'a> {
                     let Ok(Ok(batch)) = next else { break };
                     let evaluated = batch
                         .lines
-                        .into_iter()
-                        .map(|(n, line)| evaluate(detector, max_body_bytes, path, n, line))
+                        .iter()
+                        .map(|(n, line)| evaluate(detector, max_body_bytes, path, *n, line))
                         .collect();
                     // The writer has stopped (an output error): stop too.
                     if done_tx.send((batch.seq, evaluated)).is_err() {
@@ -113,7 +197,8 @@ impl<'a> Replay<'a> {
             let reader = scope.spawn(move || read_batches(&mut lines, &work_tx));
             // Returning drops the results' receiver, which stops the jobs and then the reader.
             for evaluated in ordered(done_rx) {
-                self.emit(evaluated, out)?;
+                let processed = evaluated.admit(&mut self.dedup);
+                self.emit(processed, &[], out)?;
             }
             match reader.join() {
                 Ok(Ok(())) => out.flush().map_err(ReplayError::Output),
@@ -123,14 +208,22 @@ impl<'a> Replay<'a> {
         })
     }
 
-    /// Dedup, then the alerts to `out` and the problems to the log and dead-letter file.
-    fn emit(&mut self, evaluated: Evaluated, out: &mut impl Write) -> Result<(), ReplayError> {
-        let processed = evaluated.admit(&mut self.dedup);
+    /// The alerts (and follow-ups) to `out`, the problems to the log and dead-letter file.
+    fn emit(
+        &mut self,
+        processed: Processed,
+        updates: &[crate::alert::Alert],
+        out: &mut impl Write,
+    ) -> Result<(), ReplayError> {
         self.stats.add(&processed.stats);
-        for alert in &processed.alerts {
+        for alert in processed.alerts.iter().chain(updates) {
             out.write_all(alert.to_json().as_bytes())
                 .and_then(|_| out.write_all(b"\n"))
                 .map_err(ReplayError::Output)?;
+        }
+        if let (Some(cx), false) = (&self.context, updates.is_empty()) {
+            out.flush().map_err(ReplayError::Output)?;
+            cx.delivered(updates);
         }
         if !processed.problems.is_empty() {
             for p in &processed.problems {
@@ -151,7 +244,7 @@ fn evaluate(
     max_body_bytes: usize,
     path: &str,
     line_no: u64,
-    line: Line,
+    line: &Line,
 ) -> Evaluated {
     let source = Source::File {
         path: path.to_string(),
@@ -159,13 +252,13 @@ fn evaluate(
         record_index: None,
     };
     match line {
-        Line::Body(body) => detector.evaluate(&body, &source, OffsetDateTime::now_utc()),
+        Line::Body(body) => detector.evaluate(body, &source, OffsetDateTime::now_utc()),
         Line::TooLong { len, head } => Processed::rejected(
             BodyError::TooLarge {
-                size: len,
+                size: *len,
                 limit: max_body_bytes,
             },
-            &head,
+            head,
             &source,
         )
         .into(),

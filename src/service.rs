@@ -42,6 +42,8 @@ pub enum ServiceError {
     EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
     #[error(transparent)]
     Startup(#[from] crate::startup::StartupError),
+    #[error("context store: {0}")]
+    Context(crate::context::StoreError),
 }
 
 /// Runs until the source ends (file source without `follow`) or `cancel` fires.
@@ -187,13 +189,24 @@ pub async fn build_pipeline(
         ));
     }
     tracing::info!(sinks = sinks.len(), "sinks started");
-    Ok(Pipeline::new(
+    let pipeline = Pipeline::new(
         detector,
         Deduper::with_capacity(config.rules.dedup, config.rules.max_dedup_keys),
         sinks,
         Arc::new(DeadLetterFile::new(config.dead_letter_path())),
-        health,
-    ))
+        health.clone(),
+    );
+    if !config.context.enabled {
+        return Ok(pipeline);
+    }
+    let store = crate::context::open(&config.context, &config.service.state_dir)
+        .await
+        .map_err(ServiceError::Context)?;
+    tracing::info!(
+        store = store.kind(),
+        "context store open; Key Vault alerts carry runbook_answers"
+    );
+    Ok(pipeline.with_context(crate::context::Context::start(store, &config.context, health).await))
 }
 
 /// The least time the sinks get to drain and flush at shutdown, even when the source's drain

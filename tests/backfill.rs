@@ -391,3 +391,69 @@ fn configuration_errors_name_the_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// With `[context]` on, the backfill writes the archive's Key Vault operations to the context
+/// store before its cursor passes them (the same pipeline as `run`): each alert answers from
+/// the records before it, and the store holds every operation once, also after a second run.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backfill_seeds_the_context_store() {
+    let azurite = Azurite::start().await;
+    let c = Containers::new();
+    let audit = archive::container(&azurite.account_url, &c.audit).await;
+    archive::container(&azurite.account_url, &c.activity).await;
+    let hour = datetime!(2026-11-03 22:00 UTC);
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            archive::secret_get(
+                "KV1",
+                &format!("seed-u{i}"),
+                hour + time::Duration::minutes(i),
+            )
+        })
+        .collect();
+    archive::write_blob(&audit, &archive::audit_blob("KV1", hour), &lines, 2).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (sinks, alerts_path) = file_sink(dir.path());
+    let store = dir.path().join("context.sqlite");
+    let context = format!(
+        "[context]\nenabled = true\nstore = \"sqlite\"\npath = \"{}\"\n",
+        store.display()
+    );
+    let config = archive::config(dir.path(), &azurite.account_url, &c, &sinks, &context);
+    let args = [
+        "--from",
+        "2026-11-03T22:00:00Z",
+        "--to",
+        "2026-11-03T23:00:00Z",
+    ];
+    run_ok(&mut archive::backfill(&config, &args));
+    let got = archive::alerts(&alerts_path);
+    assert_eq!(got.len(), 5, "one alert per record");
+    let counts: Vec<u64> = got
+        .iter()
+        .map(|a| {
+            let answers = &a["runbook_answers"];
+            assert_eq!(answers["status"], "ok", "{answers}");
+            answers["caller_ip_keyvault_operations"]["count"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{answers}"))
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [0, 1, 2, 3, 4],
+        "each alert sees the operations before it"
+    );
+    let stored = || -> i64 {
+        let db = rusqlite::Connection::open(&store).unwrap();
+        db.query_row("SELECT count(*) FROM ops", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(stored(), 5);
+    run_ok(&mut archive::backfill(
+        &config,
+        &["--restart", args[0], args[1], args[2], args[3]],
+    ));
+    assert_eq!(stored(), 5, "replayed writes store nothing twice");
+}

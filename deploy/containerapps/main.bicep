@@ -15,6 +15,11 @@
 // same identity. Host names come from the namespace and environment(), so the file serves every
 // Azure cloud. The namespace, the event hub, the consumer group and the storage account must
 // exist in this resource group.
+//
+// With redisName (an Azure Managed Redis cluster in this resource group, access-key authentication
+// enabled on its database), the replicas share a context store for runbook_answers: the
+// HUBWATCH_CONTEXT__* variables turn [context] on with store = "redis", TLS on port 10000, and
+// the database's primary key as the secret redis-access-key (see docs/context.md).
 
 @description('Name of the container app.')
 param name string = 'hubwatch'
@@ -66,11 +71,18 @@ param alertsEventHubNamespaceName string = ''
 @description('Optional Sentinel sink: resource id of the Log Analytics workspace; empty: none.')
 param sentinelWorkspaceId string = ''
 
+@description('Optional context store shared by the replicas (runbook_answers on Key Vault alerts): an Azure Managed Redis cluster in this resource group; empty: no context store.')
+param redisName string = ''
+
+@description('Database of redisName (access-key authentication must be enabled on it).')
+param redisDatabaseName string = 'default'
+
 var port = 9464
 var useConnectionString = !empty(eventHubsConnectionString)
 var useWebhook = !empty(webhookUrl)
 var useAlertsHub = !empty(alertsEventHubName)
 var useSentinel = !empty(sentinelWorkspaceId)
+var useRedis = !empty(redisName)
 
 // Built-in role definitions (ids from Microsoft's list of Azure built-in roles).
 var eventHubsDataReceiver = 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
@@ -240,6 +252,50 @@ var configToml = join(flatten([
   ] : []
 ]), '\n')
 
+// The context store: Azure Managed Redis over TLS (port 10000) with the database's access key,
+// set through HUBWATCH_CONTEXT__* variables (the key itself only as a secret).
+resource redis 'Microsoft.Cache/redisEnterprise@2024-10-01' existing = if (useRedis) {
+  name: useRedis ? redisName : 'unused'
+}
+
+resource redisDatabase 'Microsoft.Cache/redisEnterprise/databases@2024-10-01' existing = if (useRedis) {
+  parent: redis
+  name: redisDatabaseName
+}
+
+var redisSecrets = useRedis ? [
+  {
+    name: 'redis-access-key'
+    value: redisDatabase.listKeys().primaryKey
+  }
+] : []
+var redisEnv = useRedis ? [
+  {
+    name: 'HUBWATCH_CONTEXT__ENABLED'
+    value: 'true'
+  }
+  {
+    name: 'HUBWATCH_CONTEXT__STORE'
+    value: 'redis'
+  }
+  {
+    name: 'HUBWATCH_CONTEXT__REDIS__URL'
+    value: 'rediss://${redis.properties.hostName}:10000'
+  }
+  {
+    name: 'HUBWATCH_CONTEXT__REDIS__AUTH'
+    value: 'access-key'
+  }
+  {
+    name: 'HUBWATCH_CONTEXT__REDIS__ACCESS_KEY_ENV'
+    value: 'REDIS_ACCESS_KEY'
+  }
+  {
+    name: 'REDIS_ACCESS_KEY'
+    secretRef: 'redis-access-key'
+  }
+] : []
+
 var baseSecrets = [
   {
     name: 'config-toml'
@@ -293,7 +349,7 @@ resource app 'Microsoft.App/containerApps@2024-10-02-preview' = {
     managedEnvironmentId: environmentId
     configuration: {
       activeRevisionsMode: 'Single'
-      secrets: concat(baseSecrets, connectionStringSecrets)
+      secrets: concat(baseSecrets, connectionStringSecrets, redisSecrets)
       // Internal only: /metrics and health for the environment; hubwatch takes no traffic.
       ingress: {
         external: false
@@ -313,7 +369,7 @@ resource app 'Microsoft.App/containerApps@2024-10-02-preview' = {
             '--config'
             '/etc/hubwatch/config.toml'
           ]
-          env: concat(baseEnv, connectionStringEnv)
+          env: concat(baseEnv, connectionStringEnv, redisEnv)
           resources: {
             cpu: json('0.5')
             memory: '1Gi'

@@ -7,7 +7,7 @@
 //!   range, and `--shard i/n`;
 //! - `reader.rs`: one blob: ranged reads from its offset, lines, detection, delivery;
 //! - `cursor.rs`: the durable per-blob offsets;
-//! - `hook.rs`: the per-batch hook every line passes before detection (the context store's);
+//! - `batch.rs`: the complete lines of one downloaded range, with their sources;
 //! - `progress.rs`: progress bar, JSON progress lines and the summary.
 //!
 //! Records go through [`Pipeline`](crate::pipeline::Pipeline), the same detection, dedup,
@@ -15,8 +15,8 @@
 //! live path gives it (with `[rules] dedup = false` the id includes the record's position,
 //! which is a blob line here, not an Event Hubs event).
 
+pub mod batch;
 pub mod cursor;
-pub mod hook;
 pub mod listing;
 pub mod progress;
 mod reader;
@@ -27,7 +27,6 @@ use crate::health::Health;
 use crate::service::{self, ServiceError};
 use cursor::{Cursor, RunKey};
 use futures::StreamExt;
-use hook::RecordHook;
 use listing::{ArchiveBlob, HourRange, Shard};
 use progress::{Counters, Display, Snapshot};
 use std::collections::HashMap;
@@ -68,12 +67,11 @@ pub enum BackfillError {
     Range { from: String, to: String },
 }
 
-/// Runs a backfill to its end (or until `cancel`), with the sinks and rules of `config`;
-/// `hook` sees every line before detection.
+/// Runs a backfill to its end (or until `cancel`), with the sinks, rules and context store of
+/// `config`.
 pub async fn run(
     config: &Config,
     options: &BackfillOptions,
-    hook: Arc<dyn RecordHook>,
     cancel: CancellationToken,
 ) -> Result<Snapshot, BackfillError> {
     let b = &config.backfill;
@@ -166,7 +164,6 @@ pub async fn run(
     let reader = Arc::new(reader::Reader {
         pipeline: pipeline.clone(),
         cursor: cursor.clone(),
-        hook,
         counters: counters.clone(),
         range_bytes: b.range_bytes() as u64,
         max_body_bytes: config.service.max_body_bytes,

@@ -8,8 +8,8 @@
 //! (`closed_after_minutes` past its end) they are processed as the final line and the blob is
 //! marked done.
 
+use super::batch::{ArchiveLine, RecordBatch};
 use super::cursor::{BlobCursor, Cursor};
-use super::hook::{ArchiveLine, RecordBatch, RecordHook};
 use super::listing::ArchiveBlob;
 use super::progress::Counters;
 use crate::azure::blob::BlobContainer;
@@ -35,7 +35,6 @@ const CHECKPOINT_LINES: usize = 256;
 pub(super) struct Reader {
     pub pipeline: Arc<Pipeline>,
     pub cursor: Arc<Cursor>,
-    pub hook: Arc<dyn RecordHook>,
     pub counters: Arc<Counters>,
     pub range_bytes: u64,
     pub max_body_bytes: usize,
@@ -50,11 +49,6 @@ pub enum BlobError {
     Storage {
         blob: String,
         source: azure_core::Error,
-    },
-    #[error("{blob}: record hook: {source}")]
-    Hook {
-        blob: String,
-        source: super::hook::HookError,
     },
 }
 
@@ -158,13 +152,6 @@ impl Reader {
                 blob,
             );
             pos += range.data.len() as u64;
-            if let Err(source) = self.hook.batch(&batch) {
-                result = Err(BlobError::Hook {
-                    blob: key.clone(),
-                    source,
-                });
-                break;
-            }
             if !self
                 .deliver(&batch, &mut out, cancel, &key, &etag, length)
                 .await
@@ -192,13 +179,7 @@ impl Reader {
                     body: Cow::Owned(last.bytes),
                 }],
             };
-            if let Err(source) = self.hook.batch(&batch) {
-                result = Err(BlobError::Hook {
-                    blob: key.clone(),
-                    source,
-                });
-                stopped = true;
-            } else if !self
+            if !self
                 .deliver(&batch, &mut out, cancel, &key, &etag, length)
                 .await
             {

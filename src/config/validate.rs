@@ -111,6 +111,9 @@ impl Config {
             sink.validate()
                 .map_err(|(key, message)| invalid(&format!("sinks[{i}].{key}"), message))?;
         }
+        self.context
+            .validate()
+            .map_err(|(key, message)| invalid(&format!("context.{key}"), message))?;
         if let Err(crate::sink::SinkBuildError::DuplicateName { index, name }) =
             crate::sink::names(&self.sinks)
         {

@@ -22,6 +22,15 @@ pub struct MetricsError(String);
 /// Name of the end-to-end latency histogram (it gets explicit buckets).
 pub const LATENCY_HISTOGRAM: &str = "hubwatch_end_to_end_latency_seconds";
 
+/// Context store latency histograms (they get [`STORE_BUCKETS`]).
+pub const CONTEXT_WRITE_HISTOGRAM: &str = "hubwatch_context_write_seconds";
+pub const CONTEXT_QUERY_HISTOGRAM: &str = "hubwatch_context_query_seconds";
+
+/// Buckets of the context store histograms, in seconds: 0.1 ms to 5 s.
+pub const STORE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
 /// Buckets of the latency histogram, in seconds: 1 ms to 60 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -45,6 +54,16 @@ pub const METRICS: &[(&str, MetricKind, &str)] = &[
     ("hubwatch_partition_checkpoint_sequence_number", MetricKind::Gauge, "Sequence number of a partition's last written checkpoint."),
     ("hubwatch_partition_stalls_total", MetricKind::Counter, "Partition receivers reopened because they delivered nothing for stall_timeout_secs while the hub held newer events."),
     ("hubwatch_partition_lag_events", MetricKind::Gauge, "Events of a partition not processed yet: last enqueued sequence number minus last processed."),
+    ("hubwatch_context_records_total", MetricKind::Counter, "Key Vault operations handed to the context store, by store."),
+    ("hubwatch_context_errors_total", MetricKind::Counter, "Context store writes and queries that failed or timed out, by store and op (write, query)."),
+    ("hubwatch_context_unavailable_total", MetricKind::Counter, "Alerts sent with runbook_answers.status unavailable, by store."),
+    ("hubwatch_context_evicted_total", MetricKind::Counter, "Operations deleted from the SQLite context store to keep it under max_bytes."),
+    ("hubwatch_context_suppressed_total", MetricKind::Counter, "Key Vault alerts suppressed by a [[context.noise]] policy, by rule."),
+    ("hubwatch_context_updates_total", MetricKind::Counter, "alert_update follow-ups sent, by store."),
+    ("hubwatch_context_retry_queue", MetricKind::Gauge, "Bodies whose context writes wait for the store (their events are not checkpointed yet)."),
+    ("hubwatch_context_up", MetricKind::Gauge, "1 while the context store accepts writes, 0 while it fails."),
+    (CONTEXT_WRITE_HISTOGRAM, MetricKind::Histogram, "Seconds one body's context write took (up to write_timeout_ms), by store."),
+    (CONTEXT_QUERY_HISTOGRAM, MetricKind::Histogram, "Seconds one alert's runbook answers took (up to query_timeout_ms), by store."),
     (LATENCY_HISTOGRAM, MetricKind::Histogram, "Seconds from an event's enqueued time in Event Hubs to the sink's acknowledgement of its alert."),
     ("hubwatch_build_info", MetricKind::Gauge, "Always 1; the labels name the build: version (Cargo package) and revision (git commit, \"unknown\" unless built with HUBWATCH_REVISION)."),
     ("hubwatch_uptime_seconds", MetricKind::Gauge, "Seconds since the process started."),
@@ -94,6 +113,16 @@ pub fn metrics_handle() -> Result<PrometheusHandle, MetricsError> {
         .set_buckets_for_metric(
             Matcher::Full(LATENCY_HISTOGRAM.to_string()),
             LATENCY_BUCKETS,
+        )
+        .map_err(|e| MetricsError(e.to_string()))?
+        .set_buckets_for_metric(
+            Matcher::Full(CONTEXT_WRITE_HISTOGRAM.to_string()),
+            STORE_BUCKETS,
+        )
+        .map_err(|e| MetricsError(e.to_string()))?
+        .set_buckets_for_metric(
+            Matcher::Full(CONTEXT_QUERY_HISTOGRAM.to_string()),
+            STORE_BUCKETS,
         )
         .map_err(|e| MetricsError(e.to_string()))?
         .install_recorder()
@@ -159,6 +188,18 @@ pub fn register_sink_metrics(sink: &str) {
     metrics::counter!("hubwatch_sink_retries_total", &labels).increment(0);
     metrics::gauge!("hubwatch_sink_queue_depth", &labels).set(0.0);
     metrics::gauge!("hubwatch_sink_up", &labels).set(1.0);
+}
+
+/// Zero values for the context store's series, so they exist from start-up.
+pub fn register_context_metrics(store: &'static str) {
+    metrics::counter!("hubwatch_context_records_total", "store" => store).increment(0);
+    for op in ["write", "query"] {
+        metrics::counter!("hubwatch_context_errors_total", "store" => store, "op" => op)
+            .increment(0);
+    }
+    metrics::counter!("hubwatch_context_unavailable_total", "store" => store).increment(0);
+    metrics::gauge!("hubwatch_context_retry_queue").set(0.0);
+    metrics::gauge!("hubwatch_context_up").set(1.0);
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub fn alert(i: usize) -> Alert {
     let mut ctx = Map::new();
     ctx.insert("vault".into(), json!("kv-prod"));
     Alert {
+        kind: None,
         alert_id: format!("alert-{i:04}"),
         rule_id: "Test.KeyVault.Access".into(),
         title: format!("Key <accessed> & read #{i}"),
@@ -66,6 +67,7 @@ pub fn alert(i: usize) -> Alert {
         tags: vec!["keyvault".into()],
         log_types: vec!["Azure.KeyVault".into()],
         summary,
+        runbook_answers: None,
         event: serde_json::value::RawValue::from_string(format!(
             r#"{{"time":"2026-11-28T10:00:00Z","operationName":"KeyGet","i":{i}}}"#
         ))

@@ -102,6 +102,10 @@ impl Source {
 /// One alert, as delivered to every sink.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
+    /// `alert_update` for a follow-up message about an alert already sent (same `alert_id`);
+    /// left out of the alert itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// Deterministic: the same rule, dedup string and window give the same id on every replica.
     pub alert_id: String,
     pub rule_id: String,
@@ -138,6 +142,10 @@ pub struct Alert {
     pub log_types: Vec<String>,
     /// The rule's `SummaryAttributes` and their values in the record.
     pub summary: Map<String, Value>,
+    /// Answers to the rule's runbook from hubwatch's context store (Key Vault rules, when
+    /// `[context]` is enabled); left out otherwise. Filled in by the service, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_answers: Option<Value>,
     /// The matched record exactly as received.
     pub event: Box<RawValue>,
     pub source: Source,
@@ -183,6 +191,7 @@ impl Alert {
         let actor = Actor::from_record(record);
         let entities = crate::entities::from_record(record, &actor);
         Ok(Alert {
+            kind: None,
             alert_id,
             rule_id: spec.rule_id.clone(),
             title: detection.title,
@@ -210,6 +219,7 @@ impl Alert {
             tags: spec.tags.clone(),
             log_types: spec.log_types.clone(),
             summary,
+            runbook_answers: None,
             event,
             source,
         })

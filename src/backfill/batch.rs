@@ -1,0 +1,43 @@
+//! The complete lines of one downloaded range of an archive blob, and where each came from.
+//! They go through the same pipeline as the live path, which (with `[context]` on) also writes
+//! their Key Vault operations to the context store before their events count as delivered.
+
+use crate::alert::Source;
+use std::borrow::Cow;
+
+/// One complete line of an archive blob.
+#[derive(Debug)]
+pub struct ArchiveLine<'a> {
+    /// 1-based line number in the blob.
+    pub line: u64,
+    /// Byte offset of the line's start in the blob.
+    pub offset: u64,
+    /// Byte offset just past the line's newline (where the next line starts).
+    pub end: u64,
+    /// The line without its newline (one record, or a `{"records": [...]}` document).
+    pub body: Cow<'a, [u8]>,
+    /// `Some(length)`: the line is longer than `service.max_body_bytes`; `body` holds only
+    /// its first bytes and the line is dead-lettered, not decoded.
+    pub too_long: Option<usize>,
+}
+
+/// The complete lines of one downloaded range of one blob, in order.
+#[derive(Debug)]
+pub struct RecordBatch<'a> {
+    pub container: &'a str,
+    pub blob: &'a str,
+    pub lines: Vec<ArchiveLine<'a>>,
+}
+
+impl RecordBatch<'_> {
+    /// The alert `source` of a line of this batch.
+    pub fn source(&self, line: &ArchiveLine<'_>) -> Source {
+        Source::Blob {
+            container: self.container.to_string(),
+            blob: self.blob.to_string(),
+            line: line.line,
+            offset: line.offset,
+            record_index: None,
+        }
+    }
+}
