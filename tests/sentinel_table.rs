@@ -74,7 +74,11 @@ async fn sent_rows() -> Vec<serde_json::Map<String, Value>> {
     sparse.mitre.clear();
     sparse.summary.clear();
     sparse.alert_context.clear();
-    sink.send(&[Arc::new(alert(1)), Arc::new(sparse)])
+    // The follow-up of a Key Vault alert, with context answers.
+    let mut update = alert(3);
+    update.kind = Some("alert_update".into());
+    update.runbook_answers = Some(serde_json::json!({"status": "ok", "store": "sqlite"}));
+    sink.send(&[Arc::new(alert(1)), Arc::new(sparse), Arc::new(update)])
         .await
         .unwrap();
     let bodies = server.requests();
@@ -99,6 +103,10 @@ async fn every_row_has_exactly_the_tables_columns_with_their_types() {
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     assert_eq!(declared.len(), columns.len(), "duplicate column names");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["Kind"], "");
+    assert_eq!(rows[2]["Kind"], "alert_update");
+    assert_eq!(rows[2]["RunbookAnswers"]["store"], "sqlite");
     for row in &rows {
         let sent: Vec<&str> = row.keys().map(String::as_str).collect();
         let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();

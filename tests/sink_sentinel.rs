@@ -110,6 +110,9 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
         assert_eq!(row["Event"]["operationName"], "KeyGet");
         assert_eq!(row["Event"]["i"], 1);
         assert_eq!(row["Source"]["kind"], "file");
+        // An alert (not a follow-up) without context answers.
+        assert_eq!(row["Kind"], "");
+        assert_eq!(row["RunbookAnswers"], serde_json::json!({}));
         let keys: Vec<&str> = row
             .as_object()
             .unwrap()
@@ -142,7 +145,9 @@ async fn posts_rows_to_the_stream_with_a_bearer_token() {
                 "Summary",
                 "AlertContext",
                 "Event",
-                "Source"
+                "Source",
+                "Kind",
+                "RunbookAnswers"
             ]
         );
     })

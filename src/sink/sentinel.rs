@@ -51,6 +51,8 @@
 //! | `AlertContext`    | dynamic  | `alert_context`                                    |
 //! | `Event`           | dynamic  | `event`, the matched record                        |
 //! | `Source`          | dynamic  | `source`: where the record came from               |
+//! | `Kind`            | string   | `kind`: `alert_update` for a follow-up, else empty  |
+//! | `RunbookAnswers`  | dynamic  | `runbook_answers` (`{}` when the alert has none)   |
 //!
 //! Null `AzureResourceId`, `CallerIpAddress`, `CorrelationId` and `EventTime` are sent as empty
 //! strings.
@@ -123,7 +125,13 @@ pub struct AlertRow<'a> {
     pub alert_context: &'a Map<String, Value>,
     pub event: &'a RawValue,
     pub source: &'a Source,
+    pub kind: &'a str,
+    pub runbook_answers: &'a Value,
 }
+
+/// `RunbookAnswers` of an alert without them: the empty object (a dynamic column).
+static NO_ANSWERS: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(Map::new()));
 
 fn text(v: &Value) -> String {
     match v {
@@ -160,6 +168,8 @@ impl<'a> AlertRow<'a> {
             alert_context: &a.alert_context,
             event: &a.event,
             source: &a.source,
+            kind: a.kind.as_deref().unwrap_or_default(),
+            runbook_answers: a.runbook_answers.as_ref().unwrap_or(&NO_ANSWERS),
         }
     }
 }
