@@ -452,7 +452,6 @@ mod env;
 pub mod secrets;
 mod validate;
 pub use backfill::{BackfillConfig, DEFAULT_CONTAINERS};
-pub use blob_auth::BlobAuthChoice;
 use env::apply_env;
 pub use validate::check_client_secret;
 

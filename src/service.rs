@@ -257,16 +257,8 @@ async fn checkpoint_store(
         CheckpointKind::Blob => {
             let fail = |e: String| ServiceError::Checkpoint(e);
             let url = c.container_url.clone().unwrap_or_default();
-            let auth = azure::blob_auth(&azure::BlobAuthSettings {
-                section: "checkpoint",
-                auth: c.auth.as_deref(),
-                credential: c.credential,
-                credential_config: &c.credential_config,
-                sas_env: c.sas_env.as_deref(),
-                account_name: c.account_name.as_deref(),
-                account_key_env: c.account_key_env.as_deref(),
-            })
-            .map_err(|e| fail(e.to_string()))?;
+            let auth =
+                azure::blob_auth(&c.blob_auth_settings()).map_err(|e| fail(e.to_string()))?;
             let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
                 .map_err(|e| fail(e.to_string()))?;
             let reached = startup

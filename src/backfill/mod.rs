@@ -83,15 +83,7 @@ pub async fn run(
             to: rfc3339(options.to),
         });
     }
-    let auth = azure::blob_auth(&azure::BlobAuthSettings {
-        section: "backfill",
-        auth: b.auth.as_deref(),
-        credential: b.credential,
-        credential_config: &b.credential_config,
-        sas_env: b.sas_env.as_deref(),
-        account_name: b.account_name.as_deref(),
-        account_key_env: b.account_key_env.as_deref(),
-    })?;
+    let auth = azure::blob_auth(&b.blob_auth_settings())?;
     let account_url = b.account_url.clone().unwrap_or_default();
     let mut clients = HashMap::new();
     for container in &b.containers {

@@ -105,16 +105,7 @@ impl BackfillConfig {
                 "at least one prefix is required (\"\" for the whole container)",
             ));
         }
-        super::BlobAuthChoice {
-            section: "backfill",
-            auth: self.auth.as_deref(),
-            credential: self.credential,
-            credential_config: &self.credential_config,
-            sas_env: self.sas_env.as_deref(),
-            account_name: self.account_name.as_deref(),
-            account_key_env: self.account_key_env.as_deref(),
-        }
-        .validate()?;
+        super::blob_auth::validate(&self.blob_auth_settings())?;
         if self.parallelism == 0 {
             return Err(invalid("backfill.parallelism", "must be at least 1"));
         }

@@ -2,8 +2,7 @@
 //! consistent choices, unique sink names). Every error names its key.
 
 use super::{
-    invalid, BlobAuthChoice, CheckpointKind, Config, ConfigError, CredentialConfig, CredentialKind,
-    SourceKind,
+    invalid, CheckpointKind, Config, ConfigError, CredentialConfig, CredentialKind, SourceKind,
 };
 
 impl Config {
@@ -83,17 +82,7 @@ impl Config {
                     "\"blob\" needs source.kind = \"eventhubs\"",
                 ));
             }
-            let c = &self.checkpoint;
-            BlobAuthChoice {
-                section: "checkpoint",
-                auth: c.auth.as_deref(),
-                credential: c.credential,
-                credential_config: &c.credential_config,
-                sas_env: c.sas_env.as_deref(),
-                account_name: c.account_name.as_deref(),
-                account_key_env: c.account_key_env.as_deref(),
-            }
-            .validate()?;
+            super::blob_auth::validate(&self.checkpoint.blob_auth_settings())?;
         }
         if self.checkpoint.interval_events == 0 {
             return Err(invalid("checkpoint.interval_events", "must be at least 1"));
