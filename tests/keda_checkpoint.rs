@@ -371,12 +371,18 @@ fn check_config_prints_the_prefix_and_the_values_and_run_logs_them() {
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("HUBWATCH_")) {
         cmd.env_remove(k);
     }
+    // check-config reads the one secret the example names.
     let out = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HUBWATCH_WEBHOOK_SECRET", "not-a-real-secret")
         .args(["check-config", "--config", "config/example.toml"])
         .output()
         .expect("run hubwatch check-config");
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let example = hubwatch::config::Config::from_toml(
         Path::new("example"),
