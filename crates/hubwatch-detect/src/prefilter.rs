@@ -5,9 +5,10 @@
 //! - an escape that decodes to an ASCII character (`\u0000`-`\u007f`) or a slash (`\/`);
 //!   `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t` cannot spell a needle character;
 //! - a character whose Unicode upper-, lower- or case-folded form holds ASCII, written raw or as
-//!   a `\u` escape: U+00DF, U+0130, U+0131, U+0149, U+017F, U+01F0, U+1E96-U+1E9E, U+212A,
+//!   a `\u` escape: U+00DF, U+0130, U+0131, U+0149, U+017F, U+01F0, U+1E96-U+1E9A, U+1E9E, U+212A,
 //!   U+FB00-U+FB06 (Python's `str.upper` turns the long s into `S`; the Kelvin sign lowers to
-//!   `k`). Raw ones are caught by the first two UTF-8 bytes of their block.
+//!   `k`); the list is every character for which Python 3.11's `upper`, `lower`, `casefold`,
+//!   `title` or `swapcase` yields ASCII. Raw ones are matched by their exact UTF-8 bytes.
 //!
 //! Each body is ASCII-lower-cased into a scratch buffer once; one SIMD search finds the
 //! needles' anchors (each verified in place against the needles holding it) and another the
@@ -45,9 +46,24 @@ const HIDERS: &[&[u8]] = &[
     b"\xc5\x89",
     b"\xc5\xbf",
     b"\xc7\xb0",
-    b"\xe1\xba",
-    b"\xe2\x84",
-    b"\xef\xac",
+    // U+1E96-U+1E9A and U+1E9E, exactly: the rest of their block (Vietnamese letters) maps to
+    // nothing ASCII.
+    b"\xe1\xba\x96",
+    b"\xe1\xba\x97",
+    b"\xe1\xba\x98",
+    b"\xe1\xba\x99",
+    b"\xe1\xba\x9a",
+    b"\xe1\xba\x9e",
+    // The Kelvin sign, U+212A.
+    b"\xe2\x84\xaa",
+    // The ligatures U+FB00-U+FB06.
+    b"\xef\xac\x80",
+    b"\xef\xac\x81",
+    b"\xef\xac\x82",
+    b"\xef\xac\x83",
+    b"\xef\xac\x84",
+    b"\xef\xac\x85",
+    b"\xef\xac\x86",
 ];
 
 thread_local! {
@@ -359,6 +375,8 @@ mod tests {
             "{\"op\":\"micro\u{17f}oft\"}",
             r#"{"op":"micro\u017Foft"}"#,
             "{\"op\":\"\u{212a}eys\"}",
+            "{\"op\":\"\u{1e9e}\"}",
+            "{\"op\":\"\u{fb01}\"}",
         ] {
             assert_ne!(p.scan(hidden.as_bytes()), Hits::None, "{hidden}");
         }
@@ -366,6 +384,10 @@ mod tests {
         for plain in [
             r#"{"name":"J\u00f6rg \"q\" \\ \n"}"#,
             "{\"name\":\"Zo\u{eb} Ng\u{1ec5}\"}",
+            // Vietnamese letters beside the hiding places of U+1E96-U+1E9E; Ohm and Angstrom
+            // beside the Kelvin sign: their case mappings hold no ASCII.
+            "{\"name\":\"Tr\u{1ea7}n Th\u{1ecb} Ng\u{1ecd}c \u{1ea1}\u{1e9b}\"}",
+            "{\"unit\":\"\u{2126} \u{212b}\"}",
         ] {
             assert_eq!(p.scan(plain.as_bytes()), Hits::None, "{plain}");
         }
