@@ -322,10 +322,7 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
     telemetry::metrics::mark_started();
     // The runtime and the signal handlers first: a SIGTERM during start-up (even while the
     // configuration is read) is then a clean stop, not death by the signal's default action.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = multi_thread_runtime()?;
     let signals = {
         let _runtime = runtime.enter();
         service::ShutdownSignals::install()
@@ -338,13 +335,7 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let health = Health::new();
         let cancel = CancellationToken::new();
-        tokio::spawn({
-            let cancel = cancel.clone();
-            async move {
-                signals.recv().await;
-                cancel.cancel();
-            }
-        });
+        signals.cancel_on_signal(&cancel);
         tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "hubwatch starting");
         let http = crate::http::start(&config.http.listen, health.clone(), cancel.clone()).await?;
         let result = service::run(config, health, cancel).await;
@@ -362,6 +353,14 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The runtime of `run` and `backfill`.
+fn multi_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn backfill_args(
@@ -407,20 +406,10 @@ fn backfill(
         &config.service.log_level,
         log_format.unwrap_or(config.service.log_format),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = multi_thread_runtime()?;
     runtime.block_on(async {
         let cancel = CancellationToken::new();
-        let signals = service::ShutdownSignals::install();
-        tokio::spawn({
-            let cancel = cancel.clone();
-            async move {
-                signals.recv().await;
-                cancel.cancel();
-            }
-        });
+        service::ShutdownSignals::install().cancel_on_signal(&cancel);
         let display = options.display;
         let summary = crate::backfill::run(&config, &options, cancel.clone()).await?;
         if display == crate::backfill::progress::Display::Bar {

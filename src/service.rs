@@ -314,6 +314,15 @@ impl ShutdownSignals {
         }
         let _ = tokio::signal::ctrl_c().await;
     }
+
+    /// Cancels `cancel` when the signal arrives (a task of its own; call inside the runtime).
+    pub fn cancel_on_signal(self, cancel: &CancellationToken) {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            self.recv().await;
+            cancel.cancel();
+        });
+    }
 }
 
 /// What rule loading skipped: one INFO line, and a WARN naming every unsupported rule that
