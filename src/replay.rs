@@ -132,38 +132,29 @@ impl<'a> Replay<'a> {
     /// thread admits them through dedup and writes their alerts in input order, so the output
     /// is the same as with one job.
     pub fn input(&mut self, path: &str, out: &mut impl Write) -> Result<(), ReplayError> {
+        let input_error = |source| ReplayError::Input {
+            path: path.to_string(),
+            source,
+        };
         let reader: Box<dyn Read + Send> = if path == "-" {
             Box::new(io::stdin())
         } else {
-            Box::new(
-                std::fs::File::open(path).map_err(|source| ReplayError::Input {
-                    path: path.to_string(),
-                    source,
-                })?,
-            )
+            Box::new(std::fs::File::open(path).map_err(input_error)?)
         };
         let mut lines = LineReader::new(
             BufReader::with_capacity(1 << 20, reader),
             self.max_body_bytes,
         );
-        let input_error = |source| ReplayError::Input {
-            path: path.to_string(),
-            source,
-        };
         // With a context store each body's writes come before its alerts' answers: one thread.
         if self.jobs <= 1 || self.context.is_some() {
             let mut line_no = 0u64;
             while let Some(line) = lines.next_line().map_err(input_error)? {
                 line_no += 1;
-                let evaluated = evaluate(self.detector, self.max_body_bytes, path, line_no, &line);
+                let source = file_source(path, line_no);
+                let evaluated = evaluate(self.detector, self.max_body_bytes, &source, &line);
                 let mut processed = evaluated.admit(&mut self.dedup);
                 let mut updates = Vec::new();
                 if let (Some(cx), Line::Body(body)) = (&self.context, &line) {
-                    let source = Source::File {
-                        path: path.to_string(),
-                        line: line_no,
-                        record_index: None,
-                    };
                     updates =
                         cx.handle(body, &source, self.detector.limits(), &mut processed.alerts);
                 }
@@ -185,7 +176,9 @@ impl<'a> Replay<'a> {
                     let evaluated = batch
                         .lines
                         .iter()
-                        .map(|(n, line)| evaluate(detector, max_body_bytes, path, *n, line))
+                        .map(|(n, line)| {
+                            evaluate(detector, max_body_bytes, &file_source(path, *n), line)
+                        })
                         .collect();
                     // The writer has stopped (an output error): stop too.
                     if done_tx.send((batch.seq, evaluated)).is_err() {
@@ -238,28 +231,26 @@ impl<'a> Replay<'a> {
     }
 }
 
-/// One line through detection, short of dedup.
-fn evaluate(
-    detector: &Detector,
-    max_body_bytes: usize,
-    path: &str,
-    line_no: u64,
-    line: &Line,
-) -> Evaluated {
-    let source = Source::File {
+/// Where line `line` of input `path` came from.
+fn file_source(path: &str, line: u64) -> Source {
+    Source::File {
         path: path.to_string(),
-        line: line_no,
+        line,
         record_index: None,
-    };
+    }
+}
+
+/// One line through detection, short of dedup.
+fn evaluate(detector: &Detector, max_body_bytes: usize, source: &Source, line: &Line) -> Evaluated {
     match line {
-        Line::Body(body) => detector.evaluate(body, &source, OffsetDateTime::now_utc()),
+        Line::Body(body) => detector.evaluate(body, source, OffsetDateTime::now_utc()),
         Line::TooLong { len, head } => Processed::rejected(
             BodyError::TooLarge {
                 size: *len,
                 limit: max_body_bytes,
             },
             head,
-            &source,
+            source,
         )
         .into(),
     }
