@@ -1,14 +1,20 @@
-//! A small Azure Event Hubs-compatible AMQP 1.0 server for development and tests.
+//! A local stand-in for Azure Event Hubs: a small Event Hubs-compatible AMQP 1.0 server for
+//! hubwatch's integration tests, benchmarks and local runs against AMQP (the quick start's
+//! `config/local.toml` reads a file and needs no server), with fault switches that make it
+//! misbehave the way a real namespace or network can.
 //!
-//! Plain TCP, SASL ANONYMOUS / PLAIN (any credential accepted), CBS put-token (any token
-//! accepted, unless [`Emulator::set_reject_tokens`] simulates revoked credentials),
-//! `$management` READ for the event hub and its partitions, producer sender links (including the SDK's batch message format), consumer receiver links with the
+//! What it speaks: plain TCP, SASL ANONYMOUS / PLAIN (any credential accepted), CBS put-token
+//! (any token accepted, unless [`Emulator::set_reject_tokens`] simulates revoked credentials),
+//! `$management` READ for the event hub and its partitions, producer sender links (including
+//! the SDK's batch message format), consumer receiver links with the
 //! `apache.org:selector-filter:string` start filter, owner-level epochs and optional durable
-//! per-partition storage (`data_dir`).
+//! per-partition storage ([`EmulatorConfig::data_dir`]).
 //!
-//! This file is self-contained so tests can pull it in with
-//! `#[path = "../examples/eventhubs-emulator/server.rs"] mod emulator;`.
-#![allow(dead_code)]
+//! In-process use (tests): [`Emulator::start`] with an [`EmulatorConfig`], then the fault
+//! switches (`set_*`) and the inspection methods of [`Emulator`]. Standalone: the
+//! `eventhubs-emulator` binary of this crate,
+//! `cargo run -p hubwatch-eventhubs-emulator -- --hub NAME [--listen ADDR] [--partitions N] [--data-dir DIR]`.
+//! README.md lists the clients' settings, what is supported and the environment switches.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -206,19 +212,11 @@ impl Drop for Emulator {
     }
 }
 
-// Child modules by path, so the same files resolve whether this file is `mod server` of the
-// example or pulled into a test with `#[path]`.
-#[path = "server/consumer.rs"]
 mod consumer;
-#[path = "server/management.rs"]
 mod management;
-#[path = "server/message.rs"]
 mod message;
-#[path = "server/producer.rs"]
 mod producer;
-#[path = "server/storage.rs"]
 mod storage;
-#[path = "server/transport.rs"]
 mod transport;
 
 use consumer::*;
