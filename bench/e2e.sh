@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/hubwatch-bench}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 NICE=${NICE:-nice -n 10}
-(cd "$ROOT" && $NICE cargo build --release --locked --features bench-load --bin hubwatch --example gen-corpus --example eventhubs-emulator --example bench-load >&2)
+(cd "$ROOT" && $NICE cargo build --release --locked -p hubwatch -p hubwatch-eventhubs-emulator --features hubwatch/bench-load --bin hubwatch --bin eventhubs-emulator --example gen-corpus --example bench-load >&2)
 GEN=$CARGO_TARGET_DIR/release/examples/gen-corpus
 mkdir -p "$OUT"
 [[ -s $OUT/corpus-0.1.jsonl ]] || $NICE "$GEN" 3000 0.001 42 > "$OUT/corpus-0.1.jsonl"

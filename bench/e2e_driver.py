@@ -36,7 +36,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.path.join(TARGET, "release", "hubwatch")
-EMU = os.path.join(TARGET, "release", "examples", "eventhubs-emulator")
+EMU = os.path.join(TARGET, "release", "eventhubs-emulator")
 LOAD = os.path.join(TARGET, "release", "examples", "bench-load")
 HUB = "activity"
 CONN = "Endpoint=sb://bench.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0;EntityPath=activity"

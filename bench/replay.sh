@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv
 : > "$RESULTS"
 
-(cd "$ROOT" && $NICE cargo build --release --locked --features bench-load --bin hubwatch --example gen-corpus --example eventhubs-emulator --example bench-load >&2)
+(cd "$ROOT" && $NICE cargo build --release --locked -p hubwatch -p hubwatch-eventhubs-emulator --features hubwatch/bench-load --bin hubwatch --bin eventhubs-emulator --example gen-corpus --example bench-load >&2)
 
 # The one rule the baselines implement (hubwatch's default set also has the AuditEvent rule).
 ONE_RULE=$OUT/rules-one

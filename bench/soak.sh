@@ -27,14 +27,14 @@ echo "soak: ${DURATION}s, sample every ${INTERVAL}s, ${RATE} bodies/s, output in
 
 PROFILE="${PROFILE:-release}"
 if [ "$PROFILE" = release ]; then
-  (cd "$ROOT" && cargo build --release --locked --bin hubwatch --example eventhubs-emulator --example soak-producer)
+  (cd "$ROOT" && cargo build --release --locked -p hubwatch -p hubwatch-eventhubs-emulator --bin hubwatch --bin eventhubs-emulator --example soak-producer)
 else
-  (cd "$ROOT" && cargo build --locked --bin hubwatch --example eventhubs-emulator --example soak-producer)
+  (cd "$ROOT" && cargo build --locked -p hubwatch -p hubwatch-eventhubs-emulator --bin hubwatch --bin eventhubs-emulator --example soak-producer)
 fi
 # Private copies: a rebuild during the run cannot replace them, and a cleanup that matches
 # the usual binary names elsewhere on a shared machine leaves them alone.
 cp "$TARGET/$PROFILE/hubwatch" "$OUT/soak-hubwatch"
-cp "$TARGET/$PROFILE/examples/eventhubs-emulator" "$OUT/soak-emulator"
+cp "$TARGET/$PROFILE/eventhubs-emulator" "$OUT/soak-emulator"
 cp "$TARGET/$PROFILE/examples/soak-producer" "$OUT/soak-producer"
 HUBWATCH="$OUT/soak-hubwatch"
 EMULATOR="$OUT/soak-emulator"

@@ -85,8 +85,8 @@ fn each_members_rust_version_is_what_its_locked_dependencies_need() {
         .collect();
     assert_eq!(
         members.len(),
-        2,
-        "hubwatch and crates/hubwatch-detect: {members:?}"
+        3,
+        "hubwatch, crates/hubwatch-detect and crates/eventhubs-emulator: {members:?}"
     );
     let mut failures = Vec::new();
     for member in members {

@@ -2,8 +2,6 @@
 
 #[path = "support/credential.rs"]
 mod credential;
-#[path = "../examples/eventhubs-emulator/server.rs"]
-mod emulator;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,8 +16,8 @@ use azure_messaging_eventhubs::{
     SendEventOptions, StartLocation, StartPosition,
 };
 use credential::FakeCredential;
-use emulator::{Emulator, EmulatorConfig};
 use futures::StreamExt;
+use hubwatch_eventhubs_emulator::{Emulator, EmulatorConfig};
 
 const HUB: &str = "emuhub";
 const NAMESPACE: &str = "emulator.servicebus.windows.net";

@@ -2,12 +2,9 @@
 //! child process whose stdout sink is captured line by line.
 #![allow(dead_code)]
 
-#[path = "../../examples/eventhubs-emulator/server.rs"]
-pub mod emulator;
-
 pub use super::credential::FakeCredential;
 use azure_messaging_eventhubs::{ProducerClient, SendEventOptions};
-pub use emulator::{Emulator, EmulatorConfig};
+pub use hubwatch_eventhubs_emulator::{Emulator, EmulatorConfig};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,19 +1,19 @@
-//! Event Hubs-compatible AMQP 1.0 emulator for local development and tests.
+//! The `eventhubs-emulator` binary: the library's [`Emulator`] as a standalone server for local
+//! development and the benchmarks, until SIGINT / SIGTERM.
 //!
 //! ```text
-//! cargo run --example eventhubs-emulator -- --listen 127.0.0.1:5672 --hub NAME --partitions 4 [--data-dir DIR]
+//! cargo run -p hubwatch-eventhubs-emulator -- --listen 127.0.0.1:5672 --hub NAME --partitions 4 [--data-dir DIR]
 //! ```
 //!
 //! Clients connect over plain AMQP (no TLS), e.g. the Rust SDK with
 //! `with_custom_endpoint("amqp://127.0.0.1:5672")` or the Python SDK with a connection string
 //! `Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=dGVzdA==;EntityPath=NAME;UseDevelopmentEmulator=true`.
 
-mod server;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use hubwatch_eventhubs_emulator::{Emulator, EmulatorConfig};
 
 /// Event Hubs-compatible AMQP 1.0 emulator (plain TCP, any credential accepted).
 #[derive(Debug, Parser)]
@@ -36,7 +36,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let emulator = server::Emulator::start(server::EmulatorConfig {
+    let emulator = Emulator::start(EmulatorConfig {
         listen: args.listen,
         hub: args.hub.clone(),
         partitions: args.partitions,
