@@ -9,7 +9,8 @@
 #   bash bench/backfill.sh [OUT_DIR] [HOURS] [VAULTS] [LINES] [REPS]
 #
 # Defaults: /tmp/hubwatch-backfill-bench, 24 hours, 4 vaults, 10000 lines (about 1 KB each:
-# 96 blobs, about 1 GB), 3 runs (each with --restart). PARALLELISM and MEMORY_MIB (environment)
+# 96 blobs, about 1 GB), 3 runs (each with --restart). When it starts Azurite itself it also
+# prints the CPU seconds Azurite spent serving each run: Azurite shares the machine's cores. PARALLELISM and MEMORY_MIB (environment)
 # set [backfill] parallelism and memory_mib. Starts its own Azurite (node_modules, `npm ci`)
 # unless AZURITE_BLOB_URL is set.
 set -euo pipefail
@@ -31,6 +32,7 @@ if [ -z "${AZURITE_BLOB_URL:-}" ]; then
   (cd "$OUT" && exec "$ROOT/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
       --inMemoryPersistence --skipApiVersionCheck --loose --silent) >"$OUT/azurite.log" 2>&1 &
   azurite_pid=$!
+  AZURITE_PID=$azurite_pid
   trap 'kill "$azurite_pid" 2>/dev/null; wait "$azurite_pid" 2>/dev/null' EXIT
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
@@ -63,12 +65,26 @@ kind = "stdout"
 TOML
 export BENCH_ACCOUNT_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# CPU seconds (user + system) Azurite has used so far, when this script started it.
+azurite_cpu() {
+  if [ -n "${AZURITE_PID:-}" ]; then
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$AZURITE_PID/stat"
+  else
+    echo 0
+  fi
+}
+azurite_spent() {
+  [ -n "${AZURITE_PID:-}" ] && python3 -c "import sys; print(f'azurite CPU {float(sys.argv[2]) - float(sys.argv[1]):.2f} s')" "$1" "$(azurite_cpu)"
+  return 0
+}
 for i in $(seq "$REPS"); do
+  a=$(azurite_cpu)
   /usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s, sys %S s" $NICE "$CARGO_TARGET_DIR/release/hubwatch" backfill \
     --config "$OUT/backfill.toml" --from 2026-11-02 --to 2026-11-03 --restart --json-progress \
     > /dev/null 2> "$OUT/run$i.txt" || true
   grep '"summary"' "$OUT/run$i.txt"
   tail -1 "$OUT/run$i.txt"
+  azurite_spent "$a"
 done
 
 # The download ceiling: the same blobs fetched whole by curl, 8 at a time, with a read-only SAS.
@@ -89,8 +105,10 @@ for key in json.load(open(cursor))["blobs"]:
     print(f"{base}/{container}/{urllib.parse.quote(name)}?{sas}")
 PY
 for i in $(seq "$REPS"); do
+  a=$(azurite_cpu)
   start=$(date +%s.%N)
   got=$(xargs -P 8 -n 1 curl -sf -o /dev/null -w "%{size_download}\n" < "$OUT/urls.txt" | awk '{s += $1} END {print s}')
   end=$(date +%s.%N)
   python3 -c "import sys; b, t = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'curl x8: {b} bytes in {t:.2f} s, {b / t / 1048576:.1f} MiB/s')" "$got" "$start" "$end"
+  azurite_spent "$a"
 done
