@@ -187,3 +187,6 @@ pub(crate) async fn checkpoint_due<F: Feed>(
     }
 }
 
+#[cfg(test)]
+#[path = "delivery_tests.rs"]
+mod tests;
