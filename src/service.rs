@@ -346,3 +346,80 @@ fn log_load_report(report: &crate::rules::loader::LoadReport) {
         tracing::info!(%summary, "rule files");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Source;
+    use crate::test_support::{alert_body, pipeline, sink_config, Gate};
+    use tokio::time::Instant;
+
+    fn source() -> Source {
+        Source::File {
+            path: "input.jsonl".into(),
+            line: 1,
+            record_index: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn close_pipeline_waits_for_the_tracked_tasks_then_drains_the_sinks() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let gate = Gate::closed(Vec::new());
+        let pipeline = Arc::new(pipeline(dir.path(), vec![(gate.clone(), sink_config(""))]));
+        let tasks = TaskTracker::new();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        // A source task that hands its alert over only after it is released.
+        let task = tasks.spawn({
+            let pipeline = pipeline.clone();
+            async move {
+                let _ = released.await;
+                let cancel = CancellationToken::new();
+                pipeline.process(alert_body(), &source(), &cancel).await
+            }
+        });
+        let closing = tokio::spawn(close_pipeline(
+            pipeline,
+            tasks,
+            Instant::now() + Duration::from_secs(10),
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !closing.is_finished(),
+            "closed while a task held the pipeline"
+        );
+        gate.open(1);
+        let _ = release.send(());
+        let closed = tokio::time::timeout(Duration::from_secs(5), closing).await;
+        assert!(matches!(closed, Ok(Ok(()))), "{closed:?}");
+        let pending = task.await.unwrap_or_else(|e| panic!("{e}"));
+        let pending = pending.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            pending.is_done(),
+            "the sinks were drained after the task ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn close_pipeline_gives_up_at_the_deadline_while_a_task_holds_the_pipeline() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pipeline = Arc::new(pipeline(dir.path(), Vec::new()));
+        let tasks = TaskTracker::new();
+        tasks.spawn({
+            let pipeline = pipeline.clone();
+            async move {
+                std::future::pending::<()>().await;
+                drop(pipeline);
+            }
+        });
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let closed = tokio::time::timeout(
+            Duration::from_secs(5),
+            close_pipeline(pipeline, tasks, deadline),
+        )
+        .await;
+        assert!(closed.is_ok(), "did not return at the deadline");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+}
