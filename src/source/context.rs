@@ -25,6 +25,7 @@ pub struct DeliverySettings {
 }
 
 impl DeliverySettings {
+    /// The settings of `[checkpoint]` and `[service]`, the same for every source.
     pub fn from_config(config: &Config) -> Self {
         DeliverySettings {
             checkpoint_every_events: config.checkpoint.interval_events,
@@ -49,6 +50,7 @@ pub struct SourceContext {
 }
 
 impl SourceContext {
+    /// What `/readyz` reports: the source's connection, receive and checkpoint state.
     pub fn health(&self) -> &Arc<Health> {
         self.pipeline.health()
     }
