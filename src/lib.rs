@@ -30,3 +30,5 @@ pub mod sink;
 pub mod source;
 pub mod startup;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;

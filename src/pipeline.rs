@@ -295,3 +295,7 @@ fn record_metrics(p: &Processed) {
         metrics::counter!("hubwatch_alerts_total", "rule" => a.rule_id.clone()).increment(1);
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -17,15 +17,17 @@ use crate::health::Health;
 use crate::pipeline::Pipeline;
 use crate::rules::testing::{load_tested, RulesError};
 use crate::sink::{self, worker};
-use crate::source::eventhubs::{EventHubsSource, PartitionSettings};
+use crate::source::eventhubs::EventHubsSource;
 use crate::source::file::FileSource;
 use crate::source::identity::ReplicaIdentity;
 use crate::source::positions::FilePositions;
+use crate::source::{DeliverySettings, Input, SourceContext};
 use crate::startup::Startup;
 use azure_messaging_eventhubs::CheckpointStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The service could not start or failed for good.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +39,7 @@ pub enum ServiceError {
     #[error("checkpoint store: {0}")]
     Checkpoint(String),
     #[error(transparent)]
-    FileSource(#[from] crate::source::file::FileSourceError),
-    #[error(transparent)]
-    EventHubs(#[from] crate::source::eventhubs::EventHubsSourceError),
+    Source(#[from] crate::source::SourceError),
     #[error(transparent)]
     Startup(#[from] crate::startup::StartupError),
     #[error("context store: {0}")]
@@ -68,72 +68,19 @@ pub async fn run(
             tokio::time::Instant::now()
         }
     });
-    let checkpoint_every = Duration::from_millis(config.checkpoint.interval_ms);
-    let result = match config.source.kind {
-        SourceKind::File | SourceKind::Stdin => {
-            let paths: Vec<String> = match config.source.kind {
-                SourceKind::Stdin => vec!["-".into()],
-                _ => config
-                    .source
-                    .path
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
+    let tasks = TaskTracker::new();
+    let result = match build_source(&config, pipeline.health(), &cancel).await? {
+        Some(input) => {
+            let ctx = SourceContext {
+                pipeline: pipeline.clone(),
+                shutdown: cancel.clone(),
+                delivery: DeliverySettings::from_config(&config),
+                tasks: tasks.clone(),
             };
-            let positions = match (config.checkpoint.kind, config.source.kind) {
-                (CheckpointKind::File, SourceKind::File) => {
-                    Some(FilePositions::open(&config.checkpoint_dir()).map_err(|e| {
-                        ServiceError::Checkpoint(format!(
-                            "{}: {e}",
-                            config.checkpoint_dir().display()
-                        ))
-                    })?)
-                }
-                _ => None,
-            };
-            let source = FileSource {
-                paths,
-                follow: config.source.follow,
-                max_body_bytes: config.service.max_body_bytes,
-                channel_capacity: config.service.channel_capacity,
-                checkpoint_every_events: config.checkpoint.interval_events,
-                checkpoint_every,
-                shutdown_grace: grace,
-                positions,
-            };
-            source
-                .run(pipeline.clone(), cancel.clone())
-                .await
-                .map_err(ServiceError::from)
+            input.run(ctx).await.map_err(ServiceError::from)
         }
-        SourceKind::Eventhubs => 'eventhubs: {
-            let startup = Startup::new(
-                Duration::from_secs(config.service.startup_timeout_secs),
-                pipeline.health().clone(),
-            );
-            let Some(store) = checkpoint_store(&config, &startup, &cancel).await? else {
-                // Stopped before the checkpoint store was reached.
-                break 'eventhubs Ok(());
-            };
-            crate::checkpoint::keda::log_at_start(&config);
-            let source = EventHubsSource {
-                config: config.source.clone(),
-                store,
-                settings: PartitionSettings {
-                    checkpoint_every_events: config.checkpoint.interval_events,
-                    checkpoint_every,
-                    shutdown_grace: grace,
-                    channel_capacity: config.service.channel_capacity,
-                },
-                identity: ReplicaIdentity::acquire(&config.service.state_dir),
-                startup,
-            };
-            let local = tokio::task::LocalSet::new();
-            local
-                .run_until(source.run(pipeline.clone(), cancel.clone()))
-                .await
-                .map_err(ServiceError::from)
-        }
+        // Stopped before the checkpoint store was reached.
+        None => Ok(()),
     };
     tracing::info!("source stopped; draining sink queues");
     let now = tokio::time::Instant::now();
@@ -144,8 +91,58 @@ pub async fn run(
         stop_requested.abort();
         now
     };
-    close_pipeline(pipeline, (stopped_at + grace).max(now + MIN_CLOSE)).await;
+    close_pipeline(pipeline, tasks, (stopped_at + grace).max(now + MIN_CLOSE)).await;
     result
+}
+
+/// The configured source, with its checkpoint store or file positions; `None` when `cancel`
+/// fired before the checkpoint store was reached.
+async fn build_source(
+    config: &Config,
+    health: &Arc<Health>,
+    cancel: &CancellationToken,
+) -> Result<Option<Input>, ServiceError> {
+    let paths: Vec<String> = match config.source.kind {
+        SourceKind::Eventhubs => {
+            let startup = Startup::new(
+                Duration::from_secs(config.service.startup_timeout_secs),
+                health.clone(),
+            );
+            let Some(store) = checkpoint_store(config, &startup, cancel).await? else {
+                return Ok(None);
+            };
+            crate::checkpoint::keda::log_at_start(config);
+            return Ok(Some(Input::EventHubs(Box::new(EventHubsSource {
+                config: config.source.clone(),
+                store,
+                identity: ReplicaIdentity::acquire(&config.service.state_dir),
+                startup,
+            }))));
+        }
+        SourceKind::Stdin => vec!["-".into()],
+        SourceKind::File => config
+            .source
+            .path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+    };
+    let positions = match (config.checkpoint.kind, config.source.kind) {
+        (CheckpointKind::File, SourceKind::File) => {
+            let dir = config.checkpoint_dir();
+            Some(
+                FilePositions::open(&dir)
+                    .map_err(|e| ServiceError::Checkpoint(format!("{}: {e}", dir.display())))?,
+            )
+        }
+        _ => None,
+    };
+    Ok(Some(Input::File(FileSource {
+        paths,
+        follow: config.source.follow,
+        max_body_bytes: config.service.max_body_bytes,
+        positions,
+    })))
 }
 
 /// Loads the rules (and runs their tests), starts the sinks and their workers, and builds the
@@ -213,26 +210,35 @@ pub async fn build_pipeline(
 /// used up the grace period (a sink that is down): enough for a healthy sink's final flush.
 pub const MIN_CLOSE: Duration = Duration::from_secs(2);
 
-/// Drains and flushes the sinks once every source task has let go of the pipeline.
-pub async fn close_pipeline(pipeline: Arc<Pipeline>, deadline: tokio::time::Instant) {
-    let mut pipeline = pipeline;
-    loop {
-        match Arc::try_unwrap(pipeline) {
-            Ok(p) => {
-                if tokio::time::timeout_at(deadline, p.close()).await.is_err() {
-                    tracing::warn!("sinks did not drain within the grace period; undelivered alerts are not checkpointed");
-                }
-                return;
-            }
-            Err(shared) => {
-                if tokio::time::Instant::now() >= deadline {
-                    tracing::warn!("source tasks still running at the end of the grace period");
-                    return;
-                }
-                pipeline = shared;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+/// Drains and flushes the sinks once every task under `tasks` has ended: closed and empty,
+/// the tracker leaves the caller the pipeline's only owner. Call after the source returned.
+pub async fn close_pipeline(
+    pipeline: Arc<Pipeline>,
+    tasks: TaskTracker,
+    deadline: tokio::time::Instant,
+) {
+    tasks.close();
+    if tokio::time::timeout_at(deadline, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("source tasks still running at the end of the grace period");
+        return;
+    }
+    let Ok(pipeline) = Arc::try_unwrap(pipeline) else {
+        // Only an untracked task can hold it now (a bug); the exit must not wait for it.
+        tracing::error!(
+            "the pipeline is still shared after every source task ended; sinks not drained"
+        );
+        return;
+    };
+    if tokio::time::timeout_at(deadline, pipeline.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "sinks did not drain within the grace period; undelivered alerts are not checkpointed"
+        );
     }
 }
 
@@ -338,5 +344,82 @@ fn log_load_report(report: &crate::rules::loader::LoadReport) {
     }
     if let Some(summary) = report.summary() {
         tracing::info!(%summary, "rule files");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Source;
+    use crate::test_support::{alert_body, pipeline, sink_config, Gate};
+    use tokio::time::Instant;
+
+    fn source() -> Source {
+        Source::File {
+            path: "input.jsonl".into(),
+            line: 1,
+            record_index: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn close_pipeline_waits_for_the_tracked_tasks_then_drains_the_sinks() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let gate = Gate::closed(Vec::new());
+        let pipeline = Arc::new(pipeline(dir.path(), vec![(gate.clone(), sink_config(""))]));
+        let tasks = TaskTracker::new();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        // A source task that hands its alert over only after it is released.
+        let task = tasks.spawn({
+            let pipeline = pipeline.clone();
+            async move {
+                let _ = released.await;
+                let cancel = CancellationToken::new();
+                pipeline.process(alert_body(), &source(), &cancel).await
+            }
+        });
+        let closing = tokio::spawn(close_pipeline(
+            pipeline,
+            tasks,
+            Instant::now() + Duration::from_secs(10),
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !closing.is_finished(),
+            "closed while a task held the pipeline"
+        );
+        gate.open(1);
+        let _ = release.send(());
+        let closed = tokio::time::timeout(Duration::from_secs(5), closing).await;
+        assert!(matches!(closed, Ok(Ok(()))), "{closed:?}");
+        let pending = task.await.unwrap_or_else(|e| panic!("{e}"));
+        let pending = pending.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            pending.is_done(),
+            "the sinks were drained after the task ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn close_pipeline_gives_up_at_the_deadline_while_a_task_holds_the_pipeline() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pipeline = Arc::new(pipeline(dir.path(), Vec::new()));
+        let tasks = TaskTracker::new();
+        tasks.spawn({
+            let pipeline = pipeline.clone();
+            async move {
+                std::future::pending::<()>().await;
+                drop(pipeline);
+            }
+        });
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let closed = tokio::time::timeout(
+            Duration::from_secs(5),
+            close_pipeline(pipeline, tasks, deadline),
+        )
+        .await;
+        assert!(closed.is_ok(), "did not return at the deadline");
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 }

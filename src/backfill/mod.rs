@@ -212,8 +212,10 @@ pub async fn run(
     }
     drop(reader);
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
+    // The blob readers ran inline and are gone: no task of their own to wait for.
     service::close_pipeline(
         pipeline,
+        tokio_util::task::TaskTracker::new(),
         tokio::time::Instant::now() + grace.max(service::MIN_CLOSE),
     )
     .await;

@@ -9,13 +9,13 @@
 //! closed after `stall_timeout_secs`, and the processor reopens it.
 
 use super::claim::{Ramp, SETTLE};
+use super::context::SourceContext;
 use super::identity::ReplicaIdentity;
 use super::lag::{LagTracker, OpenClient};
 use super::partition::{credentials_refused, PartitionContext, PartitionTask, CREDENTIALS_REFUSED};
 use super::poison::PoisonPolicy;
 use crate::azure;
 use crate::config::{CredentialKind, LoadBalancing, SourceConfig, StartPosition as StartCfg};
-use crate::pipeline::Pipeline;
 use crate::retry::backoff;
 use crate::startup::Startup;
 use azure_messaging_eventhubs::models::{Ownership, StartPositions};
@@ -40,21 +40,10 @@ pub enum EventHubsSourceError {
     Startup(#[from] crate::startup::StartupError),
 }
 
-/// Checkpoint cadence and shutdown budget of partition tasks.
-#[derive(Debug, Clone, Copy)]
-pub struct PartitionSettings {
-    pub checkpoint_every_events: u64,
-    pub checkpoint_every: Duration,
-    pub shutdown_grace: Duration,
-    /// Events between a partition's receiver and its worker (`service.channel_capacity`).
-    pub channel_capacity: usize,
-}
-
 /// The Event Hubs source.
 pub struct EventHubsSource {
     pub config: SourceConfig,
     pub store: Arc<dyn CheckpointStore>,
-    pub settings: PartitionSettings,
     /// This replica's owner id in ownership records, stable across restarts.
     pub identity: ReplicaIdentity,
     /// The start-up bound: until the first connection, failing to connect for longer stops
@@ -157,13 +146,16 @@ impl EventHubsSource {
         Ok((processor, partition_ids))
     }
 
-    /// Runs until `cancel` fires; reconnects on its own after faults. Must run inside a
-    /// [`tokio::task::LocalSet`] (partition readers are local tasks).
-    pub async fn run(
-        mut self,
-        pipeline: Arc<Pipeline>,
-        cancel: CancellationToken,
-    ) -> Result<(), EventHubsSourceError> {
+    /// Runs until shutdown; reconnects on its own after faults. Partition readers are local
+    /// tasks (the SDK's event stream is not `Send`), on a [`tokio::task::LocalSet`] of its own.
+    pub async fn run(self, ctx: SourceContext) -> Result<(), EventHubsSourceError> {
+        tokio::task::LocalSet::new()
+            .run_until(self.run_local(ctx))
+            .await
+    }
+
+    async fn run_local(mut self, ctx: SourceContext) -> Result<(), EventHubsSourceError> {
+        let (pipeline, cancel) = (&ctx.pipeline, &ctx.shutdown);
         let auth = self.auth()?;
         if let Auth::ConnectionString(cs) = &auth {
             // The namespace comes from the connection string: checkpoints, ownership and
@@ -233,7 +225,7 @@ impl EventHubsSource {
                 this.startup.reached();
                 this.take_back().await;
             }
-            this.ramp(&partition_ids, &cancel).await;
+            this.ramp(&partition_ids, cancel).await;
             if cancel.is_cancelled() {
                 // Stopped during the ramp: hand back what it claimed (only records still ours).
                 this.relinquish(&partition_ids).await;
@@ -247,9 +239,7 @@ impl EventHubsSource {
                 lag.clone()
                     .run(open_lag_client.clone(), cancel.child_token()),
             );
-            let lost = this
-                .serve(processor, &pipeline, &lag, poison.clone(), &cancel)
-                .await;
+            let lost = this.serve(processor, &ctx, &lag, poison.clone()).await;
             lag_task.abort();
             pipeline.health().set_source_connected(false);
             if lost {
@@ -268,14 +258,13 @@ impl EventHubsSource {
     async fn serve(
         &self,
         processor: Arc<EventProcessor>,
-        pipeline: &Arc<Pipeline>,
+        source: &SourceContext,
         lag: &LagTracker,
         poison: Option<PoisonPolicy>,
-        cancel: &CancellationToken,
     ) -> bool {
+        let cancel = &source.shutdown;
         let context = PartitionContext {
-            pipeline: pipeline.clone(),
-            settings: self.settings,
+            source: source.clone(),
             namespace: self.config.namespace.clone().unwrap_or_default(),
             eventhub: self.config.eventhub.clone().unwrap_or_default(),
             consumer_group: self.config.consumer_group.clone(),
@@ -309,7 +298,8 @@ impl EventHubsSource {
                         lag.claimed(&id);
                         owned.push(id);
                         let task = PartitionTask::new(client, context.clone());
-                        partitions.spawn_local(task.run(partitions_cancel.clone()));
+                        // Tracked: the service owns the pipeline again only once it has ended.
+                        partitions.spawn_local(source.tasks.track_future(task.run(partitions_cancel.clone())));
                     }
                     Err(e) => {
                         tracing::warn!(error = %azure::error_chain(&e), "event processor stopped handing out partitions");

@@ -2,17 +2,19 @@
 //! the full service pipeline (sinks, dead letters, checkpoints of delivered lines).
 //!
 //! Lines are read on a blocking thread and handed over through a bounded channel, so a slow
-//! sink slows reading. With `follow`, the source keeps polling a file for appended lines.
+//! sink slows reading; each file is one run of the shared delivery loop
+//! ([`super::delivery`]), its position the number of delivered lines. With `follow`, the
+//! source keeps polling the last file for appended lines.
 
+use super::context::SourceContext;
+use super::delivery::{self, Body, CheckpointFailed, End, Feed, Take};
 use crate::alert::Source;
 use crate::decode::BodyError;
-use crate::pipeline::Pipeline;
 use crate::progress::Progress;
 use crate::source::lines::{Line, LineReader};
 use crate::source::positions::FilePositions;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -23,10 +25,6 @@ pub struct FileSource {
     pub paths: Vec<String>,
     pub follow: bool,
     pub max_body_bytes: usize,
-    pub channel_capacity: usize,
-    pub checkpoint_every_events: u64,
-    pub checkpoint_every: Duration,
-    pub shutdown_grace: Duration,
     /// `None`: positions are not kept (memory checkpoints, stdin).
     pub positions: Option<FilePositions>,
 }
@@ -41,22 +39,18 @@ pub struct FileSourceError {
 
 impl FileSource {
     /// Processes every input in order; returns at the end of input (unless following) or on
-    /// cancellation, after waiting for in-flight deliveries and saving positions.
-    pub async fn run(
-        mut self,
-        pipeline: Arc<Pipeline>,
-        cancel: CancellationToken,
-    ) -> Result<(), FileSourceError> {
-        pipeline.health().set_source_connected(true);
+    /// shutdown, after waiting for in-flight deliveries and saving positions.
+    pub async fn run(mut self, ctx: SourceContext) -> Result<(), FileSourceError> {
+        ctx.health().set_source_connected(true);
         let paths = std::mem::take(&mut self.paths);
         let last = paths.len().saturating_sub(1);
         for (i, path) in paths.iter().enumerate() {
-            if cancel.is_cancelled() {
+            if ctx.shutdown.is_cancelled() {
                 break;
             }
             // Only the last file can grow: following an earlier one would never reach the next.
             let follow = self.follow && i == last;
-            self.run_one(path, follow, &pipeline, &cancel).await?;
+            self.run_one(path, follow, &ctx).await?;
         }
         Ok(())
     }
@@ -65,20 +59,17 @@ impl FileSource {
         &mut self,
         path: &str,
         follow: bool,
-        pipeline: &Pipeline,
-        cancel: &CancellationToken,
+        ctx: &SourceContext,
     ) -> Result<(), FileSourceError> {
         let skip = self.positions.as_ref().map_or(0, |p| p.get(path));
-        let (tx, mut rx) = mpsc::channel(self.channel_capacity);
+        let (tx, rx) = mpsc::channel(ctx.delivery.channel_capacity);
         let reader = spawn_reader(
             path.to_string(),
             self.max_body_bytes,
             follow,
             tx,
-            cancel.clone(),
+            ctx.shutdown.clone(),
         );
-        let mut progress = Progress::new(self.checkpoint_every_events, self.checkpoint_every);
-        let mut tick = tokio::time::interval(self.checkpoint_every.max(Duration::from_millis(10)));
         if skip > 0 {
             tracing::info!(
                 path,
@@ -86,37 +77,18 @@ impl FileSource {
                 "resuming file after already delivered lines"
             );
         }
-        loop {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => break,
-                _ = tick.tick() => self.save(path, progress.due(false), pipeline),
-                item = rx.recv() => {
-                    let Some((line_no, line)) = item else { break };
-                    if line_no <= skip {
-                        continue;
-                    }
-                    let source = Source::File { path: path.to_string(), line: line_no, record_index: None };
-                    let pending = match line {
-                        Line::Body(body) => pipeline.process(&body, &source, cancel).await,
-                        Line::TooLong { len, head } => {
-                            let e = BodyError::TooLarge { size: len, limit: self.max_body_bytes };
-                            pipeline.reject(e, &head, &source, cancel).await
-                        }
-                    };
-                    let Ok(pending) = pending else { break };
-                    progress.push(line_no, pending);
-                    self.save(path, progress.due(false), pipeline);
-                }
-            }
-        }
-        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
-        progress.drain(deadline).await;
-        self.save(path, progress.due(true), pipeline);
-        if progress.in_flight() > 0 {
+        let mut feed = FileFeed {
+            path,
+            skip,
+            max_body_bytes: self.max_body_bytes,
+            positions: self.positions.as_mut(),
+        };
+        let finished =
+            delivery::deliver(&mut feed, rx, &ctx.pipeline, ctx.delivery, &ctx.shutdown).await;
+        if finished.undelivered > 0 {
             tracing::warn!(
                 path,
-                in_flight = progress.in_flight(),
+                in_flight = finished.undelivered,
                 "stopped with undelivered lines; they will be read again"
             );
         }
@@ -132,19 +104,72 @@ impl FileSource {
             }),
         }
     }
+}
 
-    /// Saves the delivered position; `/readyz` reports the checkpoint failing until a save
-    /// succeeds again (the position is kept and saved at the next one).
-    fn save(&mut self, path: &str, line: Option<u64>, pipeline: &Pipeline) {
-        if let (Some(line), Some(positions)) = (line, self.positions.as_mut()) {
-            match positions.set(path, line) {
-                Ok(()) => pipeline.health().set_checkpoint_ok(true),
-                Err(e) => {
-                    tracing::error!(path, error = %e, "cannot save the file position");
-                    pipeline.health().set_checkpoint_ok(false);
-                }
-            }
+/// One file in the delivery loop: lines numbered from 1, the position the last delivered one.
+pub(super) struct FileFeed<'a> {
+    pub path: &'a str,
+    /// Lines delivered before (the saved position): not delivered again.
+    pub skip: u64,
+    pub max_body_bytes: usize,
+    pub positions: Option<&'a mut FilePositions>,
+}
+
+#[async_trait::async_trait]
+impl Feed for FileFeed<'_> {
+    type Item = (u64, Line);
+    type Event = (u64, Line);
+    type Position = u64;
+
+    fn closed(&self) -> End {
+        End::Ended
+    }
+
+    async fn take(
+        &mut self,
+        item: (u64, Line),
+        _: &mut Progress<u64>,
+        _: &CancellationToken,
+    ) -> Take<(u64, Line)> {
+        if item.0 <= self.skip {
+            return Take::Skip;
         }
+        Take::Deliver(item)
+    }
+
+    fn source(&self, event: &(u64, Line)) -> Source {
+        Source::File {
+            path: self.path.to_string(),
+            line: event.0,
+            record_index: None,
+        }
+    }
+
+    fn body<'e>(&self, event: &'e (u64, Line)) -> Body<'e> {
+        match &event.1 {
+            Line::Body(body) => Body::Data(body),
+            Line::TooLong { len, head } => Body::Rejected(
+                BodyError::TooLarge {
+                    size: *len,
+                    limit: self.max_body_bytes,
+                },
+                head,
+            ),
+        }
+    }
+
+    fn taken(&mut self, event: (u64, Line)) -> u64 {
+        event.0
+    }
+
+    async fn checkpoint(&mut self, line: &u64) -> Result<(), CheckpointFailed> {
+        let Some(positions) = self.positions.as_deref_mut() else {
+            return Ok(());
+        };
+        positions.set(self.path, *line).map_err(|e| {
+            tracing::error!(path = self.path, error = %e, "cannot save the file position; it is retried at the next interval");
+            CheckpointFailed(e.to_string())
+        })
     }
 }
 

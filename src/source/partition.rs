@@ -1,9 +1,10 @@
 //! One claimed partition: a local task reads the SDK's event stream (and watches for a
-//! receiver that stalls), a worker processes the events in order, checkpoints the delivered
-//! prefix and applies the poison-event policy when the same event cannot be received again
-//! and again.
+//! receiver that stalls), a worker runs the shared delivery loop over the events
+//! ([`super::delivery`]): in order through the pipeline, the delivered prefix checkpointed,
+//! and the poison-event policy applied when the same event cannot be received again and again.
 
-use super::eventhubs::PartitionSettings;
+use super::context::SourceContext;
+use super::delivery::{self, Body, CheckpointFailed, End, Feed, Take};
 use super::lag::LagTracker;
 use super::poison::{self, PoisonPolicy};
 use crate::alert::Source;
@@ -24,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 /// What the source gives every partition it claims.
 #[derive(Clone)]
 pub(super) struct PartitionContext {
-    pub pipeline: Arc<Pipeline>,
-    pub settings: PartitionSettings,
+    /// The pipeline, delivery settings and task tracker of the source.
+    pub source: SourceContext,
     pub namespace: String,
     pub eventhub: String,
     pub consumer_group: String,
@@ -59,8 +60,11 @@ impl PartitionTask {
             lag: ctx.lag.clone(),
             stall_timeout: ctx.stall_timeout,
             worker: PartitionWorker {
+                id: client.get_partition_id().to_string(),
                 client: client.clone(),
                 ctx,
+                last_received: None,
+                sequence_gauge: metrics::gauge!("hubwatch_partition_sequence_number", "partition" => client.get_partition_id().to_string()),
             },
             client,
         }
@@ -68,9 +72,10 @@ impl PartitionTask {
 
     pub(super) async fn run(self, cancel: CancellationToken) -> String {
         let id = self.client.get_partition_id().to_string();
-        let (tx, rx) = tokio::sync::mpsc::channel(self.worker.ctx.settings.channel_capacity);
-        let pipeline = self.worker.ctx.pipeline.clone();
-        let worker = tokio::spawn(self.worker.run(id.clone(), rx, cancel));
+        let source = self.worker.ctx.source.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(source.delivery.channel_capacity);
+        let pipeline = source.pipeline.clone();
+        let worker = source.tasks.spawn(self.worker.run(rx, cancel));
         {
             let mut stream = self.client.stream_events();
             let mut check = tokio::time::interval(STALL_CHECK);
@@ -109,7 +114,9 @@ impl PartitionTask {
             End::Failed => {
                 tracing::warn!(partition = %id, "partition receiver failed; released for reconnection")
             }
-            End::Stopped => tracing::info!(partition = %id, "partition released"),
+            End::Stopped | End::Ended => {
+                tracing::info!(partition = %id, "partition released")
+            }
         }
         // The processor keeps only a weak reference: with the stream and the worker gone this
         // task holds the client alone, and closing it frees the partition for the next claim.
@@ -146,104 +153,33 @@ fn stalled(lag: &LagTracker, pipeline: &Pipeline, id: &str, timeout: Duration) -
     true
 }
 
-/// Processes one partition's events in order and checkpoints the delivered prefix.
+/// One partition's events in the shared delivery loop: taken in order, checkpointed through
+/// the partition client.
 struct PartitionWorker {
+    id: String,
     client: Arc<PartitionClient>,
     ctx: PartitionContext,
+    /// The last event taken in during this claim: where a receive that fails stands.
+    last_received: Option<i64>,
+    /// `hubwatch_partition_sequence_number`: the last event handed to the sinks.
+    sequence_gauge: metrics::Gauge,
 }
 
 type Received = azure_messaging_eventhubs::Result<ReceivedEventData>;
 
 impl PartitionWorker {
     async fn run(
-        self,
-        id: String,
-        mut rx: tokio::sync::mpsc::Receiver<Received>,
+        mut self,
+        rx: tokio::sync::mpsc::Receiver<Received>,
         cancel: CancellationToken,
     ) -> End {
-        let settings = self.ctx.settings;
-        let mut progress =
-            Progress::new(settings.checkpoint_every_events, settings.checkpoint_every);
-        let end = self.consume(&id, &mut rx, &mut progress, &cancel).await;
-        drop(rx);
-        if end == End::Stopped {
-            progress
-                .drain(tokio::time::Instant::now() + settings.shutdown_grace)
-                .await;
+        let source = self.ctx.source.clone();
+        let finished =
+            delivery::deliver(&mut self, rx, &source.pipeline, source.delivery, &cancel).await;
+        if finished.undelivered > 0 {
+            tracing::warn!(partition = %self.id, in_flight = finished.undelivered, "undelivered events will be read again");
         }
-        if end != End::Lost {
-            self.checkpoint_due(&id, &mut progress, true).await;
-        }
-        if progress.in_flight() > 0 {
-            tracing::warn!(partition = %id, in_flight = progress.in_flight(), "undelivered events will be read again");
-        }
-        end
-    }
-
-    async fn consume(
-        &self,
-        id: &str,
-        rx: &mut tokio::sync::mpsc::Receiver<Received>,
-        progress: &mut Progress<ReceivedEventData>,
-        cancel: &CancellationToken,
-    ) -> End {
-        let ctx = &self.ctx;
-        let mut tick =
-            tokio::time::interval(ctx.settings.checkpoint_every.max(Duration::from_millis(10)));
-        let seq_gauge =
-            metrics::gauge!("hubwatch_partition_sequence_number", "partition" => id.to_string());
-        // The last event taken in during this claim: where a receive that fails stands.
-        let mut last_received: Option<i64> = None;
-        loop {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return End::Stopped,
-                _ = tick.tick() => self.checkpoint_due(id, progress, false).await,
-                item = rx.recv() => {
-                    let ev = match item {
-                        None => return End::Failed,
-                        Some(Err(e)) if matches!(e.kind, EhErrorKind::ConsumerDisconnected(_)) => return End::Lost,
-                        Some(Err(e)) => {
-                            self.receive_failed(id, &e);
-                            if poison::names_the_event(&e) {
-                                self.poison_failure(id, last_received, &e, progress, cancel).await;
-                            }
-                            return End::Failed;
-                        }
-                        Some(Ok(ev)) => {
-                            if ctx.pipeline.health().clear_source_failure() {
-                                tracing::info!(partition = %id, "receiving from Event Hubs again");
-                            }
-                            ev
-                        }
-                    };
-                    let sequence_number = ev.sequence_number().unwrap_or(-1);
-                    last_received = ev.sequence_number();
-                    if let Some(p) = &ctx.poison {
-                        p.received(id, sequence_number);
-                    }
-                    let source = Source::EventHubs {
-                        namespace: ctx.namespace.clone(),
-                        eventhub: ctx.eventhub.clone(),
-                        consumer_group: ctx.consumer_group.clone(),
-                        partition: id.to_string(),
-                        sequence_number,
-                        offset: ev.offset().clone(),
-                        enqueued_time: ev.enqueued_time().map(OffsetDateTime::from),
-                        record_index: None,
-                    };
-                    let pending = match ev.event_data().body() {
-                        Some(body) => ctx.pipeline.process(body, &source, cancel).await,
-                        None => ctx.pipeline.reject(BodyError::NotData, &[], &source, cancel).await,
-                    };
-                    let Ok(pending) = pending else { return End::Stopped };
-                    seq_gauge.set(sequence_number as f64);
-                    ctx.lag.processed(id, sequence_number);
-                    progress.push(ev, pending);
-                    self.checkpoint_due(id, progress, false).await;
-                }
-            }
-        }
+        finished.end
     }
 
     /// Reports a receive failure: readiness turns 503 (see [`crate::health`]); the first
@@ -256,7 +192,7 @@ impl PartitionWorker {
         } else {
             "receiving from a partition failed"
         };
-        if self.ctx.pipeline.health().set_source_failure(reason) {
+        if self.ctx.source.health().set_source_failure(reason) {
             if unauthorized {
                 tracing::error!(partition = %id, error = %azure::error_chain(e), "Event Hubs refused the credentials (expired or revoked token, or a missing role assignment); retrying at every reclaim until they are accepted");
             } else {
@@ -273,16 +209,16 @@ impl PartitionWorker {
     /// partition is checkpointed past it, so the next claim starts behind it. Only after every
     /// event before it is delivered and checkpointed: nothing else is skipped.
     async fn poison_failure(
-        &self,
-        id: &str,
-        last_received: Option<i64>,
+        &mut self,
         error: &azure_messaging_eventhubs::error::EventHubsError,
         progress: &mut Progress<ReceivedEventData>,
         cancel: &CancellationToken,
     ) {
-        let ctx = &self.ctx;
-        let Some(policy) = &ctx.poison else { return };
-        let position = match last_received {
+        let id = &self.id.clone();
+        let Some(policy) = self.ctx.poison.clone() else {
+            return;
+        };
+        let position = match self.last_received {
             Some(seq) => Some(seq),
             None => self.claim_start(id).await,
         };
@@ -291,6 +227,7 @@ impl PartitionWorker {
             return;
         };
         let suspect = position + 1;
+        let ctx = &self.ctx;
         // A failure past the hub's last event (when known) is no event's fault.
         if ctx.lag.enqueued(id).is_some_and(|last| last < suspect) {
             tracing::debug!(partition = %id, suspect, "the hub holds no event after the position; not counted as a poison event");
@@ -302,16 +239,16 @@ impl PartitionWorker {
             return;
         }
         // Everything before the event must be delivered and checkpointed first.
-        let deadline = tokio::time::Instant::now() + ctx.settings.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + ctx.source.delivery.shutdown_grace;
         tokio::select! {
             _ = progress.drain(deadline) => {}
             _ = cancel.cancelled() => return,
         }
-        if let Some(ev) = progress.due(true) {
-            if self.checkpoint(id, &ev).await.is_err() {
-                return;
-            }
+        let health = ctx.source.health().clone();
+        if !delivery::checkpoint_due(self, progress, &health, true).await {
+            return;
         }
+        let ctx = &self.ctx;
         if progress.in_flight() > 0 || cancel.is_cancelled() {
             tracing::info!(partition = %id, sequence_number = suspect, "a poison event waits until the events before it are delivered");
             return;
@@ -319,6 +256,7 @@ impl PartitionWorker {
         let error_text = azure::error_chain(error);
         let entry = poison::dead_letter(ctx, id, suspect, failures, &error_text);
         if ctx
+            .source
             .pipeline
             .dead_letter(entry, "event", cancel)
             .await
@@ -336,7 +274,7 @@ impl PartitionWorker {
             sequence_number: Some(suspect),
         };
         if let Err(e) = ctx.store.update_checkpoint(past).await {
-            ctx.pipeline.health().set_checkpoint_ok(false);
+            ctx.source.health().set_checkpoint_ok(false);
             tracing::error!(partition = %id, sequence_number = suspect, error = %azure::error_chain(&e), "cannot checkpoint past a poison event; it is tried again at the next failure");
             return;
         }
@@ -374,33 +312,87 @@ impl PartitionWorker {
             }
         }
     }
+}
 
-    /// Checkpoints the delivered prefix if due; a failed write keeps it as the candidate.
-    async fn checkpoint_due(
-        &self,
-        id: &str,
+#[async_trait::async_trait]
+impl Feed for PartitionWorker {
+    type Item = Received;
+    type Event = ReceivedEventData;
+    type Position = ReceivedEventData;
+
+    /// The reader ended (the stream closed or stalled): the processor reopens the partition.
+    fn closed(&self) -> End {
+        End::Failed
+    }
+
+    async fn take(
+        &mut self,
+        item: Received,
         progress: &mut Progress<ReceivedEventData>,
-        force: bool,
-    ) {
-        if let Some(ev) = progress.due(force) {
-            if self.checkpoint(id, &ev).await.is_err() {
-                progress.restore(ev);
+        cancel: &CancellationToken,
+    ) -> Take<ReceivedEventData> {
+        let ev = match item {
+            Err(e) if matches!(e.kind, EhErrorKind::ConsumerDisconnected(_)) => {
+                return Take::End(End::Lost)
             }
+            Err(e) => {
+                self.receive_failed(&self.id, &e);
+                if poison::names_the_event(&e) {
+                    self.poison_failure(&e, progress, cancel).await;
+                }
+                return Take::End(End::Failed);
+            }
+            Ok(ev) => ev,
+        };
+        if self.ctx.source.health().clear_source_failure() {
+            tracing::info!(partition = %self.id, "receiving from Event Hubs again");
+        }
+        self.last_received = ev.sequence_number();
+        if let Some(p) = &self.ctx.poison {
+            p.received(&self.id, ev.sequence_number().unwrap_or(-1));
+        }
+        Take::Deliver(ev)
+    }
+
+    fn source(&self, ev: &ReceivedEventData) -> Source {
+        let ctx = &self.ctx;
+        Source::EventHubs {
+            namespace: ctx.namespace.clone(),
+            eventhub: ctx.eventhub.clone(),
+            consumer_group: ctx.consumer_group.clone(),
+            partition: self.id.clone(),
+            sequence_number: ev.sequence_number().unwrap_or(-1),
+            offset: ev.offset().clone(),
+            enqueued_time: ev.enqueued_time().map(OffsetDateTime::from),
+            record_index: None,
         }
     }
 
-    async fn checkpoint(&self, id: &str, ev: &ReceivedEventData) -> Result<(), ()> {
+    fn body<'e>(&self, ev: &'e ReceivedEventData) -> Body<'e> {
+        match ev.event_data().body() {
+            Some(body) => Body::Data(body),
+            None => Body::Rejected(BodyError::NotData, &[]),
+        }
+    }
+
+    fn taken(&mut self, ev: ReceivedEventData) -> ReceivedEventData {
+        let sequence_number = ev.sequence_number().unwrap_or(-1);
+        self.sequence_gauge.set(sequence_number as f64);
+        self.ctx.lag.processed(&self.id, sequence_number);
+        ev
+    }
+
+    async fn checkpoint(&mut self, ev: &ReceivedEventData) -> Result<(), CheckpointFailed> {
         match self.client.update_checkpoint(ev).await {
             Ok(()) => {
-                self.ctx.pipeline.health().set_checkpoint_ok(true);
-                metrics::gauge!("hubwatch_partition_checkpoint_sequence_number", "partition" => id.to_string())
+                metrics::gauge!("hubwatch_partition_checkpoint_sequence_number", "partition" => self.id.clone())
                     .set(ev.sequence_number().unwrap_or(-1) as f64);
                 Ok(())
             }
             Err(e) => {
-                self.ctx.pipeline.health().set_checkpoint_ok(false);
-                tracing::error!(partition = %id, error = %azure::error_chain(&e), "checkpoint failed; it is retried at the next interval");
-                Err(())
+                let cause = azure::error_chain(&e);
+                tracing::error!(partition = %self.id, error = %cause, "checkpoint failed; it is retried at the next interval");
+                Err(CheckpointFailed(cause))
             }
         }
     }
@@ -421,11 +413,4 @@ pub(super) fn credentials_refused(e: &azure_messaging_eventhubs::error::EventHub
     ]
     .iter()
     .any(|m| text.contains(m))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum End {
-    Stopped,
-    Lost,
-    Failed,
 }
