@@ -10,7 +10,11 @@
 #
 # Defaults: /tmp/hubwatch-backfill-bench, 24 hours, 4 vaults, 10000 lines (about 1 KB each:
 # 96 blobs, about 1 GB), 3 runs (each with --restart). When it starts Azurite itself it also
-# prints the CPU seconds Azurite spent serving each run: Azurite shares the machine's cores. PARALLELISM and MEMORY_MIB (environment)
+# prints the CPU seconds Azurite spent serving each run: Azurite shares the machine's cores.
+# PIN=1 (with the script's own Azurite, on a machine of 2 or more CPUs) gives Azurite CPU 0 and
+# the client (hubwatch, or curl) CPU 1, so the two do not compete: then the curl figure is the
+# download ceiling one server core gives, and hubwatch's idle share of its core shows whether it
+# waits for the download or for its own work. PARALLELISM and MEMORY_MIB (environment)
 # set [backfill] parallelism and memory_mib. Starts its own Azurite (node_modules, `npm ci`)
 # unless AZURITE_BLOB_URL is set.
 set -euo pipefail
@@ -65,6 +69,12 @@ kind = "stdout"
 TOML
 export BENCH_ACCOUNT_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+CLIENT=()
+if [ "${PIN:-0}" = 1 ] && [ -n "${AZURITE_PID:-}" ]; then
+  taskset -a -p -c 0 "$AZURITE_PID" >/dev/null
+  CLIENT=(taskset -c 1)
+  echo "pinned: azurite on CPU 0, the client on CPU 1" >&2
+fi
 # CPU seconds (user + system) Azurite has used so far, when this script started it.
 azurite_cpu() {
   if [ -n "${AZURITE_PID:-}" ]; then
@@ -79,7 +89,7 @@ azurite_spent() {
 }
 for i in $(seq "$REPS"); do
   a=$(azurite_cpu)
-  /usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s, sys %S s" $NICE "$CARGO_TARGET_DIR/release/hubwatch" backfill \
+  /usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s, sys %S s" $NICE "${CLIENT[@]}" "$CARGO_TARGET_DIR/release/hubwatch" backfill \
     --config "$OUT/backfill.toml" --from 2026-11-02 --to 2026-11-03 --restart --json-progress \
     > /dev/null 2> "$OUT/run$i.txt" || true
   grep '"summary"' "$OUT/run$i.txt"
@@ -107,7 +117,7 @@ PY
 for i in $(seq "$REPS"); do
   a=$(azurite_cpu)
   start=$(date +%s.%N)
-  got=$(xargs -P 8 -n 1 curl -sf -o /dev/null -w "%{size_download}\n" < "$OUT/urls.txt" | awk '{s += $1} END {print s}')
+  got=$("${CLIENT[@]}" xargs -P 8 -n 1 curl -sf -o /dev/null -w "%{size_download}\n" < "$OUT/urls.txt" | awk '{s += $1} END {print s}')
   end=$(date +%s.%N)
   python3 -c "import sys; b, t = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'curl x8: {b} bytes in {t:.2f} s, {b / t / 1048576:.1f} MiB/s')" "$got" "$start" "$end"
   azurite_spent "$a"

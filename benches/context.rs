@@ -119,8 +119,8 @@ fn bench(c: &mut Criterion) {
                             let ops = cx.extract(&body, &source, &limits);
                             assert_eq!(ops.len(), per_body);
                             match cx.write(ops).await {
-                                context::writer::Written::Durable => {}
-                                context::writer::Written::Retry(_) => panic!("{name} write failed"),
+                                context::Written::Durable => {}
+                                context::Written::Retry(_) => panic!("{name} write failed"),
                             }
                         })
                     },

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
     version,
     about = "Detection rules over Azure logs streamed through Event Hubs"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log format (default: JSON unless stderr is a terminal).
     #[arg(long, global = true, value_enum, env = "HUBWATCH_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -32,7 +32,7 @@ pub struct Cli {
 
 /// Which rules a command loads when no configuration file says it.
 #[derive(Debug, clap::Args)]
-pub struct RuleSelection {
+pub(crate) struct RuleSelection {
     /// Rules directory (hubwatch's or a panther-analysis checkout), read recursively. Given
     /// alone, only its rules are loaded.
     #[arg(long)]
@@ -64,7 +64,7 @@ impl RuleSelection {
 /// `replay`'s context store: Key Vault operations are written to it and Key Vault alerts
 /// carry `runbook_answers`, as with `[context]` in `run`.
 #[derive(Debug, clap::Args)]
-pub struct ReplayContext {
+pub(crate) struct ReplayContext {
     /// A SQLite context store file (created if missing).
     #[arg(long, value_name = "PATH", conflicts_with = "context_redis")]
     context_sqlite: Option<PathBuf>,
@@ -110,7 +110,7 @@ impl ReplayContext {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run files of Event Hubs bodies (one per line) through the rules; alerts go to stdout.
     Replay {
         #[command(flatten)]

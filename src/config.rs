@@ -449,7 +449,7 @@ impl Config {
 mod backfill;
 mod blob_auth;
 mod env;
-pub mod secrets;
+pub(crate) mod secrets;
 mod validate;
 pub use backfill::{BackfillConfig, DEFAULT_CONTAINERS};
 use env::apply_env;

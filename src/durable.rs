@@ -8,7 +8,7 @@ use std::path::Path;
 /// Replaces `path` with `bytes`: writes `tmp` (a new file in the same directory), fsyncs it,
 /// renames it over `path` and fsyncs the directory. `path`'s permissions are kept. On error
 /// `tmp` is removed.
-pub fn replace(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn replace(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
         if let Ok(meta) = fs::metadata(path) {
@@ -27,7 +27,7 @@ pub fn replace(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// A temporary name beside `path` for [`replace`]: `.{name}.{tag}.{pid}.{random}`.
-pub fn tmp_beside(path: &Path, tag: &str) -> std::path::PathBuf {
+pub(crate) fn tmp_beside(path: &Path, tag: &str) -> std::path::PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -40,12 +40,12 @@ pub fn tmp_beside(path: &Path, tag: &str) -> std::path::PathBuf {
 }
 
 /// Fsyncs a directory so that entries created or renamed in it are durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// The directory of `path` (`.` for a bare file name).
-pub fn parent(path: &Path) -> &Path {
+pub(crate) fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The port of the default listener, the Dockerfile's `EXPOSE` and the manifests' probes.
-pub const DEFAULT_PORT: u16 = 9464;
+pub(crate) const DEFAULT_PORT: u16 = 9464;
 
 /// How often histogram buffers are folded into the exposition state.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -44,7 +44,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The listener could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("[http] listen = {addr:?}: cannot listen: {source}")]
     Bind {
         addr: String,
@@ -62,20 +62,14 @@ struct AppState {
 }
 
 /// A running listener.
-pub struct HttpServer {
-    addr: SocketAddr,
+pub(crate) struct HttpServer {
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl HttpServer {
-    /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Stops accepting connections and waits (briefly) for open ones to finish.
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.stop.cancel();
         if tokio::time::timeout(STOP_TIMEOUT, self.task).await.is_err() {
             tracing::warn!("http listener did not stop in time");
@@ -87,7 +81,7 @@ impl HttpServer {
 ///
 /// `cancel` is the service's token: once it fires, `/readyz` answers 503 "shutting down".
 /// Must be called inside a Tokio runtime.
-pub async fn start(
+pub(crate) async fn start(
     listen: &str,
     health: Arc<Health>,
     cancel: CancellationToken,
@@ -136,7 +130,7 @@ pub async fn start(
         }
     });
     tracing::info!(addr = %addr, "http listener started (/healthz, /readyz, /metrics)");
-    Ok(Some(HttpServer { addr, stop, task }))
+    Ok(Some(HttpServer { stop, task }))
 }
 
 fn router(state: AppState) -> Router {
@@ -178,7 +172,7 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
 
 /// The URL `hubwatch healthcheck` probes by default: `/readyz` on the `HUBWATCH_HTTP__LISTEN`
 /// address (a wildcard host becomes loopback), else on `127.0.0.1:9464`.
-pub fn default_probe_url(listen: Option<&str>) -> String {
+pub(crate) fn default_probe_url(listen: Option<&str>) -> String {
     let listen = listen.map(str::trim).unwrap_or_default();
     let fallback = format!("http://127.0.0.1:{DEFAULT_PORT}/readyz");
     let Some((host, port)) = listen.rsplit_once(':') else {
@@ -197,7 +191,7 @@ pub fn default_probe_url(listen: Option<&str>) -> String {
 
 /// GETs an `http://` URL; `Ok` with the status line's text when the answer is 200, else `Err`
 /// with a one-line reason. The whole exchange is bounded by `timeout`.
-pub fn probe(url: &str, timeout: Duration) -> Result<String, String> {
+pub(crate) fn probe(url: &str, timeout: Duration) -> Result<String, String> {
     let started = Instant::now();
     let rest = url
         .strip_prefix("http://")

@@ -4,6 +4,9 @@
 //! [`detect`] runs the [`rules`], [`dedup`] turns matches into [`alert`]s, sinks deliver them and
 //! the checkpoint advances only past what the sinks acknowledged.
 
+#![warn(unreachable_pub)]
+
+pub use cli::main;
 pub use hubwatch_detect::{
     actor, alert, decode, dedup, detect, entities, prefilter, record, rules,
 };
@@ -12,23 +15,23 @@ pub mod ack;
 pub mod azure;
 pub mod backfill;
 pub mod checkpoint;
-pub mod cli;
+mod cli;
 pub mod config;
 pub mod context;
 pub mod dead_letter;
-pub mod durable;
+mod durable;
 pub mod health;
-pub mod http;
-pub mod memory;
-pub mod pipeline;
-pub mod progress;
+mod http;
+mod memory;
+mod pipeline;
+mod progress;
 pub mod redrive;
-pub mod replay;
-pub mod retry;
-pub mod service;
+mod replay;
+mod retry;
+mod service;
 pub mod sink;
-pub mod source;
-pub mod startup;
-pub mod telemetry;
+mod source;
+mod startup;
+mod telemetry;
 #[cfg(test)]
 mod test_support;

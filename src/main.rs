@@ -1,5 +1,5 @@
 //! The `hubwatch` binary; everything lives in the library.
 
 fn main() -> std::process::ExitCode {
-    hubwatch::cli::main()
+    hubwatch::main()
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 const EVERY: Duration = Duration::from_secs(5);
 
 /// Gives freed memory back every [`EVERY`] until `cancel` fires.
-pub async fn trim_until(cancel: CancellationToken) {
+pub(crate) async fn trim_until(cancel: CancellationToken) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 /// Processing stopped because the service is shutting down; the event is not handled.
 #[derive(Debug, thiserror::Error)]
 #[error("shutting down")]
-pub struct Cancelled;
+pub(crate) struct Cancelled;
 
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     detector: Arc<Detector>,
     dedup: Mutex<Deduper>,
     sinks: Vec<SinkHandle>,
@@ -38,7 +38,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(
+    pub(crate) fn new(
         detector: Arc<Detector>,
         dedup: Deduper,
         sinks: Vec<SinkHandle>,
@@ -60,12 +60,12 @@ impl Pipeline {
     }
 
     /// Answers Key Vault alerts from `context` and writes every body's Key Vault operations to it.
-    pub fn with_context(mut self, context: Arc<Context>) -> Self {
+    pub(crate) fn with_context(mut self, context: Arc<Context>) -> Self {
         self.context = Some(context);
         self
     }
 
-    pub fn health(&self) -> &Arc<Health> {
+    pub(crate) fn health(&self) -> &Arc<Health> {
         &self.health
     }
 
@@ -74,7 +74,7 @@ impl Pipeline {
     /// Returns once every alert is queued (not yet delivered) and every problem is durably
     /// dead-lettered. A dead-letter write that fails is retried until it succeeds or `cancel`
     /// fires; then the body is not handled and must not be checkpointed.
-    pub async fn process(
+    pub(crate) async fn process(
         &self,
         body: &[u8],
         source: &Source,
@@ -84,7 +84,7 @@ impl Pipeline {
     }
 
     /// [`Pipeline::process`], also returning the body's detection counts.
-    pub async fn process_with_stats(
+    pub(crate) async fn process_with_stats(
         &self,
         body: &[u8],
         source: &Source,
@@ -156,7 +156,7 @@ impl Pipeline {
 
     /// Dead-letters a body that never reached the decoder (over the size limit, no data
     /// section); the returned deliveries are already done.
-    pub async fn reject(
+    pub(crate) async fn reject(
         &self,
         error: crate::decode::BodyError,
         raw: &[u8],
@@ -171,7 +171,7 @@ impl Pipeline {
 
     /// Writes one entry to the dead-letter file durably (retrying until it succeeds or
     /// `cancel` fires) and counts it in `hubwatch_dead_lettered_total{kind}`.
-    pub async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         entry: DeadLetter,
         kind: &'static str,
@@ -183,7 +183,7 @@ impl Pipeline {
     }
 
     /// Queues alerts to every sink that routes them; returns their pending deliveries.
-    pub async fn dispatch(
+    pub(crate) async fn dispatch(
         &self,
         alerts: Vec<Alert>,
         cancel: &CancellationToken,
@@ -262,7 +262,7 @@ impl Pipeline {
     }
 
     /// Closes every sink queue and waits for the sinks to drain and flush.
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         for sink in self.sinks {
             sink.close().await;
         }

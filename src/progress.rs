@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Events of one partition between intake and checkpoint.
-pub struct Progress<E> {
+pub(crate) struct Progress<E> {
     inflight: VecDeque<(E, Arc<Pending>)>,
     ready: Option<E>,
     ready_count: u64,
@@ -20,7 +20,7 @@ pub struct Progress<E> {
 }
 
 impl<E> Progress<E> {
-    pub fn new(every_events: u64, every: Duration) -> Self {
+    pub(crate) fn new(every_events: u64, every: Duration) -> Self {
         Progress {
             inflight: VecDeque::new(),
             ready: None,
@@ -32,12 +32,12 @@ impl<E> Progress<E> {
     }
 
     /// Records an event taken in, in partition order.
-    pub fn push(&mut self, event: E, pending: Arc<Pending>) {
+    pub(crate) fn push(&mut self, event: E, pending: Arc<Pending>) {
         self.inflight.push_back((event, pending));
     }
 
     /// Events taken in but not yet fully delivered.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.inflight.len()
     }
 
@@ -51,7 +51,7 @@ impl<E> Progress<E> {
     }
 
     /// The event to checkpoint now, if the interval (events or time) has come, or `force`.
-    pub fn due(&mut self, force: bool) -> Option<E> {
+    pub(crate) fn due(&mut self, force: bool) -> Option<E> {
         self.advance();
         let time_due = self.last_checkpoint.elapsed() >= self.every;
         if self.ready.is_some() && (force || time_due || self.ready_count >= self.every_events) {
@@ -63,14 +63,14 @@ impl<E> Progress<E> {
     }
 
     /// Puts back a candidate whose checkpoint write failed, unless a newer one is ready.
-    pub fn restore(&mut self, event: E) {
+    pub(crate) fn restore(&mut self, event: E) {
         if self.ready.is_none() {
             self.ready = Some(event);
         }
     }
 
     /// Waits until every in-flight event is delivered, or `deadline` passes.
-    pub async fn drain(&mut self, deadline: tokio::time::Instant) {
+    pub(crate) async fn drain(&mut self, deadline: tokio::time::Instant) {
         while let Some((_, p)) = self.inflight.iter().find(|(_, p)| !p.is_done()) {
             let p = p.clone();
             if tokio::time::timeout_at(deadline, p.wait()).await.is_err() {

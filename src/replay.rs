@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 /// A replay input that could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     #[error("cannot read {path}: {source}")]
     Input { path: String, source: io::Error },
     #[error("cannot write alerts: {0}")]
@@ -30,13 +30,15 @@ pub enum ReplayError {
 }
 
 /// The context store of a replay and the runtime its calls run on.
-pub struct ReplayContext {
+pub(crate) struct ReplayContext {
     runtime: tokio::runtime::Runtime,
     context: std::sync::Arc<crate::context::Context>,
 }
 
 impl ReplayContext {
-    pub fn open(config: &crate::context::ContextConfig) -> Result<ReplayContext, ReplayError> {
+    pub(crate) fn open(
+        config: &crate::context::ContextConfig,
+    ) -> Result<ReplayContext, ReplayError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -90,7 +92,7 @@ impl ReplayContext {
 }
 
 /// Replays inputs (paths, `-` for stdin) and writes alerts as JSON lines to `out`.
-pub struct Replay<'a> {
+pub(crate) struct Replay<'a> {
     pub detector: &'a Detector,
     pub dedup: Deduper,
     pub dead_letter: Option<DeadLetterFile>,
@@ -103,7 +105,7 @@ pub struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    pub fn new(
+    pub(crate) fn new(
         detector: &'a Detector,
         dedup: bool,
         dead_letter: Option<PathBuf>,
@@ -121,7 +123,7 @@ impl<'a> Replay<'a> {
         }
     }
 
-    pub fn with_context(mut self, context: ReplayContext) -> Self {
+    pub(crate) fn with_context(mut self, context: ReplayContext) -> Self {
         self.context = Some(context);
         self
     }
@@ -131,7 +133,7 @@ impl<'a> Replay<'a> {
     /// With more than one job, batches of bodies are evaluated on `jobs` threads while this
     /// thread admits them through dedup and writes their alerts in input order, so the output
     /// is the same as with one job.
-    pub fn input(&mut self, path: &str, out: &mut impl Write) -> Result<(), ReplayError> {
+    pub(crate) fn input(&mut self, path: &str, out: &mut impl Write) -> Result<(), ReplayError> {
         let input_error = |source| ReplayError::Input {
             path: path.to_string(),
             source,

@@ -9,23 +9,23 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::time::{Duration, SystemTime};
 
 /// The first delay.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// The longest delay of [`backoff`].
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Exponential backoff from [`BACKOFF_BASE`] with jitter, at most [`BACKOFF_MAX`].
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     backoff_capped(attempt, BACKOFF_MAX)
 }
 
 /// Exponential backoff from [`BACKOFF_BASE`] with jitter, at most `max`.
-pub fn backoff_capped(attempt: u32, max: Duration) -> Duration {
+pub(crate) fn backoff_capped(attempt: u32, max: Duration) -> Duration {
     backoff_from(BACKOFF_BASE, attempt, max)
 }
 
 /// `base` doubled per attempt up to `max`, then a uniformly random part of it between half and
 /// all (so that replicas retrying together spread out).
-pub fn backoff_from(base: Duration, attempt: u32, max: Duration) -> Duration {
+pub(crate) fn backoff_from(base: Duration, attempt: u32, max: Duration) -> Duration {
     let cap = base
         .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
         .min(max);
@@ -34,7 +34,7 @@ pub fn backoff_from(base: Duration, attempt: u32, max: Duration) -> Duration {
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now).
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -44,7 +44,7 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 }
 
 /// Statuses another attempt may cure: 408, 429 and every 5xx.
-pub fn is_transient_status(status: u16) -> bool {
+pub(crate) fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
 

@@ -47,7 +47,7 @@ pub enum ServiceError {
 }
 
 /// Runs until the source ends (file source without `follow`) or `cancel` fires.
-pub async fn run(
+pub(crate) async fn run(
     config: Config,
     health: Arc<Health>,
     cancel: CancellationToken,
@@ -147,7 +147,7 @@ async fn build_source(
 
 /// Loads the rules (and runs their tests), starts the sinks and their workers, and builds the
 /// pipeline that `run` and `backfill` feed.
-pub async fn build_pipeline(
+pub(crate) async fn build_pipeline(
     config: &Config,
     health: Arc<Health>,
 ) -> Result<Pipeline, ServiceError> {
@@ -208,11 +208,11 @@ pub async fn build_pipeline(
 
 /// The least time the sinks get to drain and flush at shutdown, even when the source's drain
 /// used up the grace period (a sink that is down): enough for a healthy sink's final flush.
-pub const MIN_CLOSE: Duration = Duration::from_secs(2);
+pub(crate) const MIN_CLOSE: Duration = Duration::from_secs(2);
 
 /// Drains and flushes the sinks once every task under `tasks` has ended: closed and empty,
 /// the tracker leaves the caller the pipeline's only owner. Call after the source returned.
-pub async fn close_pipeline(
+pub(crate) async fn close_pipeline(
     pipeline: Arc<Pipeline>,
     tasks: TaskTracker,
     deadline: tokio::time::Instant,
@@ -285,14 +285,14 @@ async fn checkpoint_store(
 /// SIGTERM and SIGINT, registered before anything else starts: from then on neither kills the
 /// process with the default action, and one that arrives before [`ShutdownSignals::recv`] is
 /// awaited is kept, so an orchestrator's stop right after start still ends in a clean exit 0.
-pub struct ShutdownSignals {
+pub(crate) struct ShutdownSignals {
     #[cfg(unix)]
     registered: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
 impl ShutdownSignals {
     /// Registers the handlers; call inside a Tokio runtime context.
-    pub fn install() -> ShutdownSignals {
+    pub(crate) fn install() -> ShutdownSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -309,7 +309,7 @@ impl ShutdownSignals {
     }
 
     /// Resolves when SIGTERM or SIGINT arrives (or arrived since [`ShutdownSignals::install`]).
-    pub async fn recv(self) {
+    pub(crate) async fn recv(self) {
         #[cfg(unix)]
         if let Some((mut term, mut int)) = self.registered {
             tokio::select! {
@@ -322,7 +322,7 @@ impl ShutdownSignals {
     }
 
     /// Cancels `cancel` when the signal arrives (a task of its own; call inside the runtime).
-    pub fn cancel_on_signal(self, cancel: &CancellationToken) {
+    pub(crate) fn cancel_on_signal(self, cancel: &CancellationToken) {
         let cancel = cancel.clone();
         tokio::spawn(async move {
             self.recv().await;

@@ -27,14 +27,14 @@ pub struct StartupError {
 
 /// The start-up bound, shared by every dependency: it runs from the service's start.
 #[derive(Debug, Clone)]
-pub struct Startup {
+pub(crate) struct Startup {
     started: Instant,
     limit: Duration,
     health: Arc<Health>,
 }
 
 impl Startup {
-    pub fn new(limit: Duration, health: Arc<Health>) -> Startup {
+    pub(crate) fn new(limit: Duration, health: Arc<Health>) -> Startup {
         Startup {
             started: Instant::now(),
             limit,
@@ -49,7 +49,7 @@ impl Startup {
 
     /// One failed attempt at `what`: records why for `/readyz` and returns how long to wait
     /// before the next attempt (`attempt` counts from 1), or the error once the bound is spent.
-    pub fn failed(
+    pub(crate) fn failed(
         &self,
         what: &'static str,
         attempt: u32,
@@ -70,13 +70,13 @@ impl Startup {
     }
 
     /// `what` was reached: it no longer holds readiness back.
-    pub fn reached(&self) {
+    pub(crate) fn reached(&self) {
         self.health.set_starting(None);
     }
 
     /// Runs `attempt` until it succeeds (`Ok(Some)`), the bound is spent (`Err`), or `cancel`
     /// fires (`Ok(None)`). The first failure is logged at WARN, the rest at DEBUG.
-    pub async fn retry<T, F, Fut>(
+    pub(crate) async fn retry<T, F, Fut>(
         &self,
         what: &'static str,
         cancel: &CancellationToken,

@@ -19,17 +19,17 @@ use tokio::sync::Semaphore;
 
 /// The sample's first body: one Key Vault key read, which raises one alert with the default
 /// rules.
-pub fn alert_body() -> &'static [u8] {
+pub(crate) fn alert_body() -> &'static [u8] {
     let sample = include_str!("../samples/activity-log.jsonl");
     sample.lines().next().unwrap_or_default().as_bytes()
 }
 
 /// A body with no records: nothing to alert on, nothing to dead-letter.
-pub const QUIET_BODY: &str = r#"{"records":[]}"#;
+pub(crate) const QUIET_BODY: &str = r#"{"records":[]}"#;
 
 /// A sink that sends a batch only when the test gives it a permit, then answers from a script
 /// (`Ok` once the script is used up).
-pub struct Gate {
+pub(crate) struct Gate {
     permits: Semaphore,
     answers: Mutex<VecDeque<Result<(), SinkError>>>,
     seen: Mutex<Vec<String>>,
@@ -37,7 +37,7 @@ pub struct Gate {
 
 impl Gate {
     /// A gate holding every batch back until [`Gate::open`].
-    pub fn closed(answers: Vec<Result<(), SinkError>>) -> Arc<Gate> {
+    pub(crate) fn closed(answers: Vec<Result<(), SinkError>>) -> Arc<Gate> {
         Arc::new(Gate {
             permits: Semaphore::new(0),
             answers: Mutex::new(answers.into()),
@@ -46,24 +46,24 @@ impl Gate {
     }
 
     /// A gate that lets every batch through.
-    pub fn open_wide(answers: Vec<Result<(), SinkError>>) -> Arc<Gate> {
+    pub(crate) fn open_wide(answers: Vec<Result<(), SinkError>>) -> Arc<Gate> {
         let gate = Gate::closed(answers);
         gate.open(Semaphore::MAX_PERMITS);
         gate
     }
 
     /// Lets `n` more batches through.
-    pub fn open(&self, n: usize) {
+    pub(crate) fn open(&self, n: usize) {
         self.permits.add_permits(n);
     }
 
     /// Alert ids of every batch the worker tried to send, in order.
-    pub fn seen(&self) -> Vec<String> {
+    pub(crate) fn seen(&self) -> Vec<String> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Waits until the worker tried to send `n` batches.
-    pub async fn wait_seen(&self, n: usize) {
+    pub(crate) async fn wait_seen(&self, n: usize) {
         eventually(|| self.seen().len() >= n).await;
     }
 }
@@ -87,7 +87,7 @@ impl Sink for Gate {
 }
 
 /// One alert per batch, retried quickly.
-pub fn sink_config(extra: &str) -> SinkConfig {
+pub(crate) fn sink_config(extra: &str) -> SinkConfig {
     let text = format!(
         "kind = \"stdout\"\nbatch_size = 1\nlinger_ms = 0\nretry_backoff_max_ms = 20\n{extra}"
     );
@@ -96,7 +96,7 @@ pub fn sink_config(extra: &str) -> SinkConfig {
 
 /// A pipeline over `sinks` with the default rules and no dedup (every match is an alert);
 /// dead letters under `dir`.
-pub fn pipeline(dir: &Path, sinks: Vec<(Arc<Gate>, SinkConfig)>) -> Pipeline {
+pub(crate) fn pipeline(dir: &Path, sinks: Vec<(Arc<Gate>, SinkConfig)>) -> Pipeline {
     let (rules, _) = RuleSet::load(&RuleOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let detector = Arc::new(Detector::new(Arc::new(rules), DecodeLimits::default()));
     let handles = sinks
@@ -117,7 +117,7 @@ pub fn pipeline(dir: &Path, sinks: Vec<(Arc<Gate>, SinkConfig)>) -> Pipeline {
 }
 
 /// Waits (up to 10 s) until `check` holds; panics otherwise.
-pub async fn eventually(mut check: impl FnMut() -> bool) {
+pub(crate) async fn eventually(mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check() {
         assert!(tokio::time::Instant::now() < deadline, "timed out");

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 /// One complete line of an archive blob.
 #[derive(Debug)]
-pub struct ArchiveLine<'a> {
+pub(super) struct ArchiveLine<'a> {
     /// 1-based line number in the blob.
     pub line: u64,
     /// Byte offset of the line's start in the blob.
@@ -23,7 +23,7 @@ pub struct ArchiveLine<'a> {
 
 /// The complete lines of one downloaded range of one blob, in order.
 #[derive(Debug)]
-pub struct RecordBatch<'a> {
+pub(super) struct RecordBatch<'a> {
     pub container: &'a str,
     pub blob: &'a str,
     pub lines: Vec<ArchiveLine<'a>>,
@@ -31,7 +31,7 @@ pub struct RecordBatch<'a> {
 
 impl RecordBatch<'_> {
     /// The alert `source` of a line of this batch.
-    pub fn source(&self, line: &ArchiveLine<'_>) -> Source {
+    pub(super) fn source(&self, line: &ArchiveLine<'_>) -> Source {
         Source::Blob {
             container: self.container.to_string(),
             blob: self.blob.to_string(),

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Where one blob stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlobCursor {
+pub(super) struct BlobCursor {
     /// Bytes fully processed: always the end of a complete line (or of the blob, when done).
     pub offset: u64,
     /// Lines before `offset`.
@@ -35,7 +35,7 @@ pub struct BlobCursor {
 
 /// What identifies a run: a cursor is only resumed by the same run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunKey {
+pub(super) struct RunKey {
     pub from: String,
     pub shard: String,
     pub containers: Vec<String>,
@@ -44,7 +44,7 @@ pub struct RunKey {
 
 impl RunKey {
     /// The cursor file's name: a short hash of the key, so different runs do not collide.
-    pub fn file_name(&self) -> String {
+    pub(super) fn file_name(&self) -> String {
         use sha2::{Digest, Sha256};
         let text = serde_json::to_string(self).unwrap_or_default();
         let h = Sha256::digest(text.as_bytes());
@@ -82,7 +82,7 @@ struct State {
 }
 
 /// The cursor of one run, shared by the blob workers.
-pub struct Cursor {
+pub(super) struct Cursor {
     path: PathBuf,
     state: Mutex<State>,
     urgent: Notify,
@@ -90,7 +90,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// Opens (or starts) the cursor of `run` in `dir`; `restart` ignores what is saved.
-    pub fn open(dir: &Path, run: RunKey, restart: bool) -> Result<Cursor, CursorError> {
+    pub(super) fn open(dir: &Path, run: RunKey, restart: bool) -> Result<Cursor, CursorError> {
         let path = dir.join(run.file_name());
         std::fs::create_dir_all(dir).map_err(|source| CursorError::Write {
             path: path.clone(),
@@ -122,22 +122,17 @@ impl Cursor {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Where `key` stands (default: not started).
-    pub fn get(&self, key: &str) -> BlobCursor {
+    pub(super) fn get(&self, key: &str) -> BlobCursor {
         self.lock().file.blobs.get(key).cloned().unwrap_or_default()
     }
 
-    /// Blobs already marked done.
-    pub fn done_count(&self) -> usize {
-        self.lock().file.blobs.values().filter(|b| b.done).count()
-    }
-
     /// Moves `key` to `c`; `urgent` (alerts were acknowledged before it) saves at once.
-    pub fn set(&self, key: &str, c: BlobCursor, urgent: bool) {
+    pub(super) fn set(&self, key: &str, c: BlobCursor, urgent: bool) {
         {
             let mut s = self.lock();
             s.file.blobs.insert(key.to_string(), c);
@@ -153,7 +148,7 @@ impl Cursor {
     }
 
     /// Writes the cursor if it changed since the last save.
-    pub fn save(&self) -> Result<(), CursorError> {
+    pub(super) fn save(&self) -> Result<(), CursorError> {
         let bytes = {
             let mut s = self.lock();
             if !s.dirty {
@@ -177,7 +172,7 @@ impl Cursor {
 
     /// Saves every `interval`, and at once on an urgent change, until `stop` fires; then once
     /// more.
-    pub async fn run_saver(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
+    pub(super) async fn run_saver(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,

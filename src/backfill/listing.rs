@@ -14,14 +14,14 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// A half-open range `[from, to)` of whole hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HourRange {
+pub(crate) struct HourRange {
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
 }
 
 impl HourRange {
     /// `from` rounded down and `to` rounded up to the hour.
-    pub fn new(from: OffsetDateTime, to: OffsetDateTime) -> HourRange {
+    pub(crate) fn new(from: OffsetDateTime, to: OffsetDateTime) -> HourRange {
         let floor = |t: OffsetDateTime| {
             let t = t.to_offset(time::UtcOffset::UTC);
             t.replace_time(Time::MIDNIGHT) + time::Duration::hours(t.hour() as i64)
@@ -45,7 +45,7 @@ impl HourRange {
 }
 
 /// Where a blob sits in time: the start of its hour.
-pub fn blob_hour(name: &str) -> Option<OffsetDateTime> {
+pub(crate) fn blob_hour(name: &str) -> Option<OffsetDateTime> {
     let segs: Vec<&str> = name.split('/').collect();
     let i = segs.iter().position(|s| s.starts_with("y="))?;
     let num = |s: &str, key: &str| s.strip_prefix(key).and_then(|v| v.parse::<u32>().ok());
@@ -60,7 +60,7 @@ pub fn blob_hour(name: &str) -> Option<OffsetDateTime> {
 
 /// One blob to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveBlob {
+pub(crate) struct ArchiveBlob {
     pub container: String,
     pub name: String,
     pub hour: OffsetDateTime,
@@ -70,7 +70,7 @@ pub struct ArchiveBlob {
 
 impl ArchiveBlob {
     /// The blob's key in the cursor and for sharding: `container/name`.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!("{}/{}", self.container, self.name)
     }
 }
@@ -130,7 +130,7 @@ impl Shard {
 }
 
 /// Lists the blobs of `container` under `prefix` whose hour overlaps `range`.
-pub async fn list(
+pub(crate) async fn list(
     client: &BlobContainer,
     container: &str,
     prefix: &str,

@@ -15,10 +15,10 @@
 //! live path gives it (with `[rules] dedup = false` the id includes the record's position,
 //! which is a blob line here, not an Event Hubs event).
 
-pub mod batch;
-pub mod cursor;
-pub mod listing;
-pub mod progress;
+mod batch;
+mod cursor;
+pub(crate) mod listing;
+pub(crate) mod progress;
 mod reader;
 
 use crate::azure::{self, blob::BlobContainer};

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Running totals of one backfill.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub blobs: AtomicU64,
     pub blobs_done: AtomicU64,
     pub blobs_failed: AtomicU64,
@@ -28,7 +28,7 @@ pub struct Counters {
 
 impl Counters {
     /// Adds one line's detection counts.
-    pub fn count(&self, s: &Stats) {
+    pub(crate) fn count(&self, s: &Stats) {
         self.lines.fetch_add(1, Ordering::Relaxed);
         self.records.fetch_add(s.records, Ordering::Relaxed);
         self.alerts.fetch_add(s.alerts, Ordering::Relaxed);
@@ -39,7 +39,7 @@ impl Counters {
     }
 
     /// The counters now, with rate and ETA over `elapsed`.
-    pub fn snapshot(&self, elapsed: Duration) -> Snapshot {
+    pub(crate) fn snapshot(&self, elapsed: Duration) -> Snapshot {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let bytes_read = get(&self.bytes_read);
         let bytes_total = get(&self.bytes_total).max(bytes_read);
@@ -110,7 +110,7 @@ struct Line<'a> {
 }
 
 /// Prints one JSON line (`{"backfill": "progress"|"summary", ...}`) to stderr.
-pub fn print_json(kind: &str, snapshot: &Snapshot) {
+pub(crate) fn print_json(kind: &str, snapshot: &Snapshot) {
     if let Ok(text) = serde_json::to_string(&Line {
         backfill: kind,
         snapshot,
@@ -138,7 +138,7 @@ impl Display {
 }
 
 /// Shows progress until `stop` fires.
-pub async fn report(
+pub(crate) async fn report(
     counters: Arc<Counters>,
     display: Display,
     every: Duration,

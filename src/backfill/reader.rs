@@ -44,7 +44,7 @@ pub(super) struct Reader {
 
 /// A blob could not be read to the end; its cursor keeps what was delivered.
 #[derive(Debug, thiserror::Error)]
-pub enum BlobError {
+pub(super) enum BlobError {
     #[error("{blob}: {source}")]
     Storage {
         blob: String,
@@ -85,7 +85,7 @@ impl Reader {
     /// Reads `blob` from its cursor to its end (or to its last complete line while its hour is
     /// open) and hands its lines to the pipeline; `None` when it was done already. Waiting for
     /// the sinks is [`Reader::finish`], which the caller runs while the next blob is read.
-    pub async fn take_in(
+    pub(super) async fn take_in(
         &self,
         client: &BlobContainer,
         blob: &ArchiveBlob,
@@ -199,7 +199,11 @@ impl Reader {
     /// Waits for the sinks (as long as they take, unless stopping), moving the blob's cursor as
     /// acknowledgements come in; marks the blob done when it was read to the end of a closed
     /// hour and everything is delivered.
-    pub async fn finish(&self, tail: Tail, cancel: &CancellationToken) -> Result<(), BlobError> {
+    pub(super) async fn finish(
+        &self,
+        tail: Tail,
+        cancel: &CancellationToken,
+    ) -> Result<(), BlobError> {
         let Tail {
             key,
             mut out,

@@ -38,10 +38,9 @@
 //! redaction are in [`crate::azure::blob`], shared with the backfill. Keys, SAS tokens and
 //! access tokens never appear in errors or logs.
 
+use crate::azure::blob::BlobAuth;
 /// Tuning for [`BlobCheckpointStore`]: the shared client's options.
 pub use crate::azure::blob::BlobClientOptions as BlobCheckpointStoreOptions;
-pub use crate::azure::blob::DEFAULT_API_VERSION;
-pub use crate::azure::blob::{BlobAuth, STORAGE_SCOPE};
 
 use super::{check_fields, checkpoint_prefix, ownership_prefix};
 use crate::azure::blob::{normalize_etag, BlobContainer, ListedBlob};

@@ -24,11 +24,12 @@
 //! [`EventProcessor`]: azure_messaging_eventhubs::EventProcessor
 //! [`CheckpointStore`]: azure_messaging_eventhubs::CheckpointStore
 
-pub mod blob;
-pub mod file;
+mod blob;
+mod file;
 pub mod keda;
 
-pub use blob::{BlobAuth, BlobCheckpointStore, BlobCheckpointStoreOptions};
+pub use crate::azure::blob::BlobAuth;
+pub use blob::{BlobCheckpointStore, BlobCheckpointStoreOptions};
 pub use file::FileCheckpointStore;
 
 /// Blob name prefix for the ownership records of one consumer group,

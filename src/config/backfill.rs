@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONTAINERS: [&str; 2] = ["insights-activity-logs", "insights-logs-auditevent"];
 
 /// The smallest ranged read (`memory_mib / parallelism`).
-pub const MIN_RANGE_BYTES: usize = 64 << 10;
+pub(super) const MIN_RANGE_BYTES: usize = 64 << 10;
 
 /// `[backfill]`.
 #[derive(Debug, Clone, Deserialize)]

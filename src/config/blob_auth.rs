@@ -34,7 +34,7 @@ impl BackfillConfig {
 }
 
 /// The keys `azure::blob_auth` will need for the section's choice.
-pub fn validate(s: &BlobAuthSettings<'_>) -> Result<(), ConfigError> {
+pub(super) fn validate(s: &BlobAuthSettings<'_>) -> Result<(), ConfigError> {
     let key = |k: &str| format!("{}.{k}", s.section);
     match s.auth.unwrap_or("entra") {
         "entra" => match s.credential {

@@ -16,7 +16,7 @@ pub(super) struct Override {
 
 impl Override {
     /// The key as deserialization errors name it: `sinks[0].name`.
-    pub fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         let mut key = String::new();
         for seg in &self.path {
             if seg.parse::<usize>().is_ok() {
@@ -32,7 +32,7 @@ impl Override {
     }
 
     /// Sets the value again as the string it was written as; false when it already was one.
-    pub fn as_string(&mut self, tree: &mut toml::Table) -> bool {
+    pub(super) fn as_string(&mut self, tree: &mut toml::Table) -> bool {
         if !self.typed {
             return false;
         }

@@ -12,7 +12,7 @@ struct Secret<'a> {
 }
 
 /// The first secret that cannot be read, as `key: why` (the message never holds the value).
-pub fn check(config: &Config) -> Result<(), String> {
+pub(crate) fn check(config: &Config) -> Result<(), String> {
     for s in secrets(config) {
         if s.env.is_none() && s.file.is_none() {
             continue;

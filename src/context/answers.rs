@@ -13,25 +13,25 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Six hours, the runbook's window around the caller IP.
-pub const IP_WINDOW_MS: i64 = 6 * 3_600_000;
+pub(super) const IP_WINDOW_MS: i64 = 6 * 3_600_000;
 
 /// Limits of one answer.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(super) struct Limits {
     pub history_ms: i64,
     pub newest_records: usize,
     pub max_query_records: usize,
 }
 
 /// What the three questions read, fetched from the store.
-pub struct Fetched {
+pub(super) struct Fetched {
     pub by_ip: Option<Vec<KvOp>>,
     pub by_key: Option<Vec<KvOp>>,
     pub by_identity: Option<Vec<KvOp>>,
 }
 
 /// Runs the three queries for `subject` (the alert's own record).
-pub async fn fetch(
+pub(super) async fn fetch(
     store: &dyn ContextStore,
     subject: &KvOp,
     limits: Limits,
@@ -126,7 +126,7 @@ fn brief(o: &KvOp) -> Value {
 
 /// Counts by operation and vault and the newest records of `ops` (oldest first) from the
 /// subject's caller IP in `from..=to`.
-pub fn ip_summary(
+pub(super) fn ip_summary(
     subject: &KvOp,
     ops: &[KvOp],
     truncated: bool,
@@ -147,7 +147,7 @@ pub fn ip_summary(
 }
 
 /// The answers object (`status: "ok"`).
-pub fn build(
+pub(super) fn build(
     store_kind: &str,
     subject: &KvOp,
     fetched: Fetched,
@@ -240,7 +240,7 @@ pub fn build(
 }
 
 /// The answers object when the store could not answer in time.
-pub fn unavailable(store_kind: &str, error: &StoreError) -> Map<String, Value> {
+pub(super) fn unavailable(store_kind: &str, error: &StoreError) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("status".into(), "unavailable".into());
     out.insert("store".into(), store_kind.into());
@@ -249,7 +249,7 @@ pub fn unavailable(store_kind: &str, error: &StoreError) -> Map<String, Value> {
 }
 
 /// The answers object for an alert whose record hubwatch does not read as a Key Vault operation.
-pub fn not_applicable(store_kind: &str) -> Map<String, Value> {
+pub(super) fn not_applicable(store_kind: &str) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("status".into(), "not_applicable".into());
     out.insert("store".into(), store_kind.into());

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 /// A cheap test on a body's raw bytes: can any record of it be a Key Vault operation? Only
 /// bodies that pass are decoded again for the store. Conservative for plain ASCII text; a body
 /// spelling these words with `\u` escapes is decoded anyway.
-pub fn may_hold_keyvault(body: &[u8]) -> bool {
+pub(super) fn may_hold_keyvault(body: &[u8]) -> bool {
     contains_ci(body, b"keyvault")
         || contains_ci(body, b"auditevent")
         || memchr::memmem::find(body, b"\\u").is_some()
@@ -28,13 +28,17 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The record's id: the first 16 bytes of SHA-256 of its text, in hex.
-pub fn record_id(raw: &str) -> String {
+pub(super) fn record_id(raw: &str) -> String {
     hex::encode(&Sha256::digest(raw.as_bytes())[..16])
 }
 
 /// The Key Vault operation a record reports, if it is one. `fallback` is the event time of a
 /// record without a readable `time`.
-pub fn extract(fields: &Map<String, Value>, raw: &str, fallback: OffsetDateTime) -> Option<KvOp> {
+pub(super) fn extract(
+    fields: &Map<String, Value>,
+    raw: &str,
+    fallback: OffsetDateTime,
+) -> Option<KvOp> {
     let operation = text(fields, "operationName");
     let resource_id = text(fields, "resourceId");
     let category = text(fields, "category");

@@ -16,10 +16,10 @@ use crate::alert::Alert;
 use serde_json::{json, Map, Value};
 
 /// The kind of a follow-up message.
-pub const ALERT_UPDATE: &str = "alert_update";
+pub(super) const ALERT_UPDATE: &str = "alert_update";
 
 /// The alert's own record as a Key Vault operation, if it is one.
-pub fn subject(alert: &Alert) -> Option<KvOp> {
+pub(super) fn subject(alert: &Alert) -> Option<KvOp> {
     let raw = alert.event.get();
     let fields = serde_json::from_str::<Map<String, Value>>(raw).ok()?;
     extract(&fields, raw, alert.detected_at)
@@ -27,7 +27,7 @@ pub fn subject(alert: &Alert) -> Option<KvOp> {
 
 /// The follow-ups to keep for these (answered) alerts: Key Vault alerts whose record names a
 /// caller IP.
-pub fn plan(alerts: &[Alert]) -> Vec<FollowUp> {
+pub(super) fn plan(alerts: &[Alert]) -> Vec<FollowUp> {
     alerts
         .iter()
         .filter(|a| a.kind.is_none() && a.runbook_answers.is_some())
@@ -43,7 +43,7 @@ pub fn plan(alerts: &[Alert]) -> Vec<FollowUp> {
 }
 
 /// The update message of a due follow-up.
-pub async fn update(
+pub(super) async fn update(
     store: &dyn ContextStore,
     f: &FollowUp,
     limits: Limits,

@@ -10,21 +10,21 @@
 //! [`noise`] applies the opt-in per-rule noise control. Settings are
 //! in [`config`] (`[context]`).
 
-pub mod answers;
+mod answers;
 pub mod config;
 pub mod entra;
-pub mod extract;
-pub mod followup;
-pub mod noise;
+mod extract;
+mod followup;
+mod noise;
 pub mod redis;
 pub mod sqlite;
-pub mod writer;
+pub(crate) mod writer;
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use config::{ContextConfig, StoreKind};
-pub use writer::Context;
+pub use writer::{Context, Written};
 
 /// One Key Vault operation, as the context store keeps it. Strings are empty when unknown;
 /// `vault`, `object`, `identity` are lower-cased so lookups ignore case.

@@ -47,7 +47,7 @@ impl NoisePolicy {
 
 /// What noise control decided for one alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     Keep,
     Suppress,
 }
@@ -67,7 +67,7 @@ fn time_of(v: &Value) -> Option<OffsetDateTime> {
 }
 
 /// Applies the first policy naming the alert's rule.
-pub fn apply(policies: &[NoisePolicy], alert: &mut Alert) -> Verdict {
+pub(super) fn apply(policies: &[NoisePolicy], alert: &mut Alert) -> Verdict {
     let Some(policy) = policies
         .iter()
         .find(|p| p.rules.iter().any(|r| id_matches(r, &alert.rule_id)))

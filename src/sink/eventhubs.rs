@@ -43,7 +43,7 @@ enum Auth {
 }
 
 /// Publishes alerts to an Event Hub.
-pub struct EventHubsSink {
+pub(super) struct EventHubsSink {
     name: String,
     eventhub: String,
     custom_endpoint: Option<String>,
@@ -54,7 +54,7 @@ pub struct EventHubsSink {
 
 impl EventHubsSink {
     /// Builds the sink from its configuration; nothing connects until the first send.
-    pub fn from_config(name: &str, cfg: &SinkConfig) -> Result<Self, SinkBuildError> {
+    pub(super) fn from_config(name: &str, cfg: &SinkConfig) -> Result<Self, SinkBuildError> {
         let bad = |key: &str, message: &str| SinkBuildError::config(name, key, message.into());
         let eventhub = cfg
             .eventhub
@@ -84,21 +84,6 @@ impl EventHubsSink {
             }
         };
         Ok(Self::build(name, eventhub, cfg, auth))
-    }
-
-    /// A sink with a given token credential (tests pass a fake one).
-    pub fn with_credential(
-        name: &str,
-        cfg: &SinkConfig,
-        namespace: &str,
-        eventhub: &str,
-        credential: Arc<dyn TokenCredential>,
-    ) -> Self {
-        let auth = Auth::Token {
-            namespace: namespace.to_string(),
-            credential,
-        };
-        Self::build(name, eventhub.to_string(), cfg, auth)
     }
 
     fn build(name: &str, eventhub: String, cfg: &SinkConfig, auth: Auth) -> Self {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 const BODY_EXCERPT: usize = 256;
 
 /// `scheme://host[:port]` of a URL: the only part of it that may be logged.
-pub fn origin(url: &Url) -> String {
+pub(super) fn origin(url: &Url) -> String {
     let host = url.host_str().unwrap_or("?");
     match url.port() {
         Some(port) => format!("{}://{host}:{port}", url.scheme()),
@@ -23,7 +23,7 @@ pub fn origin(url: &Url) -> String {
 
 /// A client with the configured per-request timeout (rustls, no redirects: a redirected POST
 /// would be replayed to a host the configuration did not name).
-pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -33,7 +33,7 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 /// Sends one request and classifies the outcome; `Ok` only for a 2xx answer.
-pub async fn send(request: reqwest::RequestBuilder, origin: &str) -> Result<(), SinkError> {
+pub(super) async fn send(request: reqwest::RequestBuilder, origin: &str) -> Result<(), SinkError> {
     match request.send().await {
         Ok(response) => {
             let status = response.status();
@@ -49,7 +49,7 @@ pub async fn send(request: reqwest::RequestBuilder, origin: &str) -> Result<(), 
 }
 
 /// The error for a non-2xx status.
-pub fn classify_status(
+pub(super) fn classify_status(
     status: StatusCode,
     retry_after: Option<Duration>,
     origin: &str,
@@ -72,7 +72,7 @@ pub fn classify_status(
 }
 
 /// The error for a request that got no answer (connect error, timeout, broken body...).
-pub fn classify_reqwest(e: reqwest::Error, origin: &str) -> SinkError {
+pub(super) fn classify_reqwest(e: reqwest::Error, origin: &str) -> SinkError {
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -90,7 +90,7 @@ pub fn classify_reqwest(e: reqwest::Error, origin: &str) -> SinkError {
 }
 
 /// A header value that is known to be valid (ASCII without control characters), or an error.
-pub fn header_value(value: &str, what: &str) -> Result<HeaderValue, SinkError> {
+pub(super) fn header_value(value: &str, what: &str) -> Result<HeaderValue, SinkError> {
     let mut v = HeaderValue::from_str(value)
         .map_err(|_| SinkError::permanent(format!("{what} is not a valid header value")))?;
     v.set_sensitive(true);
@@ -99,7 +99,7 @@ pub fn header_value(value: &str, what: &str) -> Result<HeaderValue, SinkError> {
 
 /// Packs JSON texts into JSON-array bodies of at most `limit` bytes each, in order. Fails with
 /// the index of an item that cannot fit even alone.
-pub fn pack_json_arrays(items: &[String], limit: usize) -> Result<Vec<Vec<u8>>, usize> {
+pub(super) fn pack_json_arrays(items: &[String], limit: usize) -> Result<Vec<Vec<u8>>, usize> {
     let mut bodies = Vec::new();
     let mut current: Vec<u8> = Vec::new();
     for (i, item) in items.iter().enumerate() {

@@ -5,11 +5,11 @@
 //! delivery only once the destination accepted it or the dead-letter file holds it.
 
 pub mod config;
-pub mod eventhubs;
+mod eventhubs;
 pub mod file;
-pub mod http;
+mod http;
 pub mod sentinel;
-pub mod stdout;
+mod stdout;
 pub mod webhook;
 pub mod worker;
 

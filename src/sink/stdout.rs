@@ -5,13 +5,13 @@ use crate::alert::Alert;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
-pub struct StdoutSink {
+pub(super) struct StdoutSink {
     name: String,
     out: tokio::sync::Mutex<tokio::io::Stdout>,
 }
 
 impl StdoutSink {
-    pub fn new(name: impl Into<String>) -> Self {
+    pub(super) fn new(name: impl Into<String>) -> Self {
         StdoutSink {
             name: name.into(),
             out: tokio::sync::Mutex::new(tokio::io::stdout()),

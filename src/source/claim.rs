@@ -21,13 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 /// How long the ramp waits after its first claim for replicas starting at the same time to
 /// show up (at most the update interval).
-pub const SETTLE: Duration = Duration::from_secs(2);
+pub(super) const SETTLE: Duration = Duration::from_secs(2);
 
 /// Steps at most: a replica never needs more than one per partition (plus lost races).
 const MAX_STEPS_PER_PARTITION: usize = 3;
 
 /// What the ramp works on.
-pub struct Ramp<'a> {
+pub(super) struct Ramp<'a> {
     pub store: &'a Arc<dyn CheckpointStore>,
     pub namespace: &'a str,
     pub eventhub: &'a str,
@@ -50,7 +50,7 @@ enum Step {
 impl Ramp<'_> {
     /// Claims free partitions until this replica holds its fair share; returns how many it
     /// holds. Store errors end the ramp (the processor claims at its own pace then).
-    pub async fn run(&self, cancel: &CancellationToken) -> usize {
+    pub(super) async fn run(&self, cancel: &CancellationToken) -> usize {
         let mut settled = false;
         let mut held = 0;
         for _ in 0..self.partition_ids.len().max(1) * MAX_STEPS_PER_PARTITION {

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 /// Checkpoint cadence, intake bound and shutdown budget of every partition or file a source
 /// delivers (see [`super::delivery`]).
 #[derive(Debug, Clone, Copy)]
-pub struct DeliverySettings {
+pub(crate) struct DeliverySettings {
     /// Events delivered between two checkpoints (`checkpoint.interval_events`).
     pub checkpoint_every_events: u64,
     /// Time between two checkpoints (`checkpoint.interval_ms`).
@@ -26,7 +26,7 @@ pub struct DeliverySettings {
 
 impl DeliverySettings {
     /// The settings of `[checkpoint]` and `[service]`, the same for every source.
-    pub fn from_config(config: &Config) -> Self {
+    pub(crate) fn from_config(config: &Config) -> Self {
         DeliverySettings {
             checkpoint_every_events: config.checkpoint.interval_events,
             checkpoint_every: Duration::from_millis(config.checkpoint.interval_ms),
@@ -38,7 +38,7 @@ impl DeliverySettings {
 
 /// One per running source, cloned into each of its tasks.
 #[derive(Clone)]
-pub struct SourceContext {
+pub(crate) struct SourceContext {
     pub pipeline: Arc<Pipeline>,
     /// Fires on SIGTERM/SIGINT: intake stops, in-flight deliveries drain.
     pub shutdown: CancellationToken,
@@ -51,7 +51,7 @@ pub struct SourceContext {
 
 impl SourceContext {
     /// What `/readyz` reports: the source's connection, receive and checkpoint state.
-    pub fn health(&self) -> &Arc<Health> {
+    pub(crate) fn health(&self) -> &Arc<Health> {
         self.pipeline.health()
     }
 }

@@ -41,7 +41,7 @@ pub enum EventHubsSourceError {
 }
 
 /// The Event Hubs source.
-pub struct EventHubsSource {
+pub(crate) struct EventHubsSource {
     pub config: SourceConfig,
     pub store: Arc<dyn CheckpointStore>,
     /// This replica's owner id in ownership records, stable across restarts.
@@ -148,7 +148,7 @@ impl EventHubsSource {
 
     /// Runs until shutdown; reconnects on its own after faults. Partition readers are local
     /// tasks (the SDK's event stream is not `Send`), on a [`tokio::task::LocalSet`] of its own.
-    pub async fn run(self, ctx: SourceContext) -> Result<(), EventHubsSourceError> {
+    pub(crate) async fn run(self, ctx: SourceContext) -> Result<(), EventHubsSourceError> {
         tokio::task::LocalSet::new()
             .run_until(self.run_local(ctx))
             .await

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Settings of a file or stdin source.
-pub struct FileSource {
+pub(crate) struct FileSource {
     /// Input paths; `-` is standard input.
     pub paths: Vec<String>,
     pub follow: bool,
@@ -40,7 +40,7 @@ pub struct FileSourceError {
 impl FileSource {
     /// Processes every input in order; returns at the end of input (unless following) or on
     /// shutdown, after waiting for in-flight deliveries and saving positions.
-    pub async fn run(mut self, ctx: SourceContext) -> Result<(), FileSourceError> {
+    pub(crate) async fn run(mut self, ctx: SourceContext) -> Result<(), FileSourceError> {
         ctx.health().set_source_connected(true);
         let paths = std::mem::take(&mut self.paths);
         let last = paths.len().saturating_sub(1);

@@ -26,39 +26,35 @@ const SLOTS: usize = 64;
 
 /// This process's owner identity; holds the slot lock until dropped.
 #[derive(Debug)]
-pub struct ReplicaIdentity {
+pub(crate) struct ReplicaIdentity {
     stable: String,
     owner_id: String,
-    /// Where the replica id is kept, when it could be kept.
-    slot: Option<PathBuf>,
     _lock: Option<File>,
 }
 
 impl ReplicaIdentity {
     /// Takes the first free slot under `state_dir`, or, when the directory cannot be used, a
     /// fresh random id (logged: restarts then wait for ownership to expire).
-    pub fn acquire(state_dir: &Path) -> ReplicaIdentity {
+    pub(crate) fn acquire(state_dir: &Path) -> ReplicaIdentity {
         let host = host_name();
-        let (replica, slot, lock) = match take_slot(&state_dir.join("replica-id")) {
-            Ok(Some((id, path, file))) => (id, Some(path), Some(file)),
+        let (replica, lock) = match take_slot(&state_dir.join("replica-id")) {
+            Ok(Some((id, path, file))) => {
+                tracing::info!(slot = %path.display(), "replica id kept in the state directory");
+                (id, Some(file))
+            }
             Ok(None) => {
                 tracing::warn!(slots = SLOTS, "every replica id slot in the state directory is held by a live process; using a fresh id (a restart waits for ownership to expire)");
-                (random_id(), None, None)
+                (random_id(), None)
             }
             Err(e) => {
                 tracing::warn!(dir = %state_dir.display(), error = %e, "cannot keep a replica id in the state directory; using a fresh id (a restart waits for ownership to expire)");
-                (random_id(), None, None)
+                (random_id(), None)
             }
         };
-        Self::with_parts(&host, &replica, slot, lock)
+        Self::with_parts(&host, &replica, lock)
     }
 
-    fn with_parts(
-        host: &str,
-        replica: &str,
-        slot: Option<PathBuf>,
-        lock: Option<File>,
-    ) -> ReplicaIdentity {
+    fn with_parts(host: &str, replica: &str, lock: Option<File>) -> ReplicaIdentity {
         let stable = format!("{host}-{replica}");
         let owner_id = format!(
             "{stable}-{}-{:08x}",
@@ -68,24 +64,18 @@ impl ReplicaIdentity {
         ReplicaIdentity {
             stable,
             owner_id,
-            slot,
             _lock: lock,
         }
     }
 
     /// The owner id this process writes into ownership records.
-    pub fn owner_id(&self) -> &str {
+    pub(crate) fn owner_id(&self) -> &str {
         &self.owner_id
-    }
-
-    /// The file that keeps the replica id, if one could be used.
-    pub fn slot(&self) -> Option<&Path> {
-        self.slot.as_deref()
     }
 
     /// True when `owner` is the owner id of an earlier incarnation of this replica (same host
     /// and replica id, another process): its partitions are ours to take back.
-    pub fn is_predecessor(&self, owner: &str) -> bool {
+    pub(crate) fn is_predecessor(&self, owner: &str) -> bool {
         if owner == self.owner_id {
             return false;
         }
@@ -190,7 +180,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_shape_is_a_predecessor() {
-        let id = ReplicaIdentity::with_parts("pod-0", "00000000000000ab", None, None);
+        let id = ReplicaIdentity::with_parts("pod-0", "00000000000000ab", None);
         assert!(id.is_predecessor("pod-0-00000000000000ab-1-0123abcd"));
         assert!(!id.is_predecessor("pod-0-00000000000000ab-1-0123abcd-x"));
         assert!(!id.is_predecessor("pod-0-00000000000000ab-x-0123abcd"));

@@ -7,7 +7,7 @@ use std::io::{self, BufRead};
 
 /// One line of input.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     /// A complete line without its `\n` or `\r\n`.
     Body(Vec<u8>),
     /// A line over the limit: its length and its first bytes.
@@ -15,21 +15,21 @@ pub enum Line {
 }
 
 /// How much of an over-long line is kept for the dead-letter entry.
-pub const TOO_LONG_HEAD: usize = crate::decode::DEAD_LETTER_HEAD;
+pub(crate) const TOO_LONG_HEAD: usize = crate::decode::DEAD_LETTER_HEAD;
 
 /// Reads lines of at most `max` bytes each.
-pub struct LineReader<R> {
+pub(crate) struct LineReader<R> {
     inner: R,
     max: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
-    pub fn new(inner: R, max: usize) -> Self {
+    pub(crate) fn new(inner: R, max: usize) -> Self {
         LineReader { inner, max }
     }
 
     /// The next line, or `None` at end of input.
-    pub fn next_line(&mut self) -> io::Result<Option<Line>> {
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<Line>> {
         let mut buf = Vec::new();
         let mut len = 0usize;
         let mut too_long = false;

@@ -7,19 +7,19 @@
 mod claim;
 mod context;
 mod delivery;
-pub mod eventhubs;
-pub mod file;
-pub mod identity;
+pub(crate) mod eventhubs;
+pub(crate) mod file;
+pub(crate) mod identity;
 mod lag;
-pub mod lines;
+pub(crate) mod lines;
 mod partition;
 mod poison;
-pub mod positions;
+pub(crate) mod positions;
 
-pub use context::{DeliverySettings, SourceContext};
+pub(crate) use context::{DeliverySettings, SourceContext};
 
 /// The source `hubwatch run` reads.
-pub enum Input {
+pub(crate) enum Input {
     /// Files or standard input ([`file::FileSource`]).
     File(file::FileSource),
     /// Boxed: the Event Hubs source is several times the size of the file source.
@@ -39,7 +39,7 @@ impl Input {
     /// Runs the source until its input ends (files that are not followed) or `ctx.shutdown`
     /// fires; it has drained and written its final checkpoints when this returns, and every
     /// task it started is under `ctx.tasks`.
-    pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
+    pub(crate) async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
         match self {
             Input::File(s) => Ok(s.run(ctx).await?),
             Input::EventHubs(s) => Ok((*s).run(ctx).await?),

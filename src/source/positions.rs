@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
-pub struct FilePositions {
+pub(crate) struct FilePositions {
     path: PathBuf,
     lines: BTreeMap<String, u64>,
 }
 
 impl FilePositions {
     /// Loads positions from `dir/file-positions.json` (none yet is fine).
-    pub fn open(dir: &Path) -> std::io::Result<FilePositions> {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<FilePositions> {
         let path = dir.join("file-positions.json");
         let lines = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -32,12 +32,12 @@ impl FilePositions {
     }
 
     /// Lines of `file` already delivered.
-    pub fn get(&self, file: &str) -> u64 {
+    pub(crate) fn get(&self, file: &str) -> u64 {
         self.lines.get(file).copied().unwrap_or(0)
     }
 
     /// Records that the first `line` lines of `file` are delivered, durably.
-    pub fn set(&mut self, file: &str, line: u64) -> std::io::Result<()> {
+    pub(crate) fn set(&mut self, file: &str, line: u64) -> std::io::Result<()> {
         self.lines.insert(file.to_string(), line);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;

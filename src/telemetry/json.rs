@@ -13,11 +13,11 @@ use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
 /// Fields written as nested JSON when their text is a JSON object or array.
-pub const JSON_FIELDS: &[&str] = &["source"];
+pub(crate) const JSON_FIELDS: &[&str] = &["source"];
 
 /// A value logged as its JSON text (`source = %Json(&entry.source)`): nested JSON in JSON logs,
 /// compact JSON in text logs. `null` if it cannot be serialised.
-pub struct Json<'a, T: Serialize>(pub &'a T);
+pub(crate) struct Json<'a, T: Serialize>(pub &'a T);
 
 impl<T: Serialize> fmt::Display for Json<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -29,12 +29,12 @@ impl<T: Serialize> fmt::Display for Json<'_, T> {
 }
 
 /// Wraps the JSON event formatter.
-pub struct NestedJson<F> {
+pub(crate) struct NestedJson<F> {
     inner: F,
 }
 
 impl<F> NestedJson<F> {
-    pub fn new(inner: F) -> Self {
+    pub(crate) fn new(inner: F) -> Self {
         NestedJson { inner }
     }
 }

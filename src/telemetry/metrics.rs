@@ -17,27 +17,27 @@ use std::time::Instant;
 /// The Prometheus recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
 #[error("metrics recorder: {0}")]
-pub struct MetricsError(String);
+pub(crate) struct MetricsError(String);
 
 /// Name of the end-to-end latency histogram (it gets explicit buckets).
-pub const LATENCY_HISTOGRAM: &str = "hubwatch_end_to_end_latency_seconds";
+pub(crate) const LATENCY_HISTOGRAM: &str = "hubwatch_end_to_end_latency_seconds";
 
 /// Context store latency histograms (they get [`STORE_BUCKETS`]).
-pub const CONTEXT_WRITE_HISTOGRAM: &str = "hubwatch_context_write_seconds";
-pub const CONTEXT_QUERY_HISTOGRAM: &str = "hubwatch_context_query_seconds";
+pub(crate) const CONTEXT_WRITE_HISTOGRAM: &str = "hubwatch_context_write_seconds";
+pub(crate) const CONTEXT_QUERY_HISTOGRAM: &str = "hubwatch_context_query_seconds";
 
 /// Buckets of the context store histograms, in seconds: 0.1 ms to 5 s.
-pub const STORE_BUCKETS: &[f64] = &[
+pub(crate) const STORE_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 /// Buckets of the latency histogram, in seconds: 1 ms to 60 s.
-pub const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// Every metric the service emits: name, kind, help text. The kinds drive `describe_*`.
-pub const METRICS: &[(&str, MetricKind, &str)] = &[
+pub(crate) const METRICS: &[(&str, MetricKind, &str)] = &[
     ("hubwatch_bodies_total", MetricKind::Counter, "Event bodies (or file lines) taken from the source."),
     ("hubwatch_records_total", MetricKind::Counter, "Log records decoded from the bodies."),
     ("hubwatch_matches_total", MetricKind::Counter, "Rule matches, before deduplication."),
@@ -71,7 +71,8 @@ pub const METRICS: &[(&str, MetricKind, &str)] = &[
 
 /// Process metrics set by `metrics-process` at each scrape, under the names of Prometheus's own
 /// client libraries (no `hubwatch_` prefix), so standard dashboards and alerts apply.
-pub const PROCESS_METRICS: &[&str] = &[
+#[cfg(test)]
+const PROCESS_METRICS: &[&str] = &[
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "process_virtual_memory_bytes",
@@ -84,7 +85,7 @@ pub const PROCESS_METRICS: &[&str] = &[
 
 /// The git commit the binary was built from: `HUBWATCH_REVISION` at build time (the Dockerfile
 /// passes its `REVISION` build argument), else `unknown`.
-pub const REVISION: &str = match option_env!("HUBWATCH_REVISION") {
+pub(crate) const REVISION: &str = match option_env!("HUBWATCH_REVISION") {
     Some(r) => r,
     None => "unknown",
 };
@@ -94,7 +95,7 @@ static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// The kind of a metric in [`METRICS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
+pub(crate) enum MetricKind {
     Counter,
     Gauge,
     Histogram,
@@ -104,7 +105,7 @@ static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
 
 /// The handle of the process-wide Prometheus recorder, installing it (and the metric
 /// descriptions) on first use.
-pub fn metrics_handle() -> Result<PrometheusHandle, MetricsError> {
+pub(crate) fn metrics_handle() -> Result<PrometheusHandle, MetricsError> {
     let mut slot = HANDLE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(h) = slot.as_ref() {
         return Ok(h.clone());
@@ -143,7 +144,7 @@ pub fn metrics_handle() -> Result<PrometheusHandle, MetricsError> {
 
 /// Registers the help text of every metric, and zero values for the unlabelled counters so
 /// they are scraped (and `increase()` works) before the first event.
-pub fn describe_metrics() {
+pub(crate) fn describe_metrics() {
     for &(name, kind, help) in METRICS {
         match kind {
             MetricKind::Counter => metrics::describe_counter!(name, help),
@@ -165,7 +166,7 @@ pub fn describe_metrics() {
 
 /// Marks the process start for `hubwatch_uptime_seconds` (first call wins; else the recorder's
 /// installation counts as the start).
-pub fn mark_started() {
+pub(crate) fn mark_started() {
     STARTED.get_or_init(Instant::now);
 }
 
@@ -174,14 +175,14 @@ fn process_collector() -> &'static metrics_process::Collector {
 }
 
 /// Sets the process metrics and the uptime to their current values (before each scrape).
-pub fn refresh_process_metrics() {
+pub(crate) fn refresh_process_metrics() {
     process_collector().collect();
     let started = *STARTED.get_or_init(Instant::now);
     metrics::gauge!("hubwatch_uptime_seconds").set(started.elapsed().as_secs_f64());
 }
 
 /// Zero values for a sink's series, so they exist from start-up.
-pub fn register_sink_metrics(sink: &str) {
+pub(crate) fn register_sink_metrics(sink: &str) {
     let labels = [("sink", sink.to_string())];
     metrics::counter!("hubwatch_sink_sent_total", &labels).increment(0);
     metrics::counter!("hubwatch_sink_failed_total", &labels).increment(0);
@@ -191,7 +192,7 @@ pub fn register_sink_metrics(sink: &str) {
 }
 
 /// Zero values for the context store's series, so they exist from start-up.
-pub fn register_context_metrics(store: &'static str) {
+pub(crate) fn register_context_metrics(store: &'static str) {
     metrics::counter!("hubwatch_context_records_total", "store" => store).increment(0);
     for op in ["write", "query"] {
         metrics::counter!("hubwatch_context_errors_total", "store" => store, "op" => op)
@@ -211,6 +212,19 @@ mod tests {
         for (name, _, help) in METRICS {
             assert!(name.starts_with("hubwatch_"));
             assert!(!help.is_empty());
+        }
+    }
+
+    #[test]
+    fn process_metrics_are_exported_under_their_standard_names() {
+        let handle = metrics_handle().expect("recorder");
+        refresh_process_metrics();
+        let text = handle.render();
+        for name in PROCESS_METRICS {
+            assert!(
+                text.lines().any(|l| l.starts_with(name)),
+                "{name} missing from /metrics"
+            );
         }
     }
 }

@@ -4,8 +4,8 @@
 //! unless the format is set. The level comes from `RUST_LOG`, else from the configuration. In
 //! JSON, structured values (an input's `source`) are nested JSON ([`json`]).
 
-pub mod json;
-pub mod metrics;
+pub(crate) mod json;
+pub(crate) mod metrics;
 
 use crate::detect::Problem;
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber; later calls are ignored.
-pub fn init(level: &str, format: LogFormat) {
+pub(crate) fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let json = match format {
         LogFormat::Json => true,
@@ -53,7 +53,7 @@ pub fn init(level: &str, format: LogFormat) {
 /// Logs bad input once per item, but at most `burst` lines per kind per interval; the rest are
 /// counted and summarised, so a flood of garbage cannot flood the logs.
 #[derive(Debug)]
-pub struct ProblemLog {
+pub(crate) struct ProblemLog {
     burst: u32,
     interval: Duration,
     state: Mutex<HashMap<&'static str, (Instant, u32, u64)>>,
@@ -66,7 +66,7 @@ impl Default for ProblemLog {
 }
 
 impl ProblemLog {
-    pub fn new(burst: u32, interval: Duration) -> Self {
+    pub(crate) fn new(burst: u32, interval: Duration) -> Self {
         ProblemLog {
             burst,
             interval,
@@ -74,7 +74,7 @@ impl ProblemLog {
         }
     }
 
-    pub fn report(&self, p: &Problem) {
+    pub(crate) fn report(&self, p: &Problem) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let entry = state.entry(p.kind).or_insert((now, 0, 0));
