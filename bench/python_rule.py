@@ -6,10 +6,9 @@ Azure.MonitorActivity.KeyVault.KeyAccessed.Recovered, as a baseline for `hubwatc
     python3 bench/python_rule.py --check HUBWATCH_ALERTS.jsonl PYTHON_ALERTS.jsonl  # compare
 
 Input: one Event Hubs body per line ({"records": [...]}, an array of records, or a bare record).
-Every record that is a JSON object is evaluated like Panther does (see
-../shared/notes/panther-rule-semantics.md): case-insensitive field lookup (exact key first, else
-the last key equal ignoring case), defaults only for missing keys, operationName upper-cased with
-str.upper and compared for equality, resultType exactly "Success"/"Succeeded". A record on which
+Every record that is a JSON object is evaluated like Panther does (see docs/rules.md):
+case-insensitive field lookup (exact key first, else the first key equal ignoring case),
+defaults only for missing keys, operationName upper-cased with str.upper and compared for equality, resultType exactly "Success"/"Succeeded". A record on which
 the rule raises counts as a rule error and raises no alert.
 
 --check compares the alerts of `hubwatch replay --no-dedup` with this script's on the same
@@ -47,6 +46,7 @@ class Event:
         for k, v in d.items():
             if k.lower() == low:
                 found = v
+                break
         return default if found is _MISSING else found
 
 

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example gen-corpus -- BODIES KEY_OP_FRACTION [SEED] > corpus.jsonl`
 
-#[path = "../benches/corpus.rs"]
+#[path = "../bench/criterion/corpus.rs"]
 mod corpus;
 
 use std::io::Write;

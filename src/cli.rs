@@ -6,7 +6,7 @@ use crate::detect::Detector;
 use crate::health::Health;
 use crate::replay::Replay;
 use crate::rules::loader::RuleOptions;
-use crate::rules::{testing, RuleSet};
+use crate::rules::{selftest, RuleSet};
 use crate::service;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context;
@@ -271,7 +271,7 @@ fn replay(
     context: Option<crate::context::ContextConfig>,
     inputs: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let (set, load_report) = testing::load_tested(rules)?;
+    let (set, load_report) = selftest::load_tested(rules)?;
     if let Some(summary) = load_report.summary() {
         eprintln!("hubwatch: {summary}");
     }
@@ -306,7 +306,7 @@ fn test(rules: &RuleOptions) -> anyhow::Result<ExitCode> {
     if let Some(summary) = load_report.summary() {
         println!("{summary}");
     }
-    let report = testing::run_all(&set);
+    let report = selftest::run_all(&set);
     for f in &report.failures {
         println!("{f}");
     }
@@ -337,7 +337,7 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
         let cancel = CancellationToken::new();
         signals.cancel_on_signal(&cancel);
         tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "hubwatch starting");
-        let http = crate::http::start(&config.http.listen, health.clone(), cancel.clone()).await?;
+        let http = crate::admin::start(&config.http.listen, health.clone(), cancel.clone()).await?;
         let result = service::run(config, health, cancel).await;
         if let Some(http) = http {
             http.shutdown().await;
@@ -467,9 +467,9 @@ fn list_rules() -> ExitCode {
 /// `hubwatch healthcheck`: one GET with a 3 s budget; the reason goes on one line.
 fn healthcheck(url: Option<String>) -> ExitCode {
     let url = url.unwrap_or_else(|| {
-        crate::http::default_probe_url(std::env::var("HUBWATCH_HTTP__LISTEN").ok().as_deref())
+        crate::admin::default_probe_url(std::env::var("HUBWATCH_HTTP__LISTEN").ok().as_deref())
     });
-    match crate::http::probe(&url, std::time::Duration::from_secs(3)) {
+    match crate::admin::probe(&url, std::time::Duration::from_secs(3)) {
         Ok(line) => {
             println!("ok: {line}");
             ExitCode::SUCCESS
@@ -488,7 +488,7 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     if config.backfill.account_url.is_some() {
         config.backfill.validate()?;
     }
-    let (rules, load_report) = testing::load_tested(&config.rules.options())?;
+    let (rules, load_report) = selftest::load_tested(&config.rules.options())?;
     if let Some(summary) = load_report.summary() {
         println!("{summary}");
     }

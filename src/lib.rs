@@ -12,6 +12,7 @@ pub use hubwatch_detect::{
 };
 
 pub mod ack;
+mod admin;
 pub mod azure;
 pub mod backfill;
 pub mod checkpoint;
@@ -21,7 +22,6 @@ pub mod context;
 pub mod dead_letter;
 mod durable;
 pub mod health;
-mod http;
 mod memory;
 mod pipeline;
 mod progress;

@@ -8,7 +8,7 @@
 //! dispatched; a write left to the retry queue holds one more acknowledgement of the event.
 
 use crate::ack::{Ack, Pending};
-use crate::alert::{Alert, Source};
+use crate::alert::{Alert, Origin};
 use crate::context::writer::Written;
 use crate::context::Context;
 use crate::dead_letter::{DeadLetter, DeadLetterFile};
@@ -77,7 +77,7 @@ impl Pipeline {
     pub(crate) async fn process(
         &self,
         body: &[u8],
-        source: &Source,
+        source: &Origin,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
         Ok(self.process_with_stats(body, source, cancel).await?.0)
@@ -87,7 +87,7 @@ impl Pipeline {
     pub(crate) async fn process_with_stats(
         &self,
         body: &[u8],
-        source: &Source,
+        source: &Origin,
         cancel: &CancellationToken,
     ) -> Result<(Arc<Pending>, Stats), Cancelled> {
         let now = OffsetDateTime::now_utc();
@@ -160,7 +160,7 @@ impl Pipeline {
         &self,
         error: crate::decode::BodyError,
         raw: &[u8],
-        source: &Source,
+        source: &Origin,
         cancel: &CancellationToken,
     ) -> Result<Arc<Pending>, Cancelled> {
         let (pending, _) = self

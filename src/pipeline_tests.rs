@@ -5,8 +5,8 @@ use super::*;
 use crate::test_support::{alert_body, eventually, pipeline, sink_config, Gate};
 use std::time::Duration;
 
-fn source(line: u64) -> Source {
-    Source::File {
+fn source(line: u64) -> Origin {
+    Origin::File {
         path: "input.jsonl".into(),
         line,
         record_index: None,
@@ -72,7 +72,7 @@ async fn a_malformed_body_is_dead_lettered_before_process_returns() {
     assert!(!dead.is_empty());
     assert!(
         dead.iter()
-            .all(|d| matches!(d.source, Some(Source::File { line: 7, .. }))),
+            .all(|d| matches!(d.source, Some(Origin::File { line: 7, .. }))),
         "{dead:?}"
     );
 }

@@ -1,7 +1,7 @@
 //! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core,
 //! optionally with a context store (Key Vault operations written, Key Vault alerts answered).
 
-use crate::alert::Source;
+use crate::alert::Origin;
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::BodyError;
 use crate::dedup::Deduper;
@@ -58,7 +58,7 @@ impl ReplayContext {
     fn handle(
         &self,
         body: &[u8],
-        source: &Source,
+        source: &Origin,
         limits: &crate::decode::DecodeLimits,
         alerts: &mut Vec<crate::alert::Alert>,
     ) -> Vec<crate::alert::Alert> {
@@ -234,8 +234,8 @@ impl<'a> Replay<'a> {
 }
 
 /// Where line `line` of input `path` came from.
-fn file_source(path: &str, line: u64) -> Source {
-    Source::File {
+fn file_source(path: &str, line: u64) -> Origin {
+    Origin::File {
         path: path.to_string(),
         line,
         record_index: None,
@@ -243,7 +243,7 @@ fn file_source(path: &str, line: u64) -> Source {
 }
 
 /// One line through detection, short of dedup.
-fn evaluate(detector: &Detector, max_body_bytes: usize, source: &Source, line: &Line) -> Evaluated {
+fn evaluate(detector: &Detector, max_body_bytes: usize, source: &Origin, line: &Line) -> Evaluated {
     match line {
         Line::Body(body) => detector.evaluate(body, source, OffsetDateTime::now_utc()),
         Line::TooLong { len, head } => Processed::rejected(

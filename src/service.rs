@@ -15,7 +15,7 @@ use crate::dedup::Deduper;
 use crate::detect::Detector;
 use crate::health::Health;
 use crate::pipeline::Pipeline;
-use crate::rules::testing::{load_tested, RulesError};
+use crate::rules::selftest::{load_tested, RulesError};
 use crate::sink::{self, worker};
 use crate::source::eventhubs::EventHubsSource;
 use crate::source::file::FileSource;
@@ -350,12 +350,12 @@ fn log_load_report(report: &crate::rules::loader::LoadReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::Source;
+    use crate::alert::Origin;
     use crate::test_support::{alert_body, pipeline, sink_config, Gate};
     use tokio::time::Instant;
 
-    fn source() -> Source {
-        Source::File {
+    fn source() -> Origin {
+        Origin::File {
             path: "input.jsonl".into(),
             line: 1,
             record_index: None,

@@ -1,6 +1,6 @@
 //! Property tests: decoding never panics, and one bad record never costs the others.
 
-use hubwatch::alert::Source;
+use hubwatch::alert::Origin;
 use hubwatch::decode::{decode_body, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
@@ -76,7 +76,7 @@ proptest! {
         // End to end: every good record raises its alert (dedup off).
         let rules = Arc::new(seed_rules());
         let detector = Detector::new(rules, DecodeLimits::default());
-        let source = Source::File { path: "p".into(), line: 1, record_index: None };
+        let source = Origin::File { path: "p".into(), line: 1, record_index: None };
         let out = detector.process(&body, &source, &mut Deduper::new(false), time::OffsetDateTime::now_utc());
         prop_assert_eq!(out.alerts.len(), n);
     }
@@ -112,7 +112,7 @@ fn huge_and_deep_inputs_stay_bounded() {
         "{{\"operationName\":\"Microsoft.KeyVault/vaults/keys/read/action\",\"resultType\":\"Success\",\"x\":{deep_obj}}}"
     );
     let detector = Detector::new(Arc::new(seed_rules()), limits);
-    let source = Source::File {
+    let source = Origin::File {
         path: "p".into(),
         line: 1,
         record_index: None,
@@ -363,7 +363,7 @@ proptest! {
         // End to end: one alert per matching record (dedup off); every other record and part
         // is a dead-letter entry.
         let detector = Detector::new(Arc::new(seed_rules()), limits);
-        let source = Source::File { path: "p".into(), line: 1, record_index: None };
+        let source = Origin::File { path: "p".into(), line: 1, record_index: None };
         let out = detector.process(&body, &source, &mut Deduper::new(false), time::OffsetDateTime::now_utc());
         let matching = want.records.iter().filter(|r| r.windows(9).any(|w| w == b"keys/read")).count();
         prop_assert_eq!(out.alerts.len(), matching);

@@ -18,7 +18,7 @@
 //!    text spells values with `\uXXXX` escapes, escaped slashes and the characters whose case
 //!    mappings yield ASCII.
 
-use hubwatch::alert::Source;
+use hubwatch::alert::Origin;
 use hubwatch::decode::DecodeLimits;
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
@@ -332,7 +332,7 @@ fn body() -> impl Strategy<Value = (String, Vec<Map<String, Value>>)> {
 }
 
 fn process(detector: &Detector, body: &str) -> hubwatch::detect::Processed {
-    let source = Source::File {
+    let source = Origin::File {
         path: "prop".into(),
         line: 1,
         record_index: None,

@@ -2,7 +2,7 @@
 //! detection alerts as Panther's would, and a broken rule file is reported with its path and
 //! line.
 
-use hubwatch::rules::{load_rule, testing, LoadError, RuleSet};
+use hubwatch::rules::{load_rule, selftest, LoadError, RuleSet};
 use std::path::Path;
 
 #[test]
@@ -21,7 +21,7 @@ fn shipped_rules_load_and_pass_their_tests() {
             "{id} is loaded and enabled"
         );
     }
-    let report = testing::run_all(&set);
+    let report = selftest::run_all(&set);
     let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
     assert!(
         failures.is_empty(),

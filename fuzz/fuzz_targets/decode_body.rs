@@ -5,7 +5,7 @@
 //! dead-letters exactly the bad records and parts.
 #![no_main]
 
-use hubwatch::alert::Source;
+use hubwatch::alert::Origin;
 use hubwatch::decode::{decode_body, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
             panic!("decoding does not account for the body: {gap}");
         }
     }
-    let source = Source::File {
+    let source = Origin::File {
         path: "fuzz".into(),
         line: 1,
         record_index: None,

@@ -2,7 +2,7 @@
 //! the detector (with its prefilter) raises no alert for a record, no rule matches it.
 #![no_main]
 
-use hubwatch::alert::Source;
+use hubwatch::alert::Origin;
 use hubwatch::decode::DecodeLimits;
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
     // The detector with its prefilter, on the record as a bare body and wrapped in records.
     let wrapped = format!("{{\"records\":[{text}]}}");
     for body in [text.as_bytes(), wrapped.as_bytes()] {
-        let source = Source::File {
+        let source = Origin::File {
             path: "fuzz".into(),
             line: 1,
             record_index: None,

@@ -2,7 +2,7 @@
 //! They go through the same pipeline as the live path, which (with `[context]` on) also writes
 //! their Key Vault operations to the context store before their events count as delivered.
 
-use crate::alert::Source;
+use crate::alert::Origin;
 use std::borrow::Cow;
 
 /// One complete line of an archive blob.
@@ -31,8 +31,8 @@ pub(super) struct RecordBatch<'a> {
 
 impl RecordBatch<'_> {
     /// The alert `source` of a line of this batch.
-    pub(super) fn source(&self, line: &ArchiveLine<'_>) -> Source {
-        Source::Blob {
+    pub(super) fn source(&self, line: &ArchiveLine<'_>) -> Origin {
+        Origin::Blob {
             container: self.container.to_string(),
             blob: self.blob.to_string(),
             line: line.line,

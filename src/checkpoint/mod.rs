@@ -2,7 +2,7 @@
 //!
 //! `azure_messaging_eventhubs` 0.16 ships only an in-memory
 //! [`CheckpointStore`]; its blob-backed companion crate does not build with
-//! SDK 0.16 (see `shared/notes/azure-eventhubs-rust-facts.md`). This module
+//! SDK 0.16, so hubwatch writes its own (over `crate::azure::blob`). This module
 //! provides two implementations of the SDK trait:
 //!
 //! * [`FileCheckpointStore`]: state in a local directory, for a single

@@ -11,7 +11,7 @@ use super::answers::{self, Limits};
 use super::extract::{extract, may_hold_keyvault};
 use super::{followup, ContextConfig, ContextStore, FollowUp, KvOp, StoreError};
 use crate::ack::Ack;
-use crate::alert::{Alert, Source};
+use crate::alert::{Alert, Origin};
 use crate::decode::{decode_body, DecodeLimits};
 use crate::health::Health;
 use serde_json::{Map, Value};
@@ -105,7 +105,7 @@ impl Context {
 
     /// The Key Vault operations of a body (records the decoder accepts; the rest is the
     /// detector's to dead-letter).
-    pub fn extract(&self, body: &[u8], source: &Source, limits: &DecodeLimits) -> Vec<KvOp> {
+    pub fn extract(&self, body: &[u8], source: &Origin, limits: &DecodeLimits) -> Vec<KvOp> {
         if !may_hold_keyvault(body) {
             return Vec::new();
         }

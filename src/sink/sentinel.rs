@@ -60,7 +60,7 @@
 use super::http;
 use super::{Sink, SinkBuildError, SinkConfig, SinkError};
 use crate::actor::Actor;
-use crate::alert::{Alert, Source};
+use crate::alert::{Alert, Origin};
 use crate::entities::Entity;
 use crate::rules::spec::Mitre;
 use azure_core::credentials::TokenCredential;
@@ -124,7 +124,7 @@ pub struct AlertRow<'a> {
     pub summary: &'a Map<String, Value>,
     pub alert_context: &'a Map<String, Value>,
     pub event: &'a RawValue,
-    pub source: &'a Source,
+    pub source: &'a Origin,
     pub kind: &'a str,
     pub runbook_answers: &'a Value,
 }

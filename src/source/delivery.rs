@@ -9,7 +9,7 @@
 //! checkpoints and drain is the same for every source.
 
 use super::context::DeliverySettings;
-use crate::alert::Source;
+use crate::alert::Origin;
 use crate::decode::BodyError;
 use crate::health::Health;
 use crate::pipeline::Pipeline;
@@ -87,7 +87,7 @@ pub(crate) trait Feed: Send {
     ) -> Take<Self::Event>;
 
     /// Where the event's alerts say they came from.
-    fn source(&self, event: &Self::Event) -> Source;
+    fn source(&self, event: &Self::Event) -> Origin;
 
     fn body<'e>(&self, event: &'e Self::Event) -> Body<'e>;
 

@@ -8,7 +8,7 @@
 
 use super::context::SourceContext;
 use super::delivery::{self, Body, CheckpointFailed, End, Feed, Take};
-use crate::alert::Source;
+use crate::alert::Origin;
 use crate::decode::BodyError;
 use crate::progress::Progress;
 use crate::source::lines::{Line, LineReader};
@@ -137,8 +137,8 @@ impl Feed for FileFeed<'_> {
         Take::Deliver(item)
     }
 
-    fn source(&self, event: &(u64, Line)) -> Source {
-        Source::File {
+    fn source(&self, event: &(u64, Line)) -> Origin {
+        Origin::File {
             path: self.path.to_string(),
             line: event.0,
             record_index: None,

@@ -7,7 +7,7 @@ use super::context::SourceContext;
 use super::delivery::{self, Body, CheckpointFailed, End, Feed, Take};
 use super::lag::LagTracker;
 use super::poison::{self, PoisonPolicy};
-use crate::alert::Source;
+use crate::alert::Origin;
 use crate::azure;
 use crate::decode::BodyError;
 use crate::pipeline::Pipeline;
@@ -354,9 +354,9 @@ impl Feed for PartitionWorker {
         Take::Deliver(ev)
     }
 
-    fn source(&self, ev: &ReceivedEventData) -> Source {
+    fn source(&self, ev: &ReceivedEventData) -> Origin {
         let ctx = &self.ctx;
-        Source::EventHubs {
+        Origin::EventHubs {
             namespace: ctx.namespace.clone(),
             eventhub: ctx.eventhub.clone(),
             consumer_group: ctx.consumer_group.clone(),

@@ -10,7 +10,7 @@
 //! checkpoints past it (see `PartitionWorker::poison_failure`).
 
 use super::partition::PartitionContext;
-use crate::alert::Source;
+use crate::alert::Origin;
 use crate::dead_letter::{DeadLetter, EntryKind};
 use azure_core_amqp::error::{AmqpErrorCondition, AmqpErrorKind};
 use azure_core_amqp::AmqpError;
@@ -132,7 +132,7 @@ pub(super) fn dead_letter(
     failures: u32,
     error: &str,
 ) -> DeadLetter {
-    let source = Source::EventHubs {
+    let source = Origin::EventHubs {
         namespace: ctx.namespace.clone(),
         eventhub: ctx.eventhub.clone(),
         consumer_group: ctx.consumer_group.clone(),

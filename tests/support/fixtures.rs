@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use hubwatch::actor::Actor;
-use hubwatch::alert::{Alert, Source};
+use hubwatch::alert::{Alert, Origin};
 use hubwatch::entities::{Account, Entity, Ip};
 use hubwatch::rules::spec::{Mitre, Severity};
 use hubwatch::sink::SinkConfig;
@@ -72,7 +72,7 @@ pub fn alert(i: usize) -> Alert {
             r#"{{"time":"2026-11-28T10:00:00Z","operationName":"KeyGet","i":{i}}}"#
         ))
         .unwrap(),
-        source: Source::File {
+        source: Origin::File {
             path: "test.jsonl".into(),
             line: i as u64,
             record_index: None,

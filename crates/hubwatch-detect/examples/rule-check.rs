@@ -9,7 +9,7 @@
 //! `{"i", "rule", "error"}`, the format `tests/python/panther_oracle.py` prints for panther_core.
 
 use hubwatch_detect::record::Record;
-use hubwatch_detect::rules::{builtin, load_rule, testing, Rule};
+use hubwatch_detect::rules::{builtin, load_rule, selftest, Rule};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -44,9 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         unported.len()
     );
     let Some(records) = records else {
-        let mut report = testing::TestReport::default();
+        let mut report = selftest::TestReport::default();
         for rule in &rules {
-            testing::run_rule(rule, &mut report);
+            selftest::run_rule(rule, &mut report);
         }
         for f in &report.failures {
             println!("{f}");

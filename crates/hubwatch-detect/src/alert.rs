@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 /// Where a record came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Source {
+pub enum Origin {
     /// A line of a file (or of standard input, path `-`), 1-based.
     File {
         path: String,
@@ -46,14 +46,14 @@ pub enum Source {
     },
 }
 
-impl Source {
+impl Origin {
     /// The same position, narrowed to one record of the body.
-    pub fn with_record(&self, index: usize) -> Source {
+    pub fn with_record(&self, index: usize) -> Origin {
         let mut s = self.clone();
         match &mut s {
-            Source::File { record_index, .. }
-            | Source::EventHubs { record_index, .. }
-            | Source::Blob { record_index, .. } => *record_index = Some(index),
+            Origin::File { record_index, .. }
+            | Origin::EventHubs { record_index, .. }
+            | Origin::Blob { record_index, .. } => *record_index = Some(index),
         }
         s
     }
@@ -61,20 +61,20 @@ impl Source {
     /// When Event Hubs accepted the event, if known.
     pub fn enqueued_time(&self) -> Option<OffsetDateTime> {
         match self {
-            Source::EventHubs { enqueued_time, .. } => *enqueued_time,
-            Source::File { .. } | Source::Blob { .. } => None,
+            Origin::EventHubs { enqueued_time, .. } => *enqueued_time,
+            Origin::File { .. } | Origin::Blob { .. } => None,
         }
     }
 
     /// A stable text form of the position, for ids of per-record alerts.
     pub fn key(&self) -> String {
         match self {
-            Source::File {
+            Origin::File {
                 path,
                 line,
                 record_index,
             } => format!("file:{path}:{line}:{}", record_index.unwrap_or(0)),
-            Source::EventHubs {
+            Origin::EventHubs {
                 namespace,
                 eventhub,
                 partition,
@@ -85,7 +85,7 @@ impl Source {
                 "eventhubs:{namespace}/{eventhub}/{partition}:{sequence_number}:{}",
                 record_index.unwrap_or(0)
             ),
-            Source::Blob {
+            Origin::Blob {
                 container,
                 blob,
                 offset,
@@ -148,7 +148,7 @@ pub struct Alert {
     pub runbook_answers: Option<Value>,
     /// The matched record exactly as received.
     pub event: Box<RawValue>,
-    pub source: Source,
+    pub source: Origin,
 }
 
 /// Everything needed to build an alert from one matched record.
@@ -157,7 +157,7 @@ pub struct AlertInput<'a> {
     pub detection: Detection,
     pub record: &'a Map<String, Value>,
     pub raw: &'a str,
-    pub source: Source,
+    pub source: Origin,
     pub window_start: OffsetDateTime,
     pub alert_id: String,
     pub detected_at: OffsetDateTime,
@@ -254,7 +254,7 @@ pub fn alert_id(rule_id: &str, dedup: &str, window_start: OffsetDateTime) -> Str
 }
 
 /// The id of a per-record alert (dedup off): rule, dedup string and the record's position.
-pub fn record_alert_id(rule_id: &str, dedup: &str, source: &Source) -> String {
+pub fn record_alert_id(rule_id: &str, dedup: &str, source: &Origin) -> String {
     let mut h = Sha256::new();
     h.update(rule_id.as_bytes());
     h.update([0]);

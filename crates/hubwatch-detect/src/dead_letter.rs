@@ -3,7 +3,7 @@
 //! The service writes these, one JSON object per line, to its dead-letter file; the detection
 //! core only builds them.
 
-use crate::alert::{Alert, Source};
+use crate::alert::{Alert, Origin};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -32,7 +32,7 @@ pub struct DeadLetter {
     pub kind: EntryKind,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<Source>,
+    pub source: Option<Origin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +49,7 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     /// An entry for raw input (a body or a record).
-    pub fn raw(kind: EntryKind, reason: String, source: Option<Source>, raw: &[u8]) -> Self {
+    pub fn raw(kind: EntryKind, reason: String, source: Option<Origin>, raw: &[u8]) -> Self {
         use base64::Engine;
         let (body, body_base64) = match std::str::from_utf8(raw) {
             Ok(s) => (Some(s.to_string()), None),

@@ -8,7 +8,7 @@
 //! period, if longer) past its end, and the oldest windows go first when the key count exceeds
 //! a cap. A record arriving later than that raises its alert again, with the same `alert_id`.
 
-use crate::alert::{alert_id, record_alert_id, Source};
+use crate::alert::{alert_id, record_alert_id, Origin};
 use crate::rules::Rule;
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
@@ -69,7 +69,7 @@ impl Deduper {
         rule: &Rule,
         dedup: &str,
         event_time: OffsetDateTime,
-        source: &Source,
+        source: &Origin,
     ) -> Admission {
         let period = rule.dedup_period_minutes() as i64 * 60;
         let t = event_time.unix_timestamp();
@@ -148,7 +148,7 @@ pub trait Admit {
         rule: &Rule,
         dedup: &str,
         event_time: OffsetDateTime,
-        source: &Source,
+        source: &Origin,
     ) -> Admission;
 }
 
@@ -158,7 +158,7 @@ impl Admit for Deduper {
         rule: &Rule,
         dedup: &str,
         event_time: OffsetDateTime,
-        source: &Source,
+        source: &Origin,
     ) -> Admission {
         Deduper::admit(self, rule, dedup, event_time, source)
     }
@@ -170,7 +170,7 @@ impl Admit for &std::sync::Mutex<Deduper> {
         rule: &Rule,
         dedup: &str,
         event_time: OffsetDateTime,
-        source: &Source,
+        source: &Origin,
     ) -> Admission {
         let mut d = self.lock().unwrap_or_else(|e| e.into_inner());
         d.admit(rule, dedup, event_time, source)
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn one_alert_per_key_and_window_with_stable_ids() {
         let r = rule();
-        let src = Source::File {
+        let src = Origin::File {
             path: "p".into(),
             line: 1,
             record_index: None,
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn state_is_bounded() {
         let r = rule();
-        let src = Source::File {
+        let src = Origin::File {
             path: "p".into(),
             line: 1,
             record_index: None,

@@ -5,7 +5,7 @@
 //! in any casing); the remaining records are parsed and run through every rule; matches go
 //! through [`dedup`](crate::dedup) and become [`Alert`]s. Nothing here does I/O.
 
-use crate::alert::{Alert, AlertInput, Source};
+use crate::alert::{Alert, AlertInput, Origin};
 use crate::dead_letter::{DeadLetter, EntryKind};
 use crate::decode::{decode_body, excerpt, head, BodyError, DecodeLimits, DEAD_LETTER_HEAD};
 use crate::dedup::{event_time, Admission, Admit};
@@ -84,7 +84,7 @@ pub struct Processed {
 impl Processed {
     /// A body rejected as a whole. Of an oversized one the entry keeps only the first
     /// [`DEAD_LETTER_HEAD`] bytes, so it stays a bounded line.
-    pub fn rejected(error: BodyError, raw: &[u8], source: &Source) -> Processed {
+    pub fn rejected(error: BodyError, raw: &[u8], source: &Origin) -> Processed {
         let mut reason = error.to_string();
         let raw = match error {
             BodyError::TooLarge { .. } => {
@@ -146,7 +146,7 @@ impl Detector {
     pub fn process(
         &self,
         body: &[u8],
-        source: &Source,
+        source: &Origin,
         dedup: &mut impl Admit,
         now: OffsetDateTime,
     ) -> Processed {
@@ -155,7 +155,7 @@ impl Detector {
 
     /// Decode, prefilter and rules: everything but dedup, so bodies can be evaluated in
     /// parallel and admitted in order.
-    pub fn evaluate(&self, body: &[u8], source: &Source, now: OffsetDateTime) -> Evaluated {
+    pub fn evaluate(&self, body: &[u8], source: &Origin, now: OffsetDateTime) -> Evaluated {
         let mut out = Evaluated::default();
         out.stats.bodies = 1;
         let decoded = match decode_body(body, &self.limits) {

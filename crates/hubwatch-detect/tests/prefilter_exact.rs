@@ -16,7 +16,7 @@
 
 mod support;
 
-use hubwatch_detect::alert::Source;
+use hubwatch_detect::alert::Origin;
 use hubwatch_detect::decode::DecodeLimits;
 use hubwatch_detect::dedup::Deduper;
 use hubwatch_detect::detect::Detector;
@@ -362,7 +362,7 @@ fn brute_force(detector_rules: &[Rule], text: &str) -> Vec<(usize, String)> {
 }
 
 fn detected(detector: &Detector, text: &str) -> Vec<(usize, String)> {
-    let source = Source::File {
+    let source = Origin::File {
         path: "prefilter_exact".into(),
         line: 1,
         record_index: None,
@@ -373,9 +373,9 @@ fn detected(detector: &Detector, text: &str) -> Vec<(usize, String)> {
         .alerts
         .iter()
         .map(|a| match &a.source {
-            Source::File { record_index, .. }
-            | Source::EventHubs { record_index, .. }
-            | Source::Blob { record_index, .. } => (record_index.unwrap_or(0), a.rule_id.clone()),
+            Origin::File { record_index, .. }
+            | Origin::EventHubs { record_index, .. }
+            | Origin::Blob { record_index, .. } => (record_index.unwrap_or(0), a.rule_id.clone()),
         })
         .collect();
     got.sort();

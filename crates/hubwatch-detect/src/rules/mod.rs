@@ -7,9 +7,9 @@
 pub mod builtin;
 pub mod loader;
 pub mod py;
+pub mod selftest;
 pub mod simple;
 pub mod spec;
-pub mod testing;
 
 use crate::record::Record;
 use serde_json::{Map, Value};

@@ -280,7 +280,7 @@ fn shipped_rule_files_bind_and_pass_their_tests() {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
-    let report = crate::rules::testing::run_all(&set);
+    let report = crate::rules::selftest::run_all(&set);
     let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for (id, filename) in [
@@ -329,7 +329,7 @@ fn shipped_rule_files_bind_and_pass_their_tests() {
 /// The issue's body through the whole detector (prefilter, every shipped rule, dedup).
 #[test]
 fn issue_body_raises_nothing_and_its_success_twin_one_alert() {
-    use crate::alert::Source;
+    use crate::alert::Origin;
     use crate::decode::DecodeLimits;
     use crate::dedup::Deduper;
     use crate::detect::Detector;
@@ -338,7 +338,7 @@ fn issue_body_raises_nothing_and_its_success_twin_one_alert() {
         Err(e) => panic!("{e}"),
     };
     let detector = Detector::new(set, DecodeLimits::default());
-    let source = Source::File {
+    let source = Origin::File {
         path: "issue".into(),
         line: 1,
         record_index: None,
@@ -488,7 +488,7 @@ mod generated {
                 std::sync::Arc::new(set),
                 crate::decode::DecodeLimits::default(),
             );
-            let source = crate::alert::Source::File { path: "prop".into(), line: 1, record_index: None };
+            let source = crate::alert::Origin::File { path: "prop".into(), line: 1, record_index: None };
             let out = detector.process(
                 body.as_bytes(),
                 &source,

@@ -5,7 +5,7 @@
 //! `cargo bench --bench context` (figures in bench/README.md, "Context store").
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hubwatch::alert::Source;
+use hubwatch::alert::Origin;
 use hubwatch::context::{self, ContextConfig, ContextStore, StoreKind};
 use hubwatch::decode::DecodeLimits;
 use hubwatch::health::Health;
@@ -95,7 +95,7 @@ fn bench(c: &mut Criterion) {
         c.redis.key_prefix = format!("bench:{}:", std::process::id());
         stores.push(("redis".into(), c));
     }
-    let source = Source::File {
+    let source = Origin::File {
         path: "bench".into(),
         line: 1,
         record_index: None,

@@ -9,7 +9,7 @@
 mod corpus;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hubwatch::alert::Source;
+use hubwatch::alert::Origin;
 use hubwatch::decode::{decode_body, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
@@ -27,7 +27,7 @@ fn rule_set(all: bool) -> RuleSet {
 }
 
 fn bench(c: &mut Criterion) {
-    let source = Source::File {
+    let source = Origin::File {
         path: "bench".into(),
         line: 1,
         record_index: None,
