@@ -8,7 +8,7 @@
 
 use crate::azure;
 use crate::checkpoint::{BlobCheckpointStore, BlobCheckpointStoreOptions, FileCheckpointStore};
-use crate::config::{CheckpointKind, Config, SourceKind};
+use crate::config::{CheckpointKind, CheckpointStoreConfig, Config, SourceConfig, SourceKind};
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::DecodeLimits;
 use crate::dedup::Deduper;
@@ -54,7 +54,7 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let pipeline = Arc::new(build_pipeline(&config, health).await?);
     tracing::info!(
-        source = config.source.kind.as_str(),
+        source = config.source.kind().as_str(),
         "sinks started; starting the source"
     );
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
@@ -68,19 +68,19 @@ pub async fn run(
             tokio::time::Instant::now()
         }
     });
-    let checkpoint_every = Duration::from_millis(config.checkpoint.interval_ms);
-    let result = match config.source.kind {
-        SourceKind::File | SourceKind::Stdin => {
-            let paths: Vec<String> = match config.source.kind {
-                SourceKind::Stdin => vec!["-".into()],
-                _ => config
-                    .source
-                    .path
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
+    let checkpoint_every = Duration::from_millis(config.checkpoint.cadence.interval_ms);
+    let checkpoint_every_events = config.checkpoint.cadence.interval_events;
+    let result = match &config.source {
+        SourceConfig::File(_) | SourceConfig::Stdin(_) => {
+            let (paths, follow): (Vec<String>, bool) = match &config.source {
+                SourceConfig::File(f) => (
+                    f.path.iter().map(|p| p.display().to_string()).collect(),
+                    f.follow,
+                ),
+                SourceConfig::Stdin(s) => (vec!["-".into()], s.follow),
+                SourceConfig::Eventhubs(_) => (Vec::new(), false),
             };
-            let positions = match (config.checkpoint.kind, config.source.kind) {
+            let positions = match (config.checkpoint.kind(), config.source.kind()) {
                 (CheckpointKind::File, SourceKind::File) => {
                     Some(FilePositions::open(&config.checkpoint_dir()).map_err(|e| {
                         ServiceError::Checkpoint(format!(
@@ -93,10 +93,10 @@ pub async fn run(
             };
             let source = FileSource {
                 paths,
-                follow: config.source.follow,
+                follow,
                 max_body_bytes: config.service.max_body_bytes,
                 channel_capacity: config.service.channel_capacity,
-                checkpoint_every_events: config.checkpoint.interval_events,
+                checkpoint_every_events,
                 checkpoint_every,
                 shutdown_grace: grace,
                 positions,
@@ -106,7 +106,7 @@ pub async fn run(
                 .await
                 .map_err(ServiceError::from)
         }
-        SourceKind::Eventhubs => 'eventhubs: {
+        SourceConfig::Eventhubs(source_config) => 'eventhubs: {
             let startup = Startup::new(
                 Duration::from_secs(config.service.startup_timeout_secs),
                 pipeline.health().clone(),
@@ -117,10 +117,10 @@ pub async fn run(
             };
             crate::checkpoint::keda::log_at_start(&config);
             let source = EventHubsSource {
-                config: config.source.clone(),
+                config: source_config.clone(),
                 store,
                 settings: PartitionSettings {
-                    checkpoint_every_events: config.checkpoint.interval_events,
+                    checkpoint_every_events,
                     checkpoint_every,
                     shutdown_grace: grace,
                     channel_capacity: config.service.channel_capacity,
@@ -176,7 +176,7 @@ pub async fn build_pipeline(
                 index,
                 message: e.to_string(),
             })?;
-        let dead_letter = cfg.dead_letter_path.clone().unwrap_or_else(|| {
+        let dead_letter = cfg.shared.dead_letter_path.clone().unwrap_or_else(|| {
             config
                 .service
                 .state_dir
@@ -243,22 +243,20 @@ async fn checkpoint_store(
     startup: &Startup,
     cancel: &CancellationToken,
 ) -> Result<Option<Arc<dyn CheckpointStore>>, ServiceError> {
-    let c = &config.checkpoint;
-    match c.kind {
-        CheckpointKind::Memory => Ok(Some(Arc::new(
+    match &config.checkpoint.store {
+        CheckpointStoreConfig::Memory(_) => Ok(Some(Arc::new(
             azure_messaging_eventhubs::InMemoryCheckpointStore::new(),
         ))),
-        CheckpointKind::File => {
+        CheckpointStoreConfig::File(_) => {
             let dir = config.checkpoint_dir();
             let store = FileCheckpointStore::open(&dir)
                 .map_err(|e| ServiceError::Checkpoint(format!("{}: {e}", dir.display())))?;
             Ok(Some(Arc::new(store)))
         }
-        CheckpointKind::Blob => {
+        CheckpointStoreConfig::Blob(c) => {
             let fail = |e: String| ServiceError::Checkpoint(e);
-            let url = c.container_url.clone().unwrap_or_default();
-            let auth =
-                azure::blob_auth(&c.blob_auth_settings()).map_err(|e| fail(e.to_string()))?;
+            let url = c.container_url.clone();
+            let auth = azure::blob_auth("checkpoint", &c.auth).map_err(|e| fail(e.to_string()))?;
             let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
                 .map_err(|e| fail(e.to_string()))?;
             let reached = startup

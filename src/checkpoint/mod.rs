@@ -25,6 +25,7 @@
 //! [`CheckpointStore`]: azure_messaging_eventhubs::CheckpointStore
 
 pub mod blob;
+pub mod config;
 pub mod file;
 pub mod keda;
 

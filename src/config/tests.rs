@@ -17,11 +17,19 @@ fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     )
 }
 
+/// The file source's paths (none for another kind).
+fn paths(c: &Config) -> Vec<PathBuf> {
+    match &c.source {
+        SourceConfig::File(f) => f.path.clone(),
+        _ => Vec::new(),
+    }
+}
+
 #[test]
 fn defaults_and_env_overrides() {
     let c = load(BASE, &[]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.source.path, vec![PathBuf::from("a.jsonl")]);
-    assert_eq!(c.checkpoint.interval_events, 100);
+    assert_eq!(paths(&c), vec![PathBuf::from("a.jsonl")]);
+    assert_eq!(c.checkpoint.cadence.interval_events, 100);
     assert!(c.rules.dedup);
     let c = load(
         BASE,
@@ -37,13 +45,13 @@ fn defaults_and_env_overrides() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!c.rules.dedup);
-    assert_eq!(c.checkpoint.interval_events, 7);
+    assert_eq!(c.checkpoint.cadence.interval_events, 7);
     assert_eq!(c.sinks.len(), 2);
     assert_eq!(
-        c.sinks[0].min_severity,
+        c.sinks[0].shared.min_severity,
         Some(crate::rules::spec::Severity::High)
     );
-    assert_eq!(c.source.path.len(), 2);
+    assert_eq!(paths(&c).len(), 2);
 }
 
 #[test]
@@ -106,7 +114,7 @@ fn sink_names_are_unique_and_checked_with_the_rest() {
 #[test]
 fn env_overrides_of_string_keys_stay_strings() {
     let c = load(BASE, &[("HUBWATCH_SINKS__0__NAME", "2024")]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.sinks[0].name.as_deref(), Some("2024"));
+    assert_eq!(c.sinks[0].shared.name.as_deref(), Some("2024"));
 }
 
 #[test]

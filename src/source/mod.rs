@@ -1,6 +1,7 @@
 //! Sources: where Event Hubs bodies come from (an Event Hub, files, standard input).
 
 mod claim;
+pub mod config;
 pub mod eventhubs;
 pub mod file;
 pub mod identity;
