@@ -58,10 +58,16 @@ pub struct SinkConfig {
 /// The keys of one sink kind, chosen by `kind`.
 #[derive(Debug, Clone)]
 pub enum SinkKindConfig {
+    /// `stdout`: JSON lines on standard output.
     Stdout(StdoutSinkConfig),
+    /// `file`: a JSON-lines file, rotated by size.
     File(FileSinkConfig),
+    /// `webhook`: HTTP POSTs (plain JSON, Slack or Teams).
     Webhook(WebhookSinkConfig),
+    /// `eventhubs`: an output Event Hub.
     Eventhubs(EventHubsSinkConfig),
+    /// `sentinel`: a data collection rule's stream (e.g. `Custom-HubwatchAlerts`) through the
+    /// Logs Ingestion API.
     Sentinel(SentinelSinkConfig),
 }
 

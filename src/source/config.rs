@@ -26,6 +26,8 @@ impl SourceKind {
 }
 
 /// `[source]`.
+// One value per process: boxing the large variant would only add noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Eventhubs(EventHubsSourceConfig),

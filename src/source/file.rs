@@ -4,6 +4,10 @@
 //! Lines are read on a blocking thread and handed over through a bounded channel, so a slow
 //! sink slows reading. With `follow`, the source keeps polling a file for appended lines.
 
+pub mod config;
+
+pub use config::FileSourceConfig;
+
 use crate::alert::Source;
 use crate::decode::BodyError;
 use crate::pipeline::Pipeline;
@@ -16,32 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// `[source] kind = "file"`: the files of bodies, one per line.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSourceConfig {
-    /// `path = "a"` or `path = ["a", "b"]`.
-    #[serde(deserialize_with = "one_or_many")]
-    pub path: Vec<PathBuf>,
-    /// Keep reading lines appended to the last file instead of stopping at its end.
-    #[serde(default)]
-    pub follow: bool,
-}
-
-/// `path = "a"` or `path = ["a", "b"]`.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(PathBuf),
-        Many(Vec<PathBuf>),
-    }
-    Ok(match <OneOrMany as serde::Deserialize>::deserialize(d)? {
-        OneOrMany::One(p) => vec![p],
-        OneOrMany::Many(v) => v,
-    })
-}
 
 /// Settings of a file or stdin source.
 pub struct FileSource {
