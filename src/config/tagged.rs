@@ -39,6 +39,9 @@ impl KeyError {
 
     fn from_path(e: serde_path_to_error::Error<toml::de::Error>, required: &str) -> Self {
         let inner = e.inner().to_string();
+        // toml ends its message with the keys it passed (`in `url``); the key is named here,
+        // and the section's own reader adds the section.
+        let inner = inner.split("\nin `").next().unwrap_or_default();
         let (key, message) = join(&e.path().to_string(), inner.trim());
         if inner.trim().starts_with("key `") {
             // A part's error that already names its key.

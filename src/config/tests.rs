@@ -158,3 +158,66 @@ fn blob_auth_is_checked_as_run_will_use_it() {
         load(&format!("{eventhubs}{ok}"), &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }
+
+#[test]
+fn a_key_of_another_kind_is_refused_naming_it_and_its_entry() {
+    let err = |text: &str, env: &[(&str, &str)]| match load(text, env) {
+        Ok(_) => panic!("accepted: {text}"),
+        Err(e) => e.to_string(),
+    };
+    let two = format!("{BASE}\n[[sinks]]\nkind = \"file\"\npath = \"a\"\nurl = \"https://h/\"\n");
+    let e = err(&two, &[]);
+    assert!(
+        e.contains("sinks[1].url") && e.contains("unknown field"),
+        "{e}"
+    );
+    let e = err(&format!("{BASE}\n[[sinks]]\nkind = \"file\"\n"), &[]);
+    assert!(e.contains("sinks[1].path") && e.contains("required"), "{e}");
+    let e = err(BASE, &[("HUBWATCH_SINKS__0__URL", "https://h/")]);
+    assert!(
+        e.contains("HUBWATCH_SINKS__0__URL") && e.contains("sinks[0].url"),
+        "{e}"
+    );
+    let e = err(
+        &format!("{BASE}[checkpoint]\nkind = \"memory\"\npath = \"x\"\n"),
+        &[],
+    );
+    assert!(e.contains("checkpoint.path"), "{e}");
+    let e = err(&format!("{BASE}[[sinks]]\nkind = \"pigeon\"\n"), &[]);
+    assert!(e.contains("sinks[1].kind") && e.contains("pigeon"), "{e}");
+}
+
+#[test]
+fn keys_below_a_kind_take_overrides_like_any_other() {
+    let hub = "[source]\nkind = \"eventhubs\"\nnamespace = \"ns.servicebus.windows.net\"\neventhub = \"h\"\ncredential = \"managed-identity\"\n[[sinks]]\nkind = \"stdout\"\n";
+    let c = load(hub, &[("HUBWATCH_SOURCE__EVENTHUB", "2024")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.source.eventhubs().map(|s| s.eventhub.as_str()),
+        Some("2024")
+    );
+    match load(hub, &[("HUBWATCH_SOURCE__PREFETCH", "many")]) {
+        Ok(_) => panic!("a string was accepted for a number"),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("HUBWATCH_SOURCE__PREFETCH") && e.contains("source.prefetch"),
+                "{e}"
+            );
+        }
+    }
+    let blob = format!("{hub}[checkpoint]\nkind = \"blob\"\ncontainer_url = \"https://a.blob.core.windows.net/c\"\nauth = \"sas\"\nsas_env = \"X\"\n");
+    let c =
+        load(&blob, &[("HUBWATCH_CHECKPOINT__SAS_ENV", "2024")]).unwrap_or_else(|e| panic!("{e}"));
+    match c.checkpoint.blob().map(|b| &b.auth) {
+        Some(BlobAuthConfig::Sas(s)) => assert_eq!(s.sas_env, "2024"),
+        other => panic!("{other:?}"),
+    }
+    match load(&format!("{blob}account_name = \"a\"\n"), &[]) {
+        Ok(_) => panic!("a shared-key key was accepted with auth = \"sas\""),
+        Err(e) => assert!(e.to_string().contains("checkpoint.account_name"), "{e}"),
+    }
+    match load(&format!("{BASE}[backfill]\nauth = \"sas\"\n"), &[]) {
+        Ok(_) => panic!("auth = \"sas\" was accepted without sas_env"),
+        Err(e) => assert!(e.to_string().contains("backfill.sas_env"), "{e}"),
+    }
+}
