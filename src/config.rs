@@ -6,6 +6,10 @@
 //! (`5`, `true`, `["a"]`) when they parse as such, else as strings. Unknown keys are errors, and
 //! every error names the key. Secrets are never values here: the file names the environment
 //! variable or file that holds them.
+//!
+//! The sections with a `kind` are one struct per kind, each beside its component
+//! (`source::config`, `checkpoint::config`, `sink::config`; the blob `auth` in
+//! `azure::settings`), read as [`tagged`] explains; what types cannot check is in `validate`.
 
 pub use crate::azure::settings::{BlobAuthConfig, CredentialConfig, CredentialKind};
 pub use crate::checkpoint::config::{
