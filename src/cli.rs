@@ -495,7 +495,7 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     println!(
         "{}: ok (source {:?}, {} sink(s), {} rule(s))",
         path.display(),
-        config.source.kind,
+        config.source.kind(),
         config.sinks.len(),
         rules.rules.len()
     );
@@ -515,21 +515,16 @@ fn check_connection_strings(config: &Config) -> anyhow::Result<()> {
             .and_then(|cs| crate::azure::parse_connection_string(&cs, hub).map(|_| ()))
             .map_err(|e| anyhow::anyhow!("{what}.{key}: {e}"))
     };
-    let s = &config.source;
-    if s.kind == crate::config::SourceKind::Eventhubs
-        && s.credential == Some(CredentialKind::ConnectionString)
-    {
-        check("source".into(), &s.auth, s.eventhub.as_deref())?;
+    if let Some(s) = config.source.eventhubs() {
+        if s.credential == CredentialKind::ConnectionString {
+            check("source".into(), &s.auth, Some(&s.eventhub))?;
+        }
     }
     for (i, sink) in config.sinks.iter().enumerate() {
-        if sink.kind == crate::sink::SinkKind::Eventhubs
-            && sink.credential == Some(CredentialKind::ConnectionString)
-        {
-            check(
-                format!("sinks[{i}]"),
-                &sink.credentials,
-                sink.eventhub.as_deref(),
-            )?;
+        if let crate::sink::SinkKindConfig::Eventhubs(e) = &sink.kind {
+            if e.credential == CredentialKind::ConnectionString {
+                check(format!("sinks[{i}]"), &e.credentials, Some(&e.eventhub))?;
+            }
         }
     }
     Ok(())

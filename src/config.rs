@@ -6,9 +6,20 @@
 //! (`5`, `true`, `["a"]`) when they parse as such, else as strings. Unknown keys are errors, and
 //! every error names the key. Secrets are never values here: the file names the environment
 //! variable or file that holds them.
+//!
+//! The sections with a `kind` are one struct per kind, each beside its component
+//! (`source::config`, `checkpoint::config`, `sink::config`; the blob `auth` in
+//! `azure::settings`), read as [`tagged`] explains; what types cannot check is in `validate`.
 
-pub use crate::azure::settings::{CredentialConfig, CredentialKind};
+pub use crate::azure::settings::{BlobAuthConfig, CredentialConfig, CredentialKind};
+pub use crate::checkpoint::config::{
+    BlobCheckpointConfig, CheckpointCadence, CheckpointConfig, CheckpointKind,
+    CheckpointStoreConfig, FileCheckpointConfig,
+};
 use crate::sink::SinkConfig;
+pub use crate::source::config::{SourceConfig, SourceKind, StdinSourceConfig};
+pub use crate::source::eventhubs::config::{EventHubsSourceConfig, LoadBalancing, StartPosition};
+pub use crate::source::file::FileSourceConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -87,209 +98,6 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9464".into(),
-        }
-    }
-}
-
-/// Which source feeds the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Eventhubs,
-    File,
-    Stdin,
-}
-
-impl SourceKind {
-    /// The configuration's spelling (`source.kind`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Eventhubs => "eventhubs",
-            SourceKind::File => "file",
-            SourceKind::Stdin => "stdin",
-        }
-    }
-}
-
-/// Where a partition starts when it has no checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartPosition {
-    Earliest,
-    Latest,
-    EnqueuedTime(time::OffsetDateTime),
-}
-
-impl<'de> Deserialize<'de> for StartPosition {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "earliest" => Ok(StartPosition::Earliest),
-            "latest" => Ok(StartPosition::Latest),
-            other => {
-                time::OffsetDateTime::parse(other, &time::format_description::well_known::Rfc3339)
-                    .map(StartPosition::EnqueuedTime)
-                    .map_err(|_| {
-                        serde::de::Error::custom(format!(
-                    "start_position {other:?} is not \"earliest\", \"latest\" or an RFC 3339 time"
-                ))
-                    })
-            }
-        }
-    }
-}
-
-/// Load balancing between replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadBalancing {
-    /// After the start-up ramp (`source::claim`), one partition per `update_interval_secs`
-    /// taken over from expired ownership or from replicas above their share.
-    #[default]
-    Balanced,
-    /// Everything up to the fair share in one cycle, free partitions first, then from replicas
-    /// above their share.
-    Greedy,
-}
-
-/// `[source]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub kind: SourceKind,
-    /// Fully qualified namespace, e.g. `myns.servicebus.windows.net`.
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub eventhub: Option<String>,
-    #[serde(default = "default_consumer_group")]
-    pub consumer_group: String,
-    #[serde(default)]
-    pub credential: Option<CredentialKind>,
-    #[serde(flatten)]
-    pub auth: CredentialConfig,
-    /// `amqp://host:port` (local server) or `amqps://host:port` (private endpoint).
-    #[serde(default)]
-    pub custom_endpoint: Option<String>,
-    /// AMQP over WebSockets (port 443), for networks that block 5671.
-    #[serde(default)]
-    pub websockets: bool,
-    #[serde(default = "default_start_position")]
-    pub start_position: StartPosition,
-    #[serde(default = "default_prefetch")]
-    pub prefetch: u32,
-    #[serde(default)]
-    pub load_balancing: LoadBalancing,
-    /// How often the processor renews and rebalances partition ownership.
-    #[serde(default = "default_update_interval")]
-    pub update_interval_secs: u64,
-    /// Ownership not renewed for this long is free for another replica to take.
-    #[serde(default = "default_ownership_expiry")]
-    pub ownership_expiry_secs: u64,
-    /// A partition receiver that gets nothing for this long while the hub holds newer events
-    /// is reopened (a half-open connection delivers no error); 0 turns the watchdog off.
-    #[serde(default = "default_stall_timeout")]
-    pub stall_timeout_secs: u64,
-    /// Failed receives in a row at the same position (failures that name the event: the link
-    /// cannot carry or decode it) after which that event is dead-lettered and the partition
-    /// checkpointed past it; 0 never skips an event.
-    #[serde(default = "default_poison_after_failures")]
-    pub poison_after_failures: u32,
-    /// Files of bodies, one per line (`kind = "file"`).
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub path: Vec<PathBuf>,
-    /// File source: keep reading lines appended to the last file instead of stopping at its end.
-    #[serde(default)]
-    pub follow: bool,
-}
-
-/// `path = "a"` or `path = ["a", "b"]`.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(PathBuf),
-        Many(Vec<PathBuf>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(p) => vec![p],
-        OneOrMany::Many(v) => v,
-    })
-}
-
-fn default_consumer_group() -> String {
-    "$Default".into()
-}
-fn default_start_position() -> StartPosition {
-    StartPosition::Earliest
-}
-fn default_prefetch() -> u32 {
-    300
-}
-fn default_update_interval() -> u64 {
-    10
-}
-fn default_ownership_expiry() -> u64 {
-    60
-}
-fn default_stall_timeout() -> u64 {
-    120
-}
-fn default_poison_after_failures() -> u32 {
-    5
-}
-
-/// Checkpoint store kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckpointKind {
-    #[default]
-    File,
-    Memory,
-    Blob,
-}
-
-/// `[checkpoint]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CheckpointConfig {
-    pub kind: CheckpointKind,
-    /// Directory of the file store (default: `<state_dir>/checkpoints`).
-    pub path: Option<PathBuf>,
-    /// Checkpoint after this many fully delivered events of a partition...
-    pub interval_events: u64,
-    /// ...or after this long, whichever comes first.
-    pub interval_ms: u64,
-    /// Blob store: container URL, e.g. `https://ACCOUNT.blob.core.windows.net/CONTAINER`.
-    pub container_url: Option<String>,
-    /// Blob store auth: `entra` (uses `credential`), `sas`, or `shared-key`.
-    pub auth: Option<String>,
-    pub credential: Option<CredentialKind>,
-    #[serde(flatten)]
-    pub credential_config: CredentialConfig,
-    /// Environment variable holding the SAS token (`auth = "sas"`).
-    pub sas_env: Option<String>,
-    /// Account name and the variable holding its key (`auth = "shared-key"`).
-    pub account_name: Option<String>,
-    pub account_key_env: Option<String>,
-    /// Create the container at start if missing (development).
-    pub create_container: bool,
-}
-
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        CheckpointConfig {
-            kind: CheckpointKind::File,
-            path: None,
-            interval_events: 100,
-            interval_ms: 5000,
-            container_url: None,
-            auth: None,
-            credential: None,
-            credential_config: CredentialConfig::default(),
-            sas_env: None,
-            account_name: None,
-            account_key_env: None,
-            create_container: false,
         }
     }
 }
@@ -409,8 +217,8 @@ impl Config {
                 }
                 Err(e) => e,
             };
-            let key = e.path().to_string();
-            let inner = e.inner().to_string();
+            // A section read by `tagged` names the key below it in the message.
+            let (key, inner) = tagged::join(&e.path().to_string(), &e.inner().to_string());
             let from = overrides.iter_mut().find(|o| o.key() == key);
             let Some(from) = from else {
                 return Err(ConfigError::Parse {
@@ -431,10 +239,10 @@ impl Config {
 
     /// The file checkpoint store's directory.
     pub fn checkpoint_dir(&self) -> PathBuf {
-        self.checkpoint
-            .path
-            .clone()
-            .unwrap_or_else(|| self.service.state_dir.join("checkpoints"))
+        match &self.checkpoint.store {
+            CheckpointStoreConfig::File(FileCheckpointConfig { path: Some(path) }) => path.clone(),
+            _ => self.service.state_dir.join("checkpoints"),
+        }
     }
 
     /// The dead-letter file for undecodable input and rule errors.
@@ -447,10 +255,10 @@ impl Config {
 }
 
 mod backfill;
-mod blob_auth;
 mod env;
 pub(crate) mod secrets;
-mod validate;
+pub(crate) mod tagged;
+pub(crate) mod validate;
 pub use backfill::{BackfillConfig, DEFAULT_CONTAINERS};
 use env::apply_env;
 pub use validate::check_client_secret;

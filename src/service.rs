@@ -8,7 +8,7 @@
 
 use crate::azure;
 use crate::checkpoint::{BlobCheckpointStore, BlobCheckpointStoreOptions, FileCheckpointStore};
-use crate::config::{CheckpointKind, Config, SourceKind};
+use crate::config::{CheckpointKind, CheckpointStoreConfig, Config, SourceConfig, SourceKind};
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::DecodeLimits;
 use crate::dedup::Deduper;
@@ -54,7 +54,7 @@ pub(crate) async fn run(
 ) -> Result<(), ServiceError> {
     let pipeline = Arc::new(build_pipeline(&config, health).await?);
     tracing::info!(
-        source = config.source.kind.as_str(),
+        source = config.source.kind().as_str(),
         "sinks started; starting the source"
     );
     let grace = Duration::from_secs(config.service.shutdown_grace_secs);
@@ -102,8 +102,8 @@ async fn build_source(
     health: &Arc<Health>,
     cancel: &CancellationToken,
 ) -> Result<Option<Input>, ServiceError> {
-    let paths: Vec<String> = match config.source.kind {
-        SourceKind::Eventhubs => {
+    let (paths, follow): (Vec<String>, bool) = match &config.source {
+        SourceConfig::Eventhubs(source) => {
             let startup = Startup::new(
                 Duration::from_secs(config.service.startup_timeout_secs),
                 health.clone(),
@@ -113,21 +113,19 @@ async fn build_source(
             };
             crate::checkpoint::keda::log_at_start(config);
             return Ok(Some(Input::EventHubs(Box::new(EventHubsSource {
-                config: config.source.clone(),
+                config: source.clone(),
                 store,
                 identity: ReplicaIdentity::acquire(&config.service.state_dir),
                 startup,
             }))));
         }
-        SourceKind::Stdin => vec!["-".into()],
-        SourceKind::File => config
-            .source
-            .path
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
+        SourceConfig::Stdin(s) => (vec!["-".into()], s.follow),
+        SourceConfig::File(f) => (
+            f.path.iter().map(|p| p.display().to_string()).collect(),
+            f.follow,
+        ),
     };
-    let positions = match (config.checkpoint.kind, config.source.kind) {
+    let positions = match (config.checkpoint.kind(), config.source.kind()) {
         (CheckpointKind::File, SourceKind::File) => {
             let dir = config.checkpoint_dir();
             Some(
@@ -139,7 +137,7 @@ async fn build_source(
     };
     Ok(Some(Input::File(FileSource {
         paths,
-        follow: config.source.follow,
+        follow,
         max_body_bytes: config.service.max_body_bytes,
         positions,
     })))
@@ -173,7 +171,7 @@ pub(crate) async fn build_pipeline(
                 index,
                 message: e.to_string(),
             })?;
-        let dead_letter = cfg.dead_letter_path.clone().unwrap_or_else(|| {
+        let dead_letter = cfg.shared.dead_letter_path.clone().unwrap_or_else(|| {
             config
                 .service
                 .state_dir
@@ -249,22 +247,20 @@ async fn checkpoint_store(
     startup: &Startup,
     cancel: &CancellationToken,
 ) -> Result<Option<Arc<dyn CheckpointStore>>, ServiceError> {
-    let c = &config.checkpoint;
-    match c.kind {
-        CheckpointKind::Memory => Ok(Some(Arc::new(
+    match &config.checkpoint.store {
+        CheckpointStoreConfig::Memory(_) => Ok(Some(Arc::new(
             azure_messaging_eventhubs::InMemoryCheckpointStore::new(),
         ))),
-        CheckpointKind::File => {
+        CheckpointStoreConfig::File(_) => {
             let dir = config.checkpoint_dir();
             let store = FileCheckpointStore::open(&dir)
                 .map_err(|e| ServiceError::Checkpoint(format!("{}: {e}", dir.display())))?;
             Ok(Some(Arc::new(store)))
         }
-        CheckpointKind::Blob => {
+        CheckpointStoreConfig::Blob(c) => {
             let fail = |e: String| ServiceError::Checkpoint(e);
-            let url = c.container_url.clone().unwrap_or_default();
-            let auth =
-                azure::blob_auth(&c.blob_auth_settings()).map_err(|e| fail(e.to_string()))?;
+            let url = c.container_url.clone();
+            let auth = azure::blob_auth("checkpoint", &c.auth).map_err(|e| fail(e.to_string()))?;
             let store = BlobCheckpointStore::new(&url, auth, BlobCheckpointStoreOptions::default())
                 .map_err(|e| fail(e.to_string()))?;
             let reached = startup

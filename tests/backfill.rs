@@ -351,10 +351,17 @@ async fn a_read_only_sas_is_enough_and_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     let (sinks, alerts_path) = file_sink(dir.path());
     let config = archive::config(dir.path(), &azurite.account_url, &c, &sinks, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "auth = \"shared-key\"",
-        "auth = \"sas\"\nsas_env = \"HUBWATCH_TEST_SAS\"",
-    );
+    // The shared-key keys go with it: a key of another `auth` is refused.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("account_name") && !l.starts_with("account_key_env"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "auth = \"shared-key\"",
+            "auth = \"sas\"\nsas_env = \"HUBWATCH_TEST_SAS\"",
+        );
     std::fs::write(&config, text).unwrap();
     let sas = azurite::account_sas("rl");
     let out = archive::backfill(&config, &["--from", "2026-08-01", "--to", "2026-08-02"])

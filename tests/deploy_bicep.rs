@@ -299,7 +299,7 @@ fn the_rendered_configuration_is_valid_with_every_sink() {
     let kinds: Vec<String> = config
         .sinks
         .iter()
-        .map(|s| format!("{:?}", s.kind).to_lowercase())
+        .map(|s| format!("{:?}", s.kind()).to_lowercase())
         .collect();
     assert_eq!(
         kinds,

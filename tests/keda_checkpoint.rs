@@ -318,7 +318,7 @@ fn the_kubernetes_scaled_object_resolves_to_the_configmaps_blobs() {
     for (k, v) in trigger.metadata() {
         assert_eq!(shipped.get(k), Some(&v), "keda.yaml {k}");
     }
-    let src = &config.source;
+    let src = config.source.eventhubs().expect("an Event Hubs source");
     for partition in ["0", "3"] {
         let (container, blob) = keda_checkpoint_blob(&shipped, None, partition).unwrap();
         assert_eq!(container, trigger.blob_container);
@@ -326,7 +326,7 @@ fn the_kubernetes_scaled_object_resolves_to_the_configmaps_blobs() {
             blob,
             hubwatch_blob(
                 src.namespace.as_deref().unwrap(),
-                src.eventhub.as_deref().unwrap(),
+                &src.eventhub,
                 &src.consumer_group,
                 partition
             )

@@ -9,7 +9,7 @@ pub mod blob;
 pub mod settings;
 
 use azure_core::credentials::{Secret, TokenCredential};
-pub use settings::{CredentialConfig, CredentialKind};
+pub use settings::{BlobAuthConfig, CredentialConfig, CredentialKind};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -177,51 +177,34 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The Blob Storage auth settings of one configuration section (`[checkpoint]`, `[backfill]`).
-pub struct BlobAuthSettings<'a> {
-    /// The section's name, for messages (`checkpoint`).
-    pub section: &'a str,
-    /// `entra` (default), `sas` or `shared-key`.
-    pub auth: Option<&'a str>,
-    pub credential: Option<CredentialKind>,
-    pub credential_config: &'a CredentialConfig,
-    pub sas_env: Option<&'a str>,
-    pub account_name: Option<&'a str>,
-    pub account_key_env: Option<&'a str>,
-}
-
-/// The [`blob::BlobAuth`] a section names; secrets are read from the environment here.
-pub fn blob_auth(s: &BlobAuthSettings<'_>) -> Result<blob::BlobAuth, CredentialError> {
-    let section = s.section;
-    match s.auth.unwrap_or("entra") {
-        "entra" => {
-            let kind = s.credential.ok_or_else(|| {
+/// The [`blob::BlobAuth`] a section (`checkpoint`, `backfill`, for messages) names; secrets are
+/// read from the environment here.
+pub fn blob_auth(section: &str, auth: &BlobAuthConfig) -> Result<blob::BlobAuth, CredentialError> {
+    match auth {
+        BlobAuthConfig::Entra(e) => {
+            let kind = e.credential.ok_or_else(|| {
                 CredentialError(format!(
                     "{section}.credential is required for auth = \"entra\""
                 ))
             })?;
             Ok(blob::BlobAuth::token(token_credential(
                 kind,
-                s.credential_config,
+                &e.credentials,
             )?))
         }
-        "sas" => Ok(blob::BlobAuth::sas(read_secret(
-            s.sas_env,
+        BlobAuthConfig::Sas(s) => Ok(blob::BlobAuth::sas(read_secret(
+            Some(&s.sas_env),
             None,
             &format!("{section} SAS token"),
         )?)),
-        "shared-key" => {
-            let account = s.account_name.ok_or_else(|| {
-                CredentialError(format!(
-                    "{section}.account_name is required for auth = \"shared-key\""
-                ))
-            })?;
-            let key = read_secret(s.account_key_env, None, &format!("{section} account key"))?;
-            Ok(blob::BlobAuth::shared_key(account, key))
+        BlobAuthConfig::SharedKey(k) => {
+            let key = read_secret(
+                Some(&k.account_key_env),
+                None,
+                &format!("{section} account key"),
+            )?;
+            Ok(blob::BlobAuth::shared_key(&k.account_name, key))
         }
-        other => Err(CredentialError(format!(
-            "{section}.auth {other:?} is not one of \"entra\", \"sas\", \"shared-key\""
-        ))),
     }
 }
 

@@ -83,7 +83,7 @@ pub async fn run(
             to: rfc3339(options.to),
         });
     }
-    let auth = azure::blob_auth(&b.blob_auth_settings())?;
+    let auth = azure::blob_auth("backfill", &b.auth)?;
     let account_url = b.account_url.clone().unwrap_or_default();
     let mut clients = HashMap::new();
     for container in &b.containers {

@@ -10,7 +10,7 @@
 //! them and `run` logs them at start. [`keda_checkpoint_blob`] is KEDA's own rule, ported, so the
 //! tests can hold the two against each other.
 
-use crate::config::{CheckpointKind, Config, CredentialKind, SourceKind};
+use crate::config::{Config, CredentialKind};
 use std::collections::BTreeMap;
 
 /// The public cloud's suffixes, which KEDA uses when its metadata names no `cloud`.
@@ -167,12 +167,11 @@ impl KedaTrigger {
 /// The trigger for a configuration: `Ok(None)` when KEDA's `blobMetadata` does not apply (not an
 /// Event Hubs source with blob checkpoints); `Err` says why the values cannot be derived here.
 pub fn from_config(config: &Config) -> Result<Option<KedaTrigger>, String> {
-    let s = &config.source;
-    if s.kind != SourceKind::Eventhubs || config.checkpoint.kind != CheckpointKind::Blob {
+    let (Some(s), Some(blob)) = (config.source.eventhubs(), config.checkpoint.blob()) else {
         return Ok(None);
-    }
+    };
     // With a connection string the source reads with the namespace it names.
-    let namespace = if s.credential == Some(CredentialKind::ConnectionString) {
+    let namespace = if s.credential == CredentialKind::ConnectionString {
         let cs = crate::azure::connection_string(&s.auth)
             .map_err(|e| format!("the namespace comes from the connection string: {e}"))?;
         cs.parse::<azure_messaging_eventhubs::ConnectionString>()
@@ -181,16 +180,11 @@ pub fn from_config(config: &Config) -> Result<Option<KedaTrigger>, String> {
     } else {
         s.namespace.clone().unwrap_or_default()
     };
-    let url = config
-        .checkpoint
-        .container_url
-        .as_deref()
-        .unwrap_or_default();
     KedaTrigger::new(
         &namespace,
-        s.eventhub.as_deref().unwrap_or_default(),
+        &s.eventhub,
         &s.consumer_group,
-        url,
+        &blob.container_url,
     )
     .map(Some)
 }

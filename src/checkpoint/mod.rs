@@ -25,6 +25,7 @@
 //! [`CheckpointStore`]: azure_messaging_eventhubs::CheckpointStore
 
 mod blob;
+pub mod config;
 mod file;
 pub mod keda;
 

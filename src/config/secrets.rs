@@ -1,7 +1,8 @@
 //! `check-config`'s look at every secret the configuration names: each environment variable
 //! or file must exist and hold something, as `run` will need it. Values are read, never shown.
 
-use super::{Config, CredentialConfig};
+use super::{BlobAuthConfig, Config, CredentialConfig};
+use crate::sink::SinkKindConfig;
 use std::path::{Path, PathBuf};
 
 /// A secret reference: the key that names it, and its variable or file.
@@ -24,32 +25,41 @@ pub(crate) fn check(config: &Config) -> Result<(), String> {
 
 fn secrets(config: &Config) -> Vec<Secret<'_>> {
     let mut out = Vec::new();
-    credential("source", &config.source.auth, &mut out);
-    let cp = &config.checkpoint;
-    credential("checkpoint", &cp.credential_config, &mut out);
-    env_only("checkpoint.sas_env", cp.sas_env.as_deref(), &mut out);
-    env_only(
-        "checkpoint.account_key_env",
-        cp.account_key_env.as_deref(),
-        &mut out,
-    );
+    if let Some(s) = config.source.eventhubs() {
+        credential("source", &s.auth, &mut out);
+    }
+    if let Some(blob) = config.checkpoint.blob() {
+        blob_auth("checkpoint", &blob.auth, &mut out);
+    }
     if config.backfill.account_url.is_some() {
-        let b = &config.backfill;
-        credential("backfill", &b.credential_config, &mut out);
-        env_only("backfill.sas_env", b.sas_env.as_deref(), &mut out);
-        env_only(
-            "backfill.account_key_env",
-            b.account_key_env.as_deref(),
-            &mut out,
-        );
+        blob_auth("backfill", &config.backfill.auth, &mut out);
     }
     for (i, sink) in config.sinks.iter().enumerate() {
         let at = format!("sinks[{i}]");
-        credential(&at, &sink.credentials, &mut out);
-        pair(&at, "token", &sink.token_env, &sink.token_file, &mut out);
-        pair(&at, "secret", &sink.secret_env, &sink.secret_file, &mut out);
+        match &sink.kind {
+            SinkKindConfig::Webhook(w) => {
+                credential(&at, &w.credentials, &mut out);
+                pair(&at, "token", &w.token_env, &w.token_file, &mut out);
+                pair(&at, "secret", &w.secret_env, &w.secret_file, &mut out);
+            }
+            SinkKindConfig::Sentinel(s) => credential(&at, &s.credentials, &mut out),
+            SinkKindConfig::Eventhubs(e) => credential(&at, &e.credentials, &mut out),
+            SinkKindConfig::Stdout(_) | SinkKindConfig::File(_) => {}
+        }
     }
     out
+}
+
+fn blob_auth<'a>(section: &str, auth: &'a BlobAuthConfig, out: &mut Vec<Secret<'a>>) {
+    match auth {
+        BlobAuthConfig::Entra(e) => credential(section, &e.credentials, out),
+        BlobAuthConfig::Sas(s) => env_only(&format!("{section}.sas_env"), Some(&s.sas_env), out),
+        BlobAuthConfig::SharedKey(k) => env_only(
+            &format!("{section}.account_key_env"),
+            Some(&k.account_key_env),
+            out,
+        ),
+    }
 }
 
 fn credential<'a>(at: &str, c: &'a CredentialConfig, out: &mut Vec<Secret<'a>>) {

@@ -23,7 +23,9 @@
 //! Known limit of the SDK (0.16): `send_batch` reports a `Released` or `Modified` outcome as
 //! success (it logs a warning), so such a batch is acknowledged without being stored.
 
-use super::{Sink, SinkBuildError, SinkConfig, SinkError};
+use super::{
+    EventHubsSinkConfig, Sink, SinkBuildError, SinkConfig, SinkError, SinkKind, SinkKindConfig,
+};
 use crate::alert::Alert;
 use crate::azure::CredentialKind;
 use azure_core::credentials::TokenCredential;
@@ -54,16 +56,15 @@ pub(super) struct EventHubsSink {
 
 impl EventHubsSink {
     /// Builds the sink from its configuration; nothing connects until the first send.
-    pub(super) fn from_config(name: &str, cfg: &SinkConfig) -> Result<Self, SinkBuildError> {
+    pub(super) fn from_config(name: &str, config: &SinkConfig) -> Result<Self, SinkBuildError> {
         let bad = |key: &str, message: &str| SinkBuildError::config(name, key, message.into());
-        let eventhub = cfg
-            .eventhub
-            .clone()
+        let SinkKindConfig::Eventhubs(cfg) = &config.kind else {
+            return Err(super::wrong_kind(name, config, SinkKind::Eventhubs));
+        };
+        let eventhub = Some(cfg.eventhub.clone())
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| bad("eventhub", "required for kind = \"eventhubs\""))?;
-        let kind = cfg
-            .credential
-            .ok_or_else(|| bad("credential", "required for kind = \"eventhubs\""))?;
+        let kind = cfg.credential;
         let auth = if kind == CredentialKind::ConnectionString {
             let key = crate::azure::connection_string_key(&cfg.credentials);
             let cs = crate::azure::connection_string(&cfg.credentials)
@@ -80,13 +81,13 @@ impl EventHubsSink {
                 .ok_or_else(|| bad("namespace", "required for kind = \"eventhubs\""))?;
             Auth::Token {
                 namespace,
-                credential: super::entra_credential(name, cfg)?,
+                credential: super::entra_credential(name, kind, &cfg.credentials)?,
             }
         };
         Ok(Self::build(name, eventhub, cfg, auth))
     }
 
-    fn build(name: &str, eventhub: String, cfg: &SinkConfig, auth: Auth) -> Self {
+    fn build(name: &str, eventhub: String, cfg: &EventHubsSinkConfig, auth: Auth) -> Self {
         EventHubsSink {
             name: name.to_string(),
             eventhub,

@@ -13,7 +13,10 @@ mod stdout;
 pub mod webhook;
 pub mod worker;
 
-pub use config::{SinkConfig, SinkKind, WebhookAuth, WebhookPreset};
+pub use config::{
+    EventHubsSinkConfig, FileSinkConfig, SentinelSinkConfig, SharedSinkConfig, SinkConfig,
+    SinkKind, SinkKindConfig, StdoutSinkConfig, WebhookAuth, WebhookPreset, WebhookSinkConfig,
+};
 
 use crate::alert::Alert;
 use crate::azure::CredentialError;
@@ -112,7 +115,7 @@ impl SinkBuildError {
 /// (0 for the first webhook, 1 for the second...): `webhook`, `webhook-1`, `file`. Use
 /// [`names`] to compute every sink's name from the whole list.
 pub fn default_name(cfg: &SinkConfig, index: usize) -> String {
-    if let Some(n) = cfg.name.as_deref().filter(|n| !n.trim().is_empty()) {
+    if let Some(n) = cfg.shared.name.as_deref().filter(|n| !n.trim().is_empty()) {
         return n.to_string();
     }
     if index == 0 {
@@ -126,7 +129,7 @@ pub fn default_name(cfg: &SinkConfig, index: usize) -> String {
 pub fn names(cfgs: &[SinkConfig]) -> Result<Vec<String>, SinkBuildError> {
     let mut out: Vec<String> = Vec::with_capacity(cfgs.len());
     for (i, cfg) in cfgs.iter().enumerate() {
-        let same_kind_before = cfgs[..i].iter().filter(|c| c.kind == cfg.kind).count();
+        let same_kind_before = cfgs[..i].iter().filter(|c| c.kind() == cfg.kind()).count();
         let name = default_name(cfg, same_kind_before);
         if out.contains(&name) {
             return Err(SinkBuildError::DuplicateName { index: i, name });
@@ -145,39 +148,37 @@ pub async fn build(cfg: &SinkConfig, index: usize) -> Result<Arc<dyn Sink>, Sink
 /// Builds a sink under a given name (e.g. one of [`names`]).
 pub async fn build_named(name: &str, cfg: &SinkConfig) -> Result<Arc<dyn Sink>, SinkBuildError> {
     cfg.validate()
-        .map_err(|(key, message)| SinkBuildError::config(name, &key, message))?;
-    Ok(match cfg.kind {
-        SinkKind::Stdout => Arc::new(stdout::StdoutSink::new(name)),
-        SinkKind::File => {
-            let path = cfg.path.clone().ok_or_else(|| {
-                SinkBuildError::config(name, "path", "required for kind = \"file\"".into())
-            })?;
-            Arc::new(file::FileSink::new(
-                name,
-                path,
-                cfg.max_bytes,
-                cfg.max_files,
-            ))
-        }
-        SinkKind::Webhook => Arc::new(webhook::WebhookSink::from_config(name, cfg)?),
-        SinkKind::Sentinel => Arc::new(sentinel::SentinelSink::from_config(name, cfg)?),
-        SinkKind::Eventhubs => Arc::new(eventhubs::EventHubsSink::from_config(name, cfg)?),
+        .map_err(|e| SinkBuildError::config(name, &e.key, e.message))?;
+    Ok(match &cfg.kind {
+        SinkKindConfig::Stdout(_) => Arc::new(stdout::StdoutSink::new(name)),
+        SinkKindConfig::File(c) => Arc::new(file::FileSink::new(
+            name,
+            c.path.clone(),
+            c.max_bytes,
+            c.max_files,
+        )),
+        SinkKindConfig::Webhook(_) => Arc::new(webhook::WebhookSink::from_config(name, cfg)?),
+        SinkKindConfig::Sentinel(_) => Arc::new(sentinel::SentinelSink::from_config(name, cfg)?),
+        SinkKindConfig::Eventhubs(_) => Arc::new(eventhubs::EventHubsSink::from_config(name, cfg)?),
     })
 }
 
-/// The Entra ID credential a sink's `credential` key names.
+/// The refusal of a sink constructor given an entry of another kind.
+pub(crate) fn wrong_kind(name: &str, cfg: &SinkConfig, want: SinkKind) -> SinkBuildError {
+    SinkBuildError::config(
+        name,
+        "kind",
+        format!("{:?} is not {:?}", cfg.kind_str(), want.as_str()),
+    )
+}
+
+/// The Entra ID token credential a sink's `credential` key names.
 pub(crate) fn entra_credential(
     name: &str,
-    cfg: &SinkConfig,
+    kind: crate::azure::CredentialKind,
+    credentials: &crate::azure::CredentialConfig,
 ) -> Result<Arc<dyn TokenCredential>, SinkBuildError> {
-    let kind = cfg.credential.ok_or_else(|| {
-        SinkBuildError::config(
-            name,
-            "credential",
-            "required: managed-identity, workload-identity, client-secret or azure-cli".into(),
-        )
-    })?;
-    crate::azure::token_credential(kind, &cfg.credentials)
+    crate::azure::token_credential(kind, credentials)
         .map_err(|e| SinkBuildError::credential(name, "credential", e))
 }
 
@@ -190,7 +191,10 @@ mod tests {
     }
 
     fn key_of(text: &str) -> String {
-        cfg(text).validate().unwrap_err().0
+        match SinkConfig::from_table(text.parse().unwrap()) {
+            Ok(c) => c.validate().unwrap_err().key,
+            Err(e) => e.key,
+        }
     }
 
     #[test]
@@ -250,9 +254,10 @@ mod tests {
         );
         assert!(toml::from_str::<SinkConfig>("kind = \"file\"\npath = \"x\"\nbogus = 1").is_err());
         // A URL with secrets is never echoed.
-        let (_, message) = cfg("kind = \"webhook\"\nurl = \"hooks.example/SECRET\"")
+        let message = cfg("kind = \"webhook\"\nurl = \"hooks.example/SECRET\"")
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(!message.contains("SECRET"));
     }
 

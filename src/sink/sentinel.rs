@@ -58,7 +58,7 @@
 //! strings.
 
 use super::http;
-use super::{Sink, SinkBuildError, SinkConfig, SinkError};
+use super::{Sink, SinkBuildError, SinkConfig, SinkError, SinkKind, SinkKindConfig};
 use crate::actor::Actor;
 use crate::alert::{Alert, Origin};
 use crate::entities::Entity;
@@ -188,21 +188,26 @@ pub struct SentinelSink {
 
 impl SentinelSink {
     /// Builds the sink from its configuration and the configured Entra ID credential.
-    pub fn from_config(name: &str, cfg: &SinkConfig) -> Result<Self, SinkBuildError> {
-        let credential = super::entra_credential(name, cfg)?;
-        Self::new(name, cfg, credential)
+    pub fn from_config(name: &str, config: &SinkConfig) -> Result<Self, SinkBuildError> {
+        let SinkKindConfig::Sentinel(cfg) = &config.kind else {
+            return Err(super::wrong_kind(name, config, SinkKind::Sentinel));
+        };
+        let credential = super::entra_credential(name, cfg.credential, &cfg.credentials)?;
+        Self::new(name, config, credential)
     }
 
     /// Builds the sink with a given credential (tests pass a fake one).
     pub fn new(
         name: &str,
-        cfg: &SinkConfig,
+        config: &SinkConfig,
         credential: Arc<dyn TokenCredential>,
     ) -> Result<Self, SinkBuildError> {
         let bad = |key: &str, message: String| SinkBuildError::config(name, key, message);
-        let required = |key: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
+        let SinkKindConfig::Sentinel(cfg) = &config.kind else {
+            return Err(super::wrong_kind(name, config, SinkKind::Sentinel));
+        };
+        let required = |key: &str, v: &str| {
+            Some(v.trim())
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .ok_or_else(|| bad(key, "required for kind = \"sentinel\"".into()))

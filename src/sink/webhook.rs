@@ -37,7 +37,7 @@
 
 use super::config::{WebhookAuth, WebhookPreset};
 use super::http;
-use super::{Sink, SinkBuildError, SinkConfig, SinkError};
+use super::{Sink, SinkBuildError, SinkConfig, SinkError, SinkKind, SinkKindConfig};
 use crate::alert::Alert;
 use azure_core::credentials::TokenCredential;
 use hmac::{Hmac, Mac};
@@ -87,14 +87,14 @@ impl WebhookSink {
     /// `auth = "entra"` instead of the configured one (tests pass a fake).
     pub fn new(
         name: &str,
-        cfg: &SinkConfig,
+        config: &SinkConfig,
         credential: Option<Arc<dyn TokenCredential>>,
     ) -> Result<Self, SinkBuildError> {
         let bad = |key: &str, message: String| SinkBuildError::config(name, key, message);
-        let raw_url = cfg
-            .url
-            .as_deref()
-            .ok_or_else(|| bad("url", "required for kind = \"webhook\"".into()))?;
+        let SinkKindConfig::Webhook(cfg) = &config.kind else {
+            return Err(super::wrong_kind(name, config, SinkKind::Webhook));
+        };
+        let raw_url = cfg.url.as_str();
         // Never echo the URL: it may hold secrets.
         let url = Url::parse(raw_url)
             .map_err(|_| bad("url", "must be an absolute http:// or https:// URL".into()))?;
@@ -137,9 +137,14 @@ impl WebhookSink {
                     .clone()
                     .filter(|s| !s.trim().is_empty())
                     .ok_or_else(|| bad("scope", "required with auth = \"entra\"".into()))?;
-                let credential = match credential {
-                    Some(c) => c,
-                    None => super::entra_credential(name, cfg)?,
+                let credential = match (credential, cfg.credential) {
+                    (Some(c), _) => c,
+                    (None, Some(kind)) => super::entra_credential(name, kind, &cfg.credentials)?,
+                    (None, None) => return Err(bad(
+                        "credential",
+                        "required: managed-identity, workload-identity, client-secret or azure-cli"
+                            .into(),
+                    )),
                 };
                 Auth::Entra { credential, scope }
             }

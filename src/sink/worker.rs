@@ -96,7 +96,7 @@ pub fn spawn(
     config: SinkConfig,
     dead_letter: Arc<DeadLetterFile>,
 ) -> SinkHandle {
-    let (tx, rx) = mpsc::channel(config.queue_size);
+    let (tx, rx) = mpsc::channel(config.shared.queue_size);
     let health = Arc::new(SinkHealth {
         accepting: AtomicBool::new(true),
     });
@@ -104,11 +104,11 @@ pub fn spawn(
     let depth = metrics::gauge!("hubwatch_sink_queue_depth", "sink" => name.clone());
     let worker = Worker {
         sink,
-        batch_size: config.batch_size,
-        linger: Duration::from_millis(config.linger_ms),
-        deadline: (config.retry_deadline_secs > 0)
-            .then(|| Duration::from_secs(config.retry_deadline_secs)),
-        backoff_max: Duration::from_millis(config.retry_backoff_max_ms),
+        batch_size: config.shared.batch_size,
+        linger: Duration::from_millis(config.shared.linger_ms),
+        deadline: (config.shared.retry_deadline_secs > 0)
+            .then(|| Duration::from_secs(config.shared.retry_deadline_secs)),
+        backoff_max: Duration::from_millis(config.shared.retry_backoff_max_ms),
         dead_letter,
         health: health.clone(),
         name: name.clone(),

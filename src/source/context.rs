@@ -28,8 +28,8 @@ impl DeliverySettings {
     /// The settings of `[checkpoint]` and `[service]`, the same for every source.
     pub(crate) fn from_config(config: &Config) -> Self {
         DeliverySettings {
-            checkpoint_every_events: config.checkpoint.interval_events,
-            checkpoint_every: Duration::from_millis(config.checkpoint.interval_ms),
+            checkpoint_every_events: config.checkpoint.cadence.interval_events,
+            checkpoint_every: Duration::from_millis(config.checkpoint.cadence.interval_ms),
             shutdown_grace: Duration::from_secs(config.service.shutdown_grace_secs),
             channel_capacity: config.service.channel_capacity,
         }

@@ -8,6 +8,8 @@
 //! silent while the hub holds newer events (a half-open connection reports no error) is
 //! closed after `stall_timeout_secs`, and the processor reopens it.
 
+pub(crate) mod config;
+
 use super::claim::{Ramp, SETTLE};
 use super::context::SourceContext;
 use super::identity::ReplicaIdentity;
@@ -15,7 +17,7 @@ use super::lag::{LagTracker, OpenClient};
 use super::partition::{credentials_refused, PartitionContext, PartitionTask, CREDENTIALS_REFUSED};
 use super::poison::PoisonPolicy;
 use crate::azure;
-use crate::config::{CredentialKind, LoadBalancing, SourceConfig, StartPosition as StartCfg};
+use crate::config::CredentialKind;
 use crate::retry::backoff;
 use crate::startup::Startup;
 use azure_messaging_eventhubs::models::{Ownership, StartPositions};
@@ -23,6 +25,7 @@ use azure_messaging_eventhubs::{
     CheckpointStore, ConsumerClient, EventProcessor, ProcessorStrategy, StartLocation,
     StartPosition,
 };
+use config::{EventHubsSourceConfig, LoadBalancing, StartPosition as StartCfg};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -42,7 +45,7 @@ pub enum EventHubsSourceError {
 
 /// The Event Hubs source.
 pub(crate) struct EventHubsSource {
-    pub config: SourceConfig,
+    pub config: EventHubsSourceConfig,
     pub store: Arc<dyn CheckpointStore>,
     /// This replica's owner id in ownership records, stable across restarts.
     pub identity: ReplicaIdentity,
@@ -59,11 +62,7 @@ enum Auth {
 
 impl EventHubsSource {
     fn auth(&self) -> Result<Auth, EventHubsSourceError> {
-        let kind = self.config.credential.ok_or(EventHubsSourceError::Config {
-            key: "credential",
-            message: "is required".into(),
-        })?;
-        Ok(match kind {
+        Ok(match self.config.credential {
             CredentialKind::ConnectionString => {
                 Auth::ConnectionString(azure::connection_string(&self.config.auth)?)
             }
@@ -88,7 +87,7 @@ impl EventHubsSource {
         if c.websockets {
             builder = builder.with_transport(azure_core_amqp::AmqpTransport::WebSocket);
         }
-        let hub = c.eventhub.clone().unwrap_or_default();
+        let hub = c.eventhub.clone();
         match auth {
             Auth::ConnectionString(cs) => builder.open_with_connection_string(cs, Some(&hub)).await,
             Auth::Token(cred) => {
@@ -160,10 +159,12 @@ impl EventHubsSource {
         if let Auth::ConnectionString(cs) = &auth {
             // The namespace comes from the connection string: checkpoints, ownership and
             // alert sources must name it as the SDK does.
-            let parsed = azure::parse_connection_string(cs, self.config.eventhub.as_deref())
-                .map_err(|e| EventHubsSourceError::Config {
-                    key: azure::connection_string_key(&self.config.auth),
-                    message: e.0,
+            let parsed =
+                azure::parse_connection_string(cs, Some(&self.config.eventhub)).map_err(|e| {
+                    EventHubsSourceError::Config {
+                        key: azure::connection_string_key(&self.config.auth),
+                        message: e.0,
+                    }
                 })?;
             self.config.namespace = Some(parsed.fully_qualified_namespace);
         }
@@ -218,7 +219,7 @@ impl EventHubsSource {
                 }
             };
             if attempt > 0 || !was_connected {
-                tracing::info!(eventhub = ?this.config.eventhub, consumer_group = %this.config.consumer_group, owner_id = %this.identity.owner_id(), "connected to Event Hubs");
+                tracing::info!(eventhub = ?Some(&this.config.eventhub), consumer_group = %this.config.consumer_group, owner_id = %this.identity.owner_id(), "connected to Event Hubs");
             }
             if !connected_once {
                 connected_once = true;
@@ -266,7 +267,7 @@ impl EventHubsSource {
         let context = PartitionContext {
             source: source.clone(),
             namespace: self.config.namespace.clone().unwrap_or_default(),
-            eventhub: self.config.eventhub.clone().unwrap_or_default(),
+            eventhub: self.config.eventhub.clone(),
             consumer_group: self.config.consumer_group.clone(),
             lag: lag.clone(),
             stall_timeout: (self.config.stall_timeout_secs > 0)
@@ -329,7 +330,7 @@ impl EventHubsSource {
     /// then finds them ours: without this they would sit unread until their ownership expires.
     async fn take_back(&self) {
         let namespace = self.config.namespace.as_deref().unwrap_or_default();
-        let eventhub = self.config.eventhub.as_deref().unwrap_or_default();
+        let eventhub = self.config.eventhub.as_str();
         let current = match self
             .store
             .list_ownerships(namespace, eventhub, &self.config.consumer_group)
@@ -380,7 +381,7 @@ impl EventHubsSource {
         let ramp = Ramp {
             store: &self.store,
             namespace: self.config.namespace.as_deref().unwrap_or_default(),
-            eventhub: self.config.eventhub.as_deref().unwrap_or_default(),
+            eventhub: self.config.eventhub.as_str(),
             consumer_group: &self.config.consumer_group,
             owner_id: self.identity.owner_id(),
             partition_ids,
@@ -400,7 +401,7 @@ impl EventHubsSource {
     /// `ownerid` in blob metadata, as the .NET and Python processors write it).
     async fn relinquish(&self, partitions: &[String]) {
         let namespace = self.config.namespace.as_deref().unwrap_or_default();
-        let eventhub = self.config.eventhub.as_deref().unwrap_or_default();
+        let eventhub = self.config.eventhub.as_str();
         let mut handed_back = 0;
         // Twice: a record that changed between listing and claiming is listed again.
         for _ in 0..2 {

@@ -6,6 +6,10 @@
 //! ([`super::delivery`]), its position the number of delivered lines. With `follow`, the
 //! source keeps polling the last file for appended lines.
 
+pub(crate) mod config;
+
+pub use config::FileSourceConfig;
+
 use super::context::SourceContext;
 use super::delivery::{self, Body, CheckpointFailed, End, Feed, Take};
 use crate::alert::Origin;

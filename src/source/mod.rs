@@ -5,6 +5,7 @@
 //! shared delivery loop (`delivery.rs`).
 
 mod claim;
+pub(crate) mod config;
 mod context;
 mod delivery;
 pub(crate) mod eventhubs;
