@@ -69,6 +69,30 @@ fn feed<'a>(positions: &'a mut FilePositions, skip: u64) -> FileFeed<'a> {
     }
 }
 
+/// Delivers lines `1..=lines`, each raising an alert, from a channel closed after them, with the
+/// first `skip` lines already checkpointed.
+async fn deliver_alert_lines(
+    s: &mut Setup,
+    pipeline: &Pipeline,
+    lines: u64,
+    skip: u64,
+) -> Finished {
+    let (tx, rx) = mpsc::channel(16);
+    for n in 1..=lines {
+        assert!(tx.send((n, line(alert_body()))).await.is_ok());
+    }
+    drop(tx);
+    let mut feed = feed(&mut s.positions, skip);
+    deliver(
+        &mut feed,
+        rx,
+        pipeline,
+        settings(Duration::from_secs(5)),
+        &CancellationToken::new(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn out_of_order_acknowledgements_checkpoint_only_the_delivered_prefix() {
     let mut s = setup();
@@ -122,20 +146,7 @@ async fn a_dead_lettered_alert_still_lets_the_position_advance() {
     // The sink refuses the first alert for good: the worker dead-letters it.
     let gate = Gate::open_wide(vec![Err(SinkError::permanent("422 refused"))]);
     let pipeline = pipeline(&s.root, vec![(gate.clone(), sink_config(""))]);
-    let (tx, rx) = mpsc::channel(16);
-    for n in 1..=2 {
-        assert!(tx.send((n, line(alert_body()))).await.is_ok());
-    }
-    drop(tx);
-    let mut feed = feed(&mut s.positions, 0);
-    let finished = deliver(
-        &mut feed,
-        rx,
-        &pipeline,
-        settings(Duration::from_secs(5)),
-        &CancellationToken::new(),
-    )
-    .await;
+    let finished = deliver_alert_lines(&mut s, &pipeline, 2, 0).await;
     assert_eq!(finished.undelivered, 0);
     assert_eq!(gate.seen().len(), 2);
     assert_eq!(saved(&s.positions_dir), 2);
@@ -264,20 +275,7 @@ async fn lines_before_the_saved_position_are_not_delivered_again() {
     let mut s = setup();
     let gate = Gate::open_wide(Vec::new());
     let pipeline = pipeline(&s.root, vec![(gate.clone(), sink_config(""))]);
-    let (tx, rx) = mpsc::channel(16);
-    for n in 1..=3 {
-        assert!(tx.send((n, line(alert_body()))).await.is_ok());
-    }
-    drop(tx);
-    let mut feed = feed(&mut s.positions, 2);
-    let finished = deliver(
-        &mut feed,
-        rx,
-        &pipeline,
-        settings(Duration::from_secs(5)),
-        &CancellationToken::new(),
-    )
-    .await;
+    let finished = deliver_alert_lines(&mut s, &pipeline, 3, 2).await;
     assert_eq!(finished.undelivered, 0);
     assert_eq!(gate.seen().len(), 1, "only line 3 reached the sink");
     assert_eq!(saved(&s.positions_dir), 3);
