@@ -311,9 +311,12 @@ pub fn decode_body<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<
         return Err(BodyError::Empty);
     }
     let mut out = Decoded::default();
+    // Nearly every body is valid UTF-8: checked once here (not again for each document the
+    // salvage path restarts from), it lets the parser read the body as text.
+    let text = std::str::from_utf8(body).ok();
     let mut pos = start;
     while pos < body.len() {
-        let (failed_at, error) = match read_documents(body, pos, &mut out) {
+        let (failed_at, error) = match read_documents(body, text, pos, &mut out) {
             Some(failure) => failure,
             None => break,
         };
@@ -326,24 +329,24 @@ pub fn decode_body<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<
 /// fails: then its start and the parser's description of the problem.
 fn read_documents<'a>(
     body: &'a [u8],
+    text: Option<&'a str>,
     from: usize,
     out: &mut Decoded<'a>,
 ) -> Option<(usize, String)> {
-    let rest = &body[from..];
-    // Nearly every body is valid UTF-8: checking it once up front lets the parser read it as
-    // text, which skips the per-key and per-value UTF-8 checks reading bytes needs (a third
-    // of decoding's cost). A body that is not UTF-8 is read as bytes, so that its valid
-    // documents and records are still found; the documents read are the same either way.
-    match std::str::from_utf8(rest) {
-        Ok(text) => stream_documents(
-            serde_json::Deserializer::from_str(text).into_iter(),
+    // Read as text, the parser skips the per-key and per-value UTF-8 checks reading bytes needs
+    // (a third of decoding's cost). A body that is not UTF-8 (or a restart inside a character)
+    // is read as bytes, so that its valid documents and records are still found; the documents
+    // read are the same either way.
+    match text.and_then(|t| t.get(from..)) {
+        Some(rest) => stream_documents(
+            serde_json::Deserializer::from_str(rest).into_iter(),
             body,
-            Some((text, from)),
+            Some((rest, from)),
             from,
             out,
         ),
-        Err(_) => stream_documents(
-            serde_json::Deserializer::from_slice(rest).into_iter(),
+        None => stream_documents(
+            serde_json::Deserializer::from_slice(&body[from..]).into_iter(),
             body,
             None,
             from,
