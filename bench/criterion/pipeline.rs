@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the detection core, per stage: `decode` (validating a body and
-//! splitting it into records), `scan` (the prefilter alone, with the default rules and with
+//! splitting it into records, with the fast path and with `serde_json` alone), `scan` (the prefilter alone, with the default rules and with
 //! every built-in rule: its cost should not grow with the number of rules), `detect` (decode +
 //! prefilter + rules + dedup + alerts, per body, with each selection) and `alert_json` (the
 //! alerts of the whole pack serialized, what the sinks write).
@@ -10,7 +10,7 @@ mod corpus;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hubwatch::alert::Origin;
-use hubwatch::decode::{decode_body, DecodeLimits};
+use hubwatch::decode::{decode_body, decode_body_with_serde_json, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
 use hubwatch::prefilter::Prefilter;
@@ -76,6 +76,17 @@ fn bench(c: &mut Criterion) {
             bodies
                 .iter()
                 .map(|body| decode_body(body.as_bytes(), &limits).map_or(0, |d| d.total()))
+                .sum::<usize>()
+        })
+    });
+    // The same bodies without the hand-written fast path: what it saves.
+    group.bench_function("keyops_0.1pct_serde_json", |b| {
+        b.iter(|| {
+            bodies
+                .iter()
+                .map(|body| {
+                    decode_body_with_serde_json(body.as_bytes(), &limits).map_or(0, |d| d.total())
+                })
                 .sum::<usize>()
         })
     });

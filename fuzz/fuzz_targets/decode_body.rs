@@ -1,12 +1,12 @@
-//! Arbitrary bytes as an Event Hubs body: the decoder must not panic and must account for the
-//! whole body (every byte in an evaluated document or a dead-lettered part, records numbered
-//! `0..total` across documents), also when the body is sent twice in a row (a forwarder's
-//! batch); the detector (embedded rules, prefilter, dedup, alert building) must not panic and
+//! Arbitrary bytes as an Event Hubs body: the decoder must not panic, must read every body as
+//! its `serde_json` path alone does, and must account for the whole body (every byte in an
+//! evaluated document or a dead-lettered part, records numbered `0..total` across documents),
+//! also when the body is sent twice in a row (a forwarder's batch); the detector (embedded rules, prefilter, dedup, alert building) must not panic and
 //! dead-letters exactly the bad records and parts.
 #![no_main]
 
 use hubwatch::alert::Origin;
-use hubwatch::decode::{decode_body, DecodeLimits};
+use hubwatch::decode::{decode_body, decode_body_with_serde_json, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
 use hubwatch::rules::RuleSet;
@@ -27,6 +27,16 @@ fuzz_target!(|data: &[u8]| {
     twice.push(b'\n');
     twice.extend_from_slice(data);
     for body in [data, &twice[..]] {
+        // The hand-written fast path reads every body it takes as serde_json does.
+        match (decode_body(body, &limits), decode_body_with_serde_json(body, &limits)) {
+            (Ok(fast), Ok(reference)) => {
+                if let Some(why) = fast.differs_from(&reference) {
+                    panic!("the fast path differs from serde_json: {why}");
+                }
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("the fast path differs from serde_json: {a:?} vs {b:?}"),
+        }
         let Ok(decoded) = decode_body(body, &limits) else {
             continue;
         };

@@ -10,12 +10,15 @@
 //! (never dropped silently). Where it does not, nothing passes silently: the document, or the
 //! part of it that cannot be read, is reported with the reason.
 //!
-//! The fast path validates each document in one `serde_json` pass (a stream over the body) and
-//! borrows each record's text. When a document fails (bad UTF-8, a syntax error, nesting beyond
-//! the depth limit), [`salvage`] finds its record boundaries with a tolerant scanner so that one
-//! bad record costs only itself: the others are still evaluated.
+//! Three readers, each taking what the one before gives up on. [`fast`] validates the documents
+//! of a well-formed body in one hand-written pass and borrows each record's text. Any other
+//! body is read by `serde_json`, a stream over the body, which reports the problem and gives
+//! the same records where both read a body. When a document fails there (bad UTF-8, a syntax
+//! error), [`salvage`] finds its record boundaries with a tolerant scanner so that one bad
+//! record costs only itself: the others are still evaluated.
 
 mod envelope;
+mod fast;
 mod salvage;
 
 use envelope::{valid_envelope, Envelope};
@@ -212,6 +215,42 @@ impl<'a> Decoded<'a> {
         None
     }
 
+    /// How this decoding differs from `other` of the same body (records, bad records and parts
+    /// by position and error, documents), or `None`: the differential tests' comparison.
+    #[doc(hidden)]
+    pub fn differs_from(&self, other: &Decoded<'_>) -> Option<String> {
+        let span = |s: &[u8]| (s.as_ptr() as usize, s.len());
+        let records = |d: &Decoded<'_>| -> Vec<_> {
+            d.records
+                .iter()
+                .map(|r| (r.index, span(r.text.as_bytes())))
+                .collect()
+        };
+        let bad = |d: &Decoded<'_>| -> Vec<_> {
+            d.bad
+                .iter()
+                .map(|b| (b.error.clone(), span(b.raw)))
+                .collect()
+        };
+        let parts = |d: &Decoded<'_>| -> Vec<_> {
+            d.parts
+                .iter()
+                .map(|p| (p.error.clone(), p.at, p.raw.len()))
+                .collect()
+        };
+        if records(self) != records(other) {
+            return Some(format!("records {:?} vs {:?}", self.records, other.records));
+        }
+        if bad(self) != bad(other) {
+            return Some(format!("bad records {:?} vs {:?}", self.bad, other.bad));
+        }
+        if parts(self) != parts(other) {
+            return Some(format!("parts {:?} vs {:?}", self.parts, other.parts));
+        }
+        (self.documents != other.documents)
+            .then(|| format!("documents {:?} vs {:?}", self.documents, other.documents))
+    }
+
     fn part(&mut self, error: BodyError, body: &'a [u8], span: std::ops::Range<usize>) {
         self.parts.push(BadPart {
             error,
@@ -220,7 +259,7 @@ impl<'a> Decoded<'a> {
         });
     }
 
-    /// Adds a document the fast path read; `text` is the body from `text_at` on when that part
+    /// Adds a document the `serde_json` path read; `text` is the body from `text_at` on when that part
     /// is known to be UTF-8.
     fn add(
         &mut self,
@@ -237,7 +276,7 @@ impl<'a> Decoded<'a> {
                         self.part(BodyError::ShadowedRecords, body, array);
                     }
                 }
-                self.classify(items);
+                self.classify(items.into_iter().map(RawValue::get));
             }
             // Checked UTF-8 once for the whole body, or the parser validated keys and values
             // (raw values are UTF-8-checked when borrowed from bytes): either way the text is
@@ -263,12 +302,13 @@ impl<'a> Decoded<'a> {
         }
     }
 
-    fn classify(&mut self, items: Vec<&'a RawValue>) {
+    /// Adds the elements of a document's array of records: objects are records, anything else
+    /// is a bad record.
+    fn classify(&mut self, items: impl ExactSizeIterator<Item = &'a str>) {
         self.records.reserve(items.len());
         let base = self.total();
-        for (i, raw) in items.into_iter().enumerate() {
+        for (i, text) in items.enumerate() {
             let index = base + i;
-            let text = raw.get();
             match text.as_bytes().first() {
                 Some(b'{') => self.records.push(RawRecord { index, text }),
                 first => self.bad.push(BadRecord {
@@ -295,6 +335,20 @@ impl<'a> Decoded<'a> {
 
 /// Splits a body into records.
 pub fn decode_body<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<'a>, BodyError> {
+    decode(body, limits, true)
+}
+
+/// [`decode_body`] without the [`fast`] path: the reference the differential tests and the fuzz
+/// target compare it with.
+#[doc(hidden)]
+pub fn decode_body_with_serde_json<'a>(
+    body: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<Decoded<'a>, BodyError> {
+    decode(body, limits, false)
+}
+
+fn decode<'a>(body: &'a [u8], limits: &DecodeLimits, fast: bool) -> Result<Decoded<'a>, BodyError> {
     if body.len() > limits.max_body_bytes {
         return Err(BodyError::TooLarge {
             size: body.len(),
@@ -310,10 +364,13 @@ pub fn decode_body<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<
     if body[start..].iter().all(|b| b.is_ascii_whitespace()) {
         return Err(BodyError::Empty);
     }
-    let mut out = Decoded::default();
     // Nearly every body is valid UTF-8: checked once here (not again for each document the
-    // salvage path restarts from), it lets the parser read the body as text.
-    let text = std::str::from_utf8(body).ok();
+    // salvage path restarts from), it lets the parsers read the body as text.
+    let text = simdutf8::basic::from_utf8(body).ok();
+    if let Some(decoded) = text.filter(|_| fast).and_then(|t| fast::decode(t, start)) {
+        return Ok(decoded);
+    }
+    let mut out = Decoded::default();
     let mut pos = start;
     while pos < body.len() {
         let (failed_at, error) = match read_documents(body, text, pos, &mut out) {
@@ -325,7 +382,7 @@ pub fn decode_body<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Decoded<
     out.into_result()
 }
 
-/// Reads documents from `from` with the fast path until the body ends (`None`) or a document
+/// Reads documents from `from` with `serde_json` until the body ends (`None`) or a document
 /// fails: then its start and the parser's description of the problem.
 fn read_documents<'a>(
     body: &'a [u8],

@@ -11,8 +11,8 @@
 //!   `title` or `swapcase` yields ASCII. Raw ones are matched by their exact UTF-8 bytes.
 //!
 //! Each body is ASCII-lower-cased into a scratch buffer once; one SIMD search finds the
-//! needles' anchors (each verified in place against the needles holding it) and another the
-//! hiding places. A record with no hit cannot match and is never parsed. A record with a hit
+//! needles' anchors (each verified in place against the needles holding it), and one pass over
+//! its backslashes and non-ASCII bytes the hiding places. A record with no hit cannot match and is never parsed. A record with a hit
 //! goes only to the rules whose needles it holds ([`Prefilter::route_in`]), or to every rule
 //! when it holds a hiding place.
 
@@ -66,6 +66,17 @@ const HIDERS: &[&[u8]] = &[
     b"\xef\xac\x86",
 ];
 
+/// The bytes a hider can begin with.
+const HIDER_LEADS: [bool; 256] = {
+    let mut leads = [false; 256];
+    let mut i = 0;
+    while i < HIDERS.len() {
+        leads[HIDERS[i][0] as usize] = true;
+        i += 1;
+    }
+    leads
+};
+
 thread_local! {
     static LOWERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -87,7 +98,6 @@ pub struct Prefilter {
     verify: Vec<Vec<Holder>>,
     /// The needle texts (ASCII lower-cased).
     needles: Vec<Vec<u8>>,
-    hiders: AhoCorasick,
     /// For each needle, the rules (by index) that named it.
     owners: Vec<Vec<usize>>,
     rules: usize,
@@ -195,7 +205,6 @@ impl Prefilter {
         Some(Prefilter {
             anchors: leftmost(&anchors)?,
             verify,
-            hiders: leftmost(HIDERS)?,
             needles: by_needle.iter().map(|(n, _)| n.clone()).collect(),
             owners: by_needle.into_iter().map(|(_, o)| o).collect(),
             rules: needles.len(),
@@ -209,8 +218,7 @@ impl Prefilter {
             lowered.clear();
             lowered.extend(body.iter().map(u8::to_ascii_lowercase));
             let text = lowered.as_slice();
-            // Hiding places only mark records: leftmost-first matches suffice.
-            let hidden: Vec<usize> = self.hiders.find_iter(text).map(|m| m.start()).collect();
+            let hidden = hiding_places(text);
             let mut needles = Vec::new();
             let mut from = 0;
             while let Some(m) = self.anchors.find(Input::new(text).span(from..text.len())) {
@@ -280,6 +288,49 @@ impl Prefilter {
     pub fn route(&self, record: &[u8]) -> Option<Route> {
         self.route_in(&self.scan(record), record, 0..record.len())
     }
+}
+
+/// The start of every hiding place in lower-cased `text`, ascending. Every hider begins with a
+/// backslash or a non-ASCII byte, both rare in Azure records: one pass finds those bytes (16 at
+/// a time with SSE2, part of the x86-64 baseline) and each is compared with the hiders in
+/// place, at several times the speed of a multi-pattern search for the hiders themselves.
+fn hiding_places(text: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut check = |i: usize| {
+        let rest = &text[i..];
+        if HIDER_LEADS[usize::from(rest[0])] && HIDERS.iter().any(|h| rest.starts_with(h)) {
+            out.push(i);
+        }
+    };
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        while i + 16 <= text.len() {
+            // SAFETY: SSE2 is part of the x86-64 baseline; the load reads text[i..i + 16], in
+            // bounds by the loop condition, and `loadu` has no alignment requirement.
+            let mut mask = unsafe {
+                let v = _mm_loadu_si128(text.as_ptr().add(i).cast::<__m128i>());
+                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                // The high bit of each byte: non-ASCII.
+                _mm_movemask_epi8(_mm_or_si128(v, backslash))
+            };
+            while mask != 0 {
+                check(i + mask.trailing_zeros() as usize);
+                mask &= mask - 1;
+            }
+            i += 16;
+        }
+    }
+    for (j, &b) in text.iter().enumerate().skip(i) {
+        if b == b'\\' || b >= 0x80 {
+            check(j);
+        }
+    }
+    out
 }
 
 /// JSON text with its escapes of ASCII characters written out (`\/` as `/`, `\u0041` as `A`)

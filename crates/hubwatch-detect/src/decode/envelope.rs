@@ -1,4 +1,4 @@
-//! The fast path's view of one JSON document: a `{"records": [...]}` envelope (with any earlier
+//! The `serde_json` path's view of one JSON document: a `{"records": [...]}` envelope (with any earlier
 //! `"records"` arrays a repeated key replaced), a bare record, or something else, told apart in
 //! the single `serde_json` pass that also validates the document.
 
@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
-/// What the fast path learns about a document's shape.
+/// What the `serde_json` path learns about a document's shape.
 pub(super) enum Envelope<'a> {
     /// The records, and the earlier arrays of a repeated `"records"` key.
     Records {
@@ -144,7 +144,7 @@ impl<'de> Visitor<'de> for RecordsVisitor {
     }
 }
 
-/// Whether `text` is one valid document as the fast path reads it (the salvage path's check of
+/// Whether `text` is one valid document as the `serde_json` path reads it (the salvage path's check of
 /// an envelope with its records taken out).
 pub(super) fn valid_envelope(text: &[u8]) -> Result<(), serde_json::Error> {
     serde_json::from_slice::<Envelope>(text).map(|_| ())

@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 use std::borrow::Cow;
 use std::ops::Range;
 
-/// Salvages the document starting at `at` (which the fast path rejected with `error`) into
+/// Salvages the document starting at `at` (which `serde_json` rejected with `error`) into
 /// `out`; returns where the document ends.
 pub(super) fn document<'a>(body: &'a [u8], at: usize, error: &str, out: &mut Decoded<'a>) -> usize {
     let end = extent(body, at);
@@ -342,7 +342,7 @@ impl Scanner<'_> {
         if self.b.get(last.start) != Some(&b'[') {
             return None;
         }
-        // As on the fast path, an empty earlier array holds nothing to report.
+        // As on the `serde_json` path, an empty earlier array holds nothing to report.
         let earlier = values
             .into_iter()
             .filter(|v| {
