@@ -409,6 +409,24 @@ fn anchor_at(needle: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The SSE2 pass finds the hiders the plain byte loop finds, at every length and
+        /// alignment (hiders across its 16-byte blocks included).
+        #[test]
+        fn hiders_are_found_as_by_the_byte_loop(
+            text in proptest::collection::vec(prop_oneof![
+                any::<u8>(),
+                Just(b'\\'), Just(b'u'), Just(b'0'), Just(b'd'), Just(b'f'), Just(0xc3), Just(0x9f),
+            ], 0..80),
+        ) {
+            let expected: Vec<usize> = (0..text.len())
+                .filter(|&i| HIDERS.iter().any(|h| text[i..].starts_with(h)))
+                .collect();
+            prop_assert_eq!(hiding_places(&text), expected);
+        }
+    }
 
     fn pf() -> Prefilter {
         Prefilter::new(Some(vec![vec!["keys/re".into()]])).unwrap_or_else(|| unreachable!())
