@@ -3,7 +3,8 @@
 # hourly append blobs of LINES AuditEvent records, several appends each), then times
 # `hubwatch backfill` over it (stdout sink to /dev/null, default [backfill] parallelism 8 and
 # memory_mib 256) and prints its JSON summary (mib_per_sec, records_per_sec); then, as the
-# download ceiling, the time `curl` takes to fetch the same blobs 8 at a time (read-only SAS).
+# download ceiling, the time `curl` takes to fetch the same blobs 8 at a time (read-only SAS);
+# last, as the detection ceiling, `hubwatch replay -j 1` over the same bytes from a local file.
 # Run by hand.
 #
 #   bash bench/backfill.sh [OUT_DIR] [HOURS] [VAULTS] [LINES] [REPS]
@@ -122,3 +123,13 @@ for i in $(seq "$REPS"); do
   python3 -c "import sys; b, t = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'curl x8: {b} bytes in {t:.2f} s, {b / t / 1048576:.1f} MiB/s')" "$got" "$start" "$end"
   azurite_spent "$a"
 done
+
+# Detection at replay speed? The same bytes from a local file: the blobs concatenated, then
+# `hubwatch replay -j 1` (the default rules, as the backfill runs them) on the client's CPU.
+xargs -n 1 curl -sf < "$OUT/urls.txt" > "$OUT/archive.jsonl"
+echo "replay of the same $(stat -c %s "$OUT/archive.jsonl") bytes, -j 1 --no-dedup:" >&2
+for i in $(seq "$REPS"); do
+  /usr/bin/time -f "replay: wall %e s, peak RSS %M KB, user %U s, sys %S s" $NICE "${CLIENT[@]}" \
+    "$CARGO_TARGET_DIR/release/hubwatch" replay -j 1 --no-dedup "$OUT/archive.jsonl" 2>&1 >/dev/null | tail -1
+done
+rm -f "$OUT/archive.jsonl"

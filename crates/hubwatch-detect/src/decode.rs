@@ -259,8 +259,8 @@ impl<'a> Decoded<'a> {
         });
     }
 
-    /// Adds a document the `serde_json` path read; `text` is the body from `text_at` on when that part
-    /// is known to be UTF-8.
+    /// Adds a document the `serde_json` path read; `text` is the body from `text_at` on when
+    /// that part is known to be UTF-8.
     fn add(
         &mut self,
         envelope: Envelope<'a>,

@@ -12,9 +12,9 @@
 //!
 //! Each body is ASCII-lower-cased into a scratch buffer once; one SIMD search finds the
 //! needles' anchors (each verified in place against the needles holding it), and one pass over
-//! its backslashes and non-ASCII bytes the hiding places. A record with no hit cannot match and is never parsed. A record with a hit
-//! goes only to the rules whose needles it holds ([`Prefilter::route_in`]), or to every rule
-//! when it holds a hiding place.
+//! its backslashes and non-ASCII bytes the hiding places. A record with no hit cannot match
+//! and is never parsed. A record with a hit goes only to the rules whose needles it holds
+//! ([`Prefilter::route_in`]), or to every rule when it holds a hiding place.
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use std::cell::RefCell;

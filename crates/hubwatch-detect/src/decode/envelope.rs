@@ -1,6 +1,6 @@
-//! The `serde_json` path's view of one JSON document: a `{"records": [...]}` envelope (with any earlier
-//! `"records"` arrays a repeated key replaced), a bare record, or something else, told apart in
-//! the single `serde_json` pass that also validates the document.
+//! The `serde_json` path's view of one JSON document: a `{"records": [...]}` envelope (with any
+//! earlier `"records"` arrays a repeated key replaced), a bare record, or something else, told
+//! apart in the single `serde_json` pass that also validates the document.
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -144,8 +144,8 @@ impl<'de> Visitor<'de> for RecordsVisitor {
     }
 }
 
-/// Whether `text` is one valid document as the `serde_json` path reads it (the salvage path's check of
-/// an envelope with its records taken out).
+/// Whether `text` is one valid document as the `serde_json` path reads it (the salvage path's
+/// check of an envelope with its records taken out).
 pub(super) fn valid_envelope(text: &[u8]) -> Result<(), serde_json::Error> {
     serde_json::from_slice::<Envelope>(text).map(|_| ())
 }
