@@ -1,8 +1,9 @@
 //! Criterion benchmarks of the detection core, per stage: `decode` (validating a body and
-//! splitting it into records, with the fast path and with `serde_json` alone), `scan` (the prefilter alone, with the default rules and with
-//! every built-in rule: its cost should not grow with the number of rules), `detect` (decode +
-//! prefilter + rules + dedup + alerts, per body, with each selection) and `alert_json` (the
-//! alerts of the whole pack serialized, what the sinks write).
+//! splitting it into records, with the fast path and with `serde_json` alone), `scan` (the
+//! prefilter alone, with the default rules and with every built-in rule: its cost should not
+//! grow with the number of rules), `detect` (decode + prefilter + rules + dedup + alerts, per
+//! body, with each selection) and `alert_json` (the alerts of the whole pack serialized, what
+//! the sinks write).
 //!
 //! `cargo bench --bench pipeline` (see bench/README.md for the figures).
 

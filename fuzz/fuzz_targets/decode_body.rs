@@ -1,8 +1,9 @@
 //! Arbitrary bytes as an Event Hubs body: the decoder must not panic, must read every body as
 //! its `serde_json` path alone does, and must account for the whole body (every byte in an
 //! evaluated document or a dead-lettered part, records numbered `0..total` across documents),
-//! also when the body is sent twice in a row (a forwarder's batch); the detector (embedded rules, prefilter, dedup, alert building) must not panic and
-//! dead-letters exactly the bad records and parts.
+//! also when the body is sent twice in a row (a forwarder's batch); the detector (embedded
+//! rules, prefilter, dedup, alert building) must not panic and dead-letters exactly the bad
+//! records and parts.
 #![no_main]
 
 use hubwatch::alert::Origin;
