@@ -22,11 +22,7 @@ const MAX_DEPTH: u32 = 128;
 /// Decodes `text[from..]`, or `None` when the body needs the `serde_json` path.
 pub(super) fn decode(text: &str, from: usize) -> Option<Decoded<'_>> {
     let mut out = Decoded::default();
-    let mut p = Parser {
-        text,
-        b: text.as_bytes(),
-        i: from,
-    };
+    let mut p = Parser { text, i: from };
     let mut items = Vec::new();
     loop {
         let start = match p.next_nonws() {
@@ -54,7 +50,7 @@ pub(super) fn decode(text: &str, from: usize) -> Option<Decoded<'_>> {
                 }
                 p.i += 1;
                 if key == b"records" {
-                    // A repeated key (the last wins) is left to the slow path.
+                    // A repeated key (the last wins) is left to the `serde_json` path.
                     if records || p.next_nonws()? != b'[' {
                         return None;
                     }
@@ -87,16 +83,20 @@ pub(super) fn decode(text: &str, from: usize) -> Option<Decoded<'_>> {
 /// A cursor over the body's bytes. Every method returns `None` on anything it does not accept.
 struct Parser<'a> {
     text: &'a str,
-    b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Parser<'a> {
+    #[inline(always)]
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
     /// The next byte that is not JSON whitespace, not consumed.
     #[inline]
     fn next_nonws(&mut self) -> Option<u8> {
         loop {
-            let c = *self.b.get(self.i)?;
+            let c = *self.bytes().get(self.i)?;
             if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
                 return Some(c);
             }
@@ -128,19 +128,19 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A key of a document's own object, which must be written without escapes (the slow path
-    /// unescapes it to compare it with `records`): its bytes.
+    /// A key of a document's own object, which must be written without escapes (the
+    /// `serde_json` path unescapes it to compare it with `records`): its bytes.
     fn envelope_key(&mut self) -> Option<&'a [u8]> {
         if self.next_nonws()? != b'"' {
             return None;
         }
         let start = self.i + 1;
-        let (end, quote) = string_run(self.b, start);
+        let (end, quote) = string_run(self.bytes(), start);
         if !quote {
             return None;
         }
         self.i = end + 1;
-        Some(&self.b[start..end])
+        Some(&self.bytes()[start..end])
     }
 
     /// One value at `i` (whitespace skipped), nested to any depth up to [`MAX_DEPTH`]; `i` ends
@@ -151,30 +151,20 @@ impl<'a> Parser<'a> {
         loop {
             // A value is due.
             match self.next_nonws()? {
-                b'{' => {
+                open @ (b'{' | b'[') => {
+                    let object = open == b'{';
                     self.i += 1;
-                    if self.next_nonws()? == b'}' {
+                    if self.next_nonws()? == if object { b'}' } else { b']' } {
                         self.i += 1;
                     } else {
                         if depth == MAX_DEPTH {
                             return None;
                         }
-                        objects |= 1 << depth;
+                        objects = objects & !(1 << depth) | u128::from(object) << depth;
                         depth += 1;
-                        self.key()?;
-                        continue;
-                    }
-                }
-                b'[' => {
-                    self.i += 1;
-                    if self.next_nonws()? == b']' {
-                        self.i += 1;
-                    } else {
-                        if depth == MAX_DEPTH {
-                            return None;
+                        if object {
+                            self.key()?;
                         }
-                        objects &= !(1 << depth);
-                        depth += 1;
                         continue;
                     }
                 }
@@ -201,11 +191,7 @@ impl<'a> Parser<'a> {
                         }
                         break;
                     }
-                    b'}' if object => {
-                        self.i += 1;
-                        depth -= 1;
-                    }
-                    b']' if !object => {
+                    close @ (b'}' | b']') if (close == b'}') == object => {
                         self.i += 1;
                         depth -= 1;
                     }
@@ -234,12 +220,12 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn string(&mut self) -> Option<()> {
         loop {
-            let (at, quote) = string_run(self.b, self.i);
+            let (at, quote) = string_run(self.bytes(), self.i);
             if quote {
                 self.i = at + 1;
                 return Some(());
             }
-            match *self.b.get(at)? {
+            match *self.bytes().get(at)? {
                 b'\\' => self.i = at + 1 + self.escape(at + 1)?,
                 _ => return None, // a control character
             }
@@ -249,10 +235,10 @@ impl<'a> Parser<'a> {
     /// Length of the escape whose letter is at `at` (after the backslash): what `serde_json`
     /// accepts when it skips a string, which takes any four hex digits after `\u`.
     fn escape(&self, at: usize) -> Option<usize> {
-        match *self.b.get(at)? {
+        match *self.bytes().get(at)? {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
             b'u' => {
-                let hex = self.b.get(at + 1..at + 5)?;
+                let hex = self.bytes().get(at + 1..at + 5)?;
                 hex.iter().all(u8::is_ascii_hexdigit).then_some(5)
             }
             _ => None,
@@ -260,7 +246,7 @@ impl<'a> Parser<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        if self.b.get(self.i..self.i + word.len())? != word {
+        if self.bytes().get(self.i..self.i + word.len())? != word {
             return None;
         }
         self.i += word.len();
@@ -269,7 +255,7 @@ impl<'a> Parser<'a> {
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as `serde_json` skips a number.
     fn number(&mut self) -> Option<()> {
-        let b = self.b;
+        let b = self.bytes();
         let mut i = self.i;
         if b.get(i) == Some(&b'-') {
             i += 1;
