@@ -2,6 +2,7 @@
 //! They go through the same pipeline as the live path, which (with `[context]` on) also writes
 //! their Key Vault operations to the context store before their events count as delivered.
 
+use super::listing::ArchiveBlob;
 use crate::alert::Origin;
 use std::borrow::Cow;
 
@@ -29,7 +30,16 @@ pub(super) struct RecordBatch<'a> {
     pub lines: Vec<ArchiveLine<'a>>,
 }
 
-impl RecordBatch<'_> {
+impl<'a> RecordBatch<'a> {
+    /// An empty batch of `blob`.
+    pub(super) fn of(blob: &'a ArchiveBlob) -> Self {
+        RecordBatch {
+            container: &blob.container,
+            blob: &blob.name,
+            lines: Vec::new(),
+        }
+    }
+
     /// The alert `source` of a line of this batch.
     pub(super) fn source(&self, line: &ArchiveLine<'_>) -> Origin {
         Origin::Blob {

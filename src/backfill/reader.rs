@@ -137,21 +137,23 @@ impl Reader {
             };
             length = range.blob_length;
             etag = range.etag.clone();
-            if range.data.is_empty() {
+            let size: u64 = range.chunks.iter().map(|c| c.len() as u64).sum();
+            if size == 0 {
                 break;
             }
-            self.counters
-                .bytes_read
-                .fetch_add(range.data.len() as u64, Ordering::Relaxed);
-            let batch = split(
-                &range.data,
-                pos,
-                &mut partial,
-                &mut lines,
-                self.max_body_bytes,
-                blob,
-            );
-            pos += range.data.len() as u64;
+            self.counters.bytes_read.fetch_add(size, Ordering::Relaxed);
+            let mut batch = RecordBatch::of(blob);
+            for chunk in &range.chunks {
+                split(
+                    chunk,
+                    pos,
+                    &mut partial,
+                    &mut lines,
+                    self.max_body_bytes,
+                    &mut batch,
+                );
+                pos += chunk.len() as u64;
+            }
             if !self
                 .deliver(&batch, &mut out, cancel, &key, &etag, length)
                 .await
@@ -168,17 +170,14 @@ impl Reader {
             // The hour is closed: what follows the last newline is the final line.
             lines += 1;
             let last = std::mem::take(&mut partial);
-            let batch = RecordBatch {
-                container: &blob.container,
-                blob: &blob.name,
-                lines: vec![ArchiveLine {
-                    line: lines,
-                    offset: last.start,
-                    end: pos,
-                    too_long: last.too_long,
-                    body: Cow::Owned(last.bytes),
-                }],
-            };
+            let mut batch = RecordBatch::of(blob);
+            batch.lines.push(ArchiveLine {
+                line: lines,
+                offset: last.start,
+                end: pos,
+                too_long: last.too_long,
+                body: Cow::Owned(last.bytes),
+            });
             if !self
                 .deliver(&batch, &mut out, cancel, &key, &etag, length)
                 .await
@@ -335,21 +334,17 @@ impl Reader {
     }
 }
 
-/// Splits a downloaded range (starting at blob offset `base`) into complete lines; the bytes
-/// after the last newline stay in `partial`. A line longer than `max` keeps only its head.
+/// Adds the complete lines of downloaded bytes (starting at blob offset `base`) to `batch`;
+/// the bytes after the last newline stay in `partial`, which a line split between two chunks
+/// or ranges is assembled in. A line longer than `max` keeps only its head.
 fn split<'a>(
     data: &'a [u8],
     base: u64,
     partial: &mut Partial,
     lines: &mut u64,
     max: usize,
-    blob: &'a ArchiveBlob,
-) -> RecordBatch<'a> {
-    let mut batch = RecordBatch {
-        container: &blob.container,
-        blob: &blob.name,
-        lines: Vec::new(),
-    };
+    batch: &mut RecordBatch<'a>,
+) {
     let mut start = 0usize;
     for nl in memchr::memchr_iter(b'\n', data) {
         let piece = &data[start..nl];
@@ -386,7 +381,6 @@ fn split<'a>(
         }
         partial.append(&data[start..], max);
     }
-    batch
 }
 
 fn trim_cr(b: &[u8]) -> &[u8] {
@@ -433,11 +427,20 @@ mod tests {
         let mut partial = Partial::default();
         let mut n = 0;
         let data = b"{\"a\":1}\r\n{\"b\"";
-        let batch = split(data, 0, &mut partial, &mut n, 100, &b);
+        let mut batch = RecordBatch::of(&b);
+        split(data, 0, &mut partial, &mut n, 100, &mut batch);
         assert_eq!(batch.lines.len(), 1);
         assert_eq!(&*batch.lines[0].body, b"{\"a\":1}");
         assert_eq!(partial.start, 9);
-        let batch = split(b":2}\n\n0123456789AB\n", 14, &mut partial, &mut n, 10, &b);
+        let mut batch = RecordBatch::of(&b);
+        split(
+            b":2}\n\n0123456789AB\n",
+            14,
+            &mut partial,
+            &mut n,
+            10,
+            &mut batch,
+        );
         let got: Vec<(u64, u64, &[u8], Option<usize>)> = batch
             .lines
             .iter()

@@ -65,7 +65,7 @@ impl BlobContainer {
         if resp.status != 200 {
             return Err(self.status_error("list blobs", None, &resp));
         }
-        parse_list_blobs(&resp.body)
+        parse_list_blobs(&resp.body())
     }
 
     /// Every blob (and, with a `delimiter`, every prefix) under `prefix`, following

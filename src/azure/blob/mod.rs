@@ -106,7 +106,8 @@ pub(crate) fn config_error(message: impl Into<String>) -> Error {
 /// A ranged read: the bytes, and the blob's properties at the time of the read.
 #[derive(Debug)]
 pub struct BlobRange {
-    pub data: bytes::Bytes,
+    /// The bytes, in the chunks they arrived in (see [`BlobResponse::chunks`]).
+    pub chunks: Vec<bytes::Bytes>,
     /// Total length of the blob (from `Content-Range`, else the body length).
     pub blob_length: u64,
     pub etag: Option<String>,
@@ -228,10 +229,10 @@ impl BlobContainer {
                     .header("content-range")
                     .and_then(|v| v.rsplit('/').next())
                     .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(start + resp.body.len() as u64);
+                    .unwrap_or(start + resp.body_len() as u64);
                 Ok(Some(BlobRange {
                     etag: resp.header("etag").map(str::to_string),
-                    data: resp.body,
+                    chunks: resp.chunks,
                     blob_length,
                 }))
             }

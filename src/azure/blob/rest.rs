@@ -20,10 +20,26 @@ use tracing::debug;
 pub struct BlobResponse {
     pub status: u16,
     headers: reqwest::header::HeaderMap,
-    pub body: bytes::Bytes,
+    /// The body as the connection delivered it. The chunks are kept, not copied into one
+    /// buffer: for the backfill's ranged reads of whole blobs that copy was 6% of its CPU.
+    pub chunks: Vec<bytes::Bytes>,
 }
 
 impl BlobResponse {
+    /// The body in one piece (copied only when it came in more than one chunk).
+    pub fn body(&self) -> bytes::Bytes {
+        match self.chunks.as_slice() {
+            [] => bytes::Bytes::new(),
+            [one] => one.clone(),
+            many => many.concat().into(),
+        }
+    }
+
+    /// The body's length in bytes.
+    pub fn body_len(&self) -> usize {
+        self.chunks.iter().map(bytes::Bytes::len).sum()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -130,15 +146,15 @@ impl BlobContainer {
             let outcome = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let resp_headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(body) => Ok(BlobResponse {
+                    let headers = resp.headers().clone();
+                    read_chunks(resp)
+                        .await
+                        .map(|chunks| BlobResponse {
                             status,
-                            headers: resp_headers,
-                            body,
-                        }),
-                        Err(e) => Err(e.without_url()),
-                    }
+                            headers,
+                            chunks,
+                        })
+                        .map_err(reqwest::Error::without_url)
                 }
                 Err(e) => Err(e.without_url()),
             };
@@ -217,6 +233,15 @@ impl BlobContainer {
             message,
         )
     }
+}
+
+/// A response's body, chunk by chunk as it arrives.
+async fn read_chunks(mut resp: reqwest::Response) -> reqwest::Result<Vec<bytes::Bytes>> {
+    let mut chunks = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        chunks.push(chunk);
+    }
+    Ok(chunks)
 }
 
 /// `scheme://host[:port]/path`, without query (which may hold a SAS) or
