@@ -1,15 +1,17 @@
 //! `hubwatch replay`: run files of Event Hubs bodies (one per line) through the detection core,
 //! optionally with a context store (Key Vault operations written, Key Vault alerts answered).
 
+mod blocks;
+
 use crate::alert::Origin;
 use crate::dead_letter::DeadLetterFile;
 use crate::decode::BodyError;
 use crate::dedup::Deduper;
 use crate::detect::{Detector, Evaluated, Processed, Stats};
-use crate::source::lines::{Line, LineReader};
 use crate::telemetry::ProblemLog;
+use blocks::{Block, BlockReader, LineRef};
 use std::collections::BTreeMap;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use time::OffsetDateTime;
@@ -130,7 +132,7 @@ impl<'a> Replay<'a> {
 
     /// Replays one input; an unreadable input is an error, malformed lines are not.
     ///
-    /// With more than one job, batches of bodies are evaluated on `jobs` threads while this
+    /// With more than one job, blocks of bodies are evaluated on `jobs` threads while this
     /// thread admits them through dedup and writes their alerts in input order, so the output
     /// is the same as with one job.
     pub(crate) fn input(&mut self, path: &str, out: &mut impl Write) -> Result<(), ReplayError> {
@@ -143,55 +145,65 @@ impl<'a> Replay<'a> {
         } else {
             Box::new(std::fs::File::open(path).map_err(input_error)?)
         };
-        // A buffer that stays in the core's L2 cache: the kernel copies into it and lines are
-        // copied out of it while it is hot (1 MiB took about 10% more system time).
-        let mut lines = LineReader::new(
-            BufReader::with_capacity(128 << 10, reader),
-            self.max_body_bytes,
-        );
+        let mut input = BlockReader::new(reader, self.max_body_bytes);
         // With a context store each body's writes come before its alerts' answers: one thread.
         if self.jobs <= 1 || self.context.is_some() {
-            let mut line_no = 0u64;
-            while let Some(line) = lines.next_line().map_err(input_error)? {
-                line_no += 1;
-                let source = file_source(path, line_no);
-                let evaluated = evaluate(self.detector, self.max_body_bytes, &source, &line);
-                let mut processed = evaluated.admit(&mut self.dedup);
-                let mut updates = Vec::new();
-                if let (Some(cx), Line::Body(body)) = (&self.context, &line) {
-                    updates =
-                        cx.handle(body, &source, self.detector.limits(), &mut processed.alerts);
+            let mut buffer = Vec::new();
+            while let Some(block) = input.next_block(buffer).map_err(input_error)? {
+                for (line_no, line) in block.lines() {
+                    let source = file_source(path, line_no);
+                    let evaluated = evaluate(self.detector, self.max_body_bytes, &source, &line);
+                    let mut processed = evaluated.admit(&mut self.dedup);
+                    let mut updates = Vec::new();
+                    if let (Some(cx), LineRef::Body(body)) = (&self.context, &line) {
+                        updates =
+                            cx.handle(body, &source, self.detector.limits(), &mut processed.alerts);
+                    }
+                    self.emit(processed, &updates, out)?;
                 }
-                self.emit(processed, &updates, out)?;
+                buffer = block.into_buffer();
             }
             return out.flush().map_err(ReplayError::Output);
         }
         let (detector, max_body_bytes, jobs) = (self.detector, self.max_body_bytes, self.jobs);
         std::thread::scope(|scope| {
-            let (work_tx, work_rx) = mpsc::sync_channel::<Batch>(jobs * 2);
+            let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Block)>(jobs * 2);
             let work_rx = Arc::new(Mutex::new(work_rx));
             let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Vec<Evaluated>)>(jobs * 2);
+            // Buffers of evaluated blocks go back to the reader (a few; the rest are dropped).
+            let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(jobs * 2);
             for _ in 0..jobs {
                 let work_rx = Arc::clone(&work_rx);
-                let done_tx = done_tx.clone();
+                let (done_tx, spare_tx) = (done_tx.clone(), spare_tx.clone());
                 scope.spawn(move || loop {
                     let next = work_rx.lock().map(|rx| rx.recv());
-                    let Ok(Ok(batch)) = next else { break };
-                    let evaluated = batch
-                        .lines
-                        .iter()
+                    let Ok(Ok((seq, block))) = next else { break };
+                    let evaluated = block
+                        .lines()
                         .map(|(n, line)| {
-                            evaluate(detector, max_body_bytes, &file_source(path, *n), line)
+                            evaluate(detector, max_body_bytes, &file_source(path, n), &line)
                         })
                         .collect();
+                    let _ = spare_tx.try_send(block.into_buffer());
                     // The writer has stopped (an output error): stop too.
-                    if done_tx.send((batch.seq, evaluated)).is_err() {
+                    if done_tx.send((seq, evaluated)).is_err() {
                         break;
                     }
                 });
             }
-            drop((work_rx, done_tx));
-            let reader = scope.spawn(move || read_batches(&mut lines, &work_tx));
+            drop((work_rx, done_tx, spare_tx));
+            let reader = scope.spawn(move || {
+                for seq in 0u64.. {
+                    let buffer = spare_rx.try_recv().unwrap_or_default();
+                    let Some(block) = input.next_block(buffer)? else {
+                        break;
+                    };
+                    if work_tx.send((seq, block)).is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), io::Error>(())
+            });
             // Returning drops the results' receiver, which stops the jobs and then the reader.
             for evaluated in ordered(done_rx) {
                 let processed = evaluated.admit(&mut self.dedup);
@@ -245,12 +257,17 @@ fn file_source(path: &str, line: u64) -> Origin {
 }
 
 /// One line through detection, short of dedup.
-fn evaluate(detector: &Detector, max_body_bytes: usize, source: &Origin, line: &Line) -> Evaluated {
-    match line {
-        Line::Body(body) => detector.evaluate(body, source, OffsetDateTime::now_utc()),
-        Line::TooLong { len, head } => Processed::rejected(
+fn evaluate(
+    detector: &Detector,
+    max_body_bytes: usize,
+    source: &Origin,
+    line: &LineRef<'_>,
+) -> Evaluated {
+    match *line {
+        LineRef::Body(body) => detector.evaluate(body, source, OffsetDateTime::now_utc()),
+        LineRef::TooLong { len, head } => Processed::rejected(
             BodyError::TooLarge {
-                size: *len,
+                size: len,
                 limit: max_body_bytes,
             },
             head,
@@ -260,60 +277,17 @@ fn evaluate(detector: &Detector, max_body_bytes: usize, source: &Origin, line: &
     }
 }
 
-/// Bodies handed to a job together (about [`BATCH_BYTES`]), numbered for putting results back
-/// in order.
-struct Batch {
-    seq: u64,
-    lines: Vec<(u64, Line)>,
-}
-
-/// Bytes of bodies per batch: large enough that handing over costs little, small enough that
-/// `jobs * 4` batches in flight bound memory to a few megabytes.
-const BATCH_BYTES: usize = 256 * 1024;
-
-fn read_batches(
-    lines: &mut LineReader<BufReader<Box<dyn Read + Send>>>,
-    work: &mpsc::SyncSender<Batch>,
-) -> io::Result<()> {
-    let (mut seq, mut line_no) = (0u64, 0u64);
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    loop {
-        let line = lines.next_line()?;
-        let end = line.is_none();
-        if let Some(line) = line {
-            line_no += 1;
-            bytes += match &line {
-                Line::Body(b) => b.len(),
-                Line::TooLong { head, .. } => head.len(),
-            };
-            batch.push((line_no, line));
-        }
-        if (end || bytes >= BATCH_BYTES) && !batch.is_empty() {
-            let lines = std::mem::take(&mut batch);
-            if work.send(Batch { seq, lines }).is_err() {
-                return Ok(());
-            }
-            seq += 1;
-            bytes = 0;
-        }
-        if end {
-            return Ok(());
-        }
-    }
-}
-
-/// Results in batch order, as they complete.
+/// Results in block order, as they complete.
 fn ordered(done: mpsc::Receiver<(u64, Vec<Evaluated>)>) -> impl Iterator<Item = Evaluated> {
     let mut waiting = BTreeMap::new();
     let mut next = 0u64;
     std::iter::from_fn(move || loop {
-        if let Some(batch) = waiting.remove(&next) {
+        if let Some(block) = waiting.remove(&next) {
             next += 1;
-            return Some(batch);
+            return Some(block);
         }
-        let (seq, batch): (u64, Vec<Evaluated>) = done.recv().ok()?;
-        waiting.insert(seq, batch);
+        let (seq, block): (u64, Vec<Evaluated>) = done.recv().ok()?;
+        waiting.insert(seq, block);
     })
     .flatten()
 }
