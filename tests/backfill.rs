@@ -3,12 +3,16 @@
 //! in range are read, alert ids are the ones `replay` (the live path's detection) gives, an
 //! hour being appended while the backfill runs is read again later without losing or
 //! repeating a line, a SIGKILLed backfill resumes without re-sending what a sink acknowledged,
-//! and `--shard i/n` runs are disjoint and together cover the range.
+//! and `--shard i/n` runs are disjoint and together cover the range. Auth: Shared Key, a
+//! read-only SAS, and an Entra ID token from a managed identity (a local token endpoint, and a
+//! bearer-checking proxy in front of Azurite: `tests/support/entra.rs`).
 
 #[path = "support/archive.rs"]
 mod archive;
 #[path = "support/azurite.rs"]
 mod azurite;
+#[path = "support/entra.rs"]
+mod entra;
 #[path = "support/process.rs"]
 mod process;
 
@@ -43,6 +47,19 @@ fn run_ok(cmd: &mut std::process::Command) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "backfill failed: {stderr}");
     stderr
+}
+
+/// Switches `[backfill]` from Shared Key to `auth` (an `auth = ...` line and its keys) and drops
+/// the shared-key keys: a key of another `auth` is refused.
+fn set_auth(config: &std::path::Path, auth: &str) {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("account_name") && !l.starts_with("account_key_env"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("auth = \"shared-key\"", auth);
+    std::fs::write(config, text).unwrap();
 }
 
 fn summary(stderr: &str) -> Value {
@@ -351,18 +368,7 @@ async fn a_read_only_sas_is_enough_and_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     let (sinks, alerts_path) = file_sink(dir.path());
     let config = archive::config(dir.path(), &azurite.account_url, &c, &sinks, "");
-    // The shared-key keys go with it: a key of another `auth` is refused.
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("account_name") && !l.starts_with("account_key_env"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace(
-            "auth = \"shared-key\"",
-            "auth = \"sas\"\nsas_env = \"HUBWATCH_TEST_SAS\"",
-        );
-    std::fs::write(&config, text).unwrap();
+    set_auth(&config, "auth = \"sas\"\nsas_env = \"HUBWATCH_TEST_SAS\"");
     let sas = azurite::account_sas("rl");
     let out = archive::backfill(&config, &["--from", "2026-08-01", "--to", "2026-08-02"])
         .env("HUBWATCH_TEST_SAS", &sas)
@@ -374,6 +380,82 @@ async fn a_read_only_sas_is_enough_and_never_printed() {
     assert_eq!(archive::alerts(&alerts_path).len(), 5);
     let sig = sas.split("sig=").nth(1).unwrap();
     assert!(!stderr.contains(sig), "the SAS signature was printed");
+}
+
+/// `auth = "entra"` with `credential = "managed-identity"`: the token comes from the App
+/// Service managed-identity endpoint (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`) for the storage
+/// resource, is cached rather than fetched per request, goes on every list and read as a
+/// bearer token, and is never printed, nor is the identity header.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entra_token_from_a_managed_identity_reads_the_archive() {
+    let azurite = Azurite::start().await;
+    let c = Containers::new();
+    let audit = entra::public_container(&azurite.account_url, &c.audit).await;
+    entra::public_container(&azurite.account_url, &c.activity).await;
+    let hour = datetime!(2026-08-02 07:00 UTC);
+    let lines: Vec<String> = (0..6)
+        .map(|i| archive::secret_get("KV8", &format!("entra-u{i}"), hour))
+        .collect();
+    archive::write_blob(&audit, &archive::audit_blob("KV8", hour), &lines, 2).await;
+    let token = format!("entra-token-{:016x}", rand::random::<u64>());
+    let identity_header = format!("identity-header-{:016x}", rand::random::<u64>());
+    let tokens = entra::TokenServer::start(&token, &identity_header).await;
+    let proxy = entra::BearerProxy::start(&azurite.account_url, &token).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (sinks, alerts_path) = file_sink(dir.path());
+    let config = archive::config(dir.path(), &proxy.account_url, &c, &sinks, "");
+    set_auth(
+        &config,
+        "auth = \"entra\"\ncredential = \"managed-identity\"",
+    );
+    // At debug level, so that whatever logs requests (here or in the SDK) is checked too.
+    let out = archive::backfill(&config, &["--from", "2026-08-02", "--to", "2026-08-03"])
+        .env("IDENTITY_ENDPOINT", &tokens.endpoint)
+        .env("IDENTITY_HEADER", &identity_header)
+        .env("RUST_LOG", "debug")
+        .env_remove("IDENTITY_SERVER_THUMBPRINT")
+        .env_remove("HUBWATCH_TEST_ACCOUNT_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(archive::alerts(&alerts_path).len(), lines.len());
+
+    let asked = tokens.requests();
+    assert!(!asked.is_empty(), "the token endpoint was never asked");
+    for r in &asked {
+        assert_eq!(r.method, "GET", "{r:?}");
+        assert_eq!(r.query["api-version"], "2019-08-01", "{r:?}");
+        assert_eq!(r.query["resource"], "https://storage.azure.com", "{r:?}");
+        assert_eq!(r.identity_header.as_deref(), Some(identity_header.as_str()));
+    }
+    let seen = proxy.seen();
+    assert!(seen.iter().all(|r| r.bearer), "without the token: {seen:?}");
+    assert!(seen.iter().all(|r| r.status < 300), "{seen:?}");
+    assert!(seen.iter().any(|r| r.is_list()), "no listing: {seen:?}");
+    assert!(seen.iter().any(|r| r.is_blob_read()), "no read: {seen:?}");
+    // Cached: one token for the run (at most one per container), not one per request.
+    assert!(
+        asked.len() <= 2 && asked.len() < seen.len(),
+        "{} tokens for {} requests: not cached",
+        asked.len(),
+        seen.len()
+    );
+    assert!(!stderr.contains(&token), "the access token was printed");
+    assert!(
+        !stderr.contains(&identity_header),
+        "the identity header was printed"
+    );
+
+    // The proxy is what let them through: without the token it refuses.
+    let bare = reqwest::get(format!(
+        "{}/{}?restype=container&comp=list",
+        proxy.account_url, c.audit
+    ))
+    .await
+    .unwrap();
+    assert_eq!(bare.status(), 403);
 }
 
 /// Configuration errors name the key.
