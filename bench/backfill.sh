@@ -3,7 +3,8 @@
 # hourly append blobs of LINES AuditEvent records, several appends each), then times
 # `hubwatch backfill` over it (stdout sink to /dev/null, default [backfill] parallelism 8 and
 # memory_mib 256) and prints its JSON summary (mib_per_sec, records_per_sec); then, as the
-# download ceiling, the time `curl` takes to fetch the same blobs 8 at a time (read-only SAS);
+# download ceiling, the time `curl` takes to fetch the same blobs 8 at a time (read-only SAS),
+# one curl run after each backfill run;
 # last, as the detection ceiling, `hubwatch replay -j 1` over the same bytes from a local file.
 # Run by hand.
 #
@@ -88,17 +89,9 @@ azurite_spent() {
   [ -n "${AZURITE_PID:-}" ] && python3 -c "import sys; print(f'azurite CPU {float(sys.argv[2]) - float(sys.argv[1]):.2f} s')" "$1" "$(azurite_cpu)"
   return 0
 }
-for i in $(seq "$REPS"); do
-  a=$(azurite_cpu)
-  /usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s, sys %S s" $NICE "${CLIENT[@]}" "$CARGO_TARGET_DIR/release/hubwatch" backfill \
-    --config "$OUT/backfill.toml" --from 2026-11-02 --to 2026-11-03 --restart --json-progress \
-    > /dev/null 2> "$OUT/run$i.txt" || true
-  grep '"summary"' "$OUT/run$i.txt"
-  tail -1 "$OUT/run$i.txt"
-  azurite_spent "$a"
-done
-
 # The download ceiling: the same blobs fetched whole by curl, 8 at a time, with a read-only SAS.
+# Each run of the backfill is followed by one of curl, so both see the same Azurite (whose
+# speed drifts as it runs).
 sas=$(python3 - <<'PY'
 import base64, hashlib, hmac, urllib.parse
 key = base64.b64decode("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
@@ -108,14 +101,23 @@ sig = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest())
 print(urllib.parse.urlencode({"sv": sv, "ss": ss, "srt": srt, "sp": sp, "se": se, "spr": spr, "sig": sig}))
 PY
 )
-python3 - "$OUT"/state/backfill/cursor-*.json "$AZURITE_BLOB_URL" "$sas" > "$OUT/urls.txt" <<'PY'
+for i in $(seq "$REPS"); do
+  a=$(azurite_cpu)
+  /usr/bin/time -f "wall %e s, peak RSS %M KB, user %U s, sys %S s" $NICE "${CLIENT[@]}" "$CARGO_TARGET_DIR/release/hubwatch" backfill \
+    --config "$OUT/backfill.toml" --from 2026-11-02 --to 2026-11-03 --restart --json-progress \
+    > /dev/null 2> "$OUT/run$i.txt" || true
+  grep '"summary"' "$OUT/run$i.txt"
+  tail -1 "$OUT/run$i.txt"
+  azurite_spent "$a"
+  if [ "$i" = 1 ]; then
+    python3 - "$OUT"/state/backfill/cursor-*.json "$AZURITE_BLOB_URL" "$sas" > "$OUT/urls.txt" <<'PY'
 import json, sys, urllib.parse
 cursor, base, sas = sys.argv[1], sys.argv[2], sys.argv[3]
 for key in json.load(open(cursor))["blobs"]:
     container, _, name = key.partition("/")
     print(f"{base}/{container}/{urllib.parse.quote(name)}?{sas}")
 PY
-for i in $(seq "$REPS"); do
+  fi
   a=$(azurite_cpu)
   start=$(date +%s.%N)
   got=$("${CLIENT[@]}" xargs -P 8 -n 1 curl -sf -o /dev/null -w "%{size_download}\n" < "$OUT/urls.txt" | awk '{s += $1} END {print s}')
