@@ -36,14 +36,29 @@ impl Containers {
 
 /// The client of one container (Shared Key with Azurite's public development key), created.
 pub async fn container(account_url: &str, name: &str) -> BlobContainer {
-    let c = BlobContainer::new(
+    let c = client(account_url, name);
+    c.create_if_missing().await.expect("container created");
+    c
+}
+
+/// A Shared Key client for container `name` of the Azurite at `account_url`.
+pub fn client(account_url: &str, name: &str) -> BlobContainer {
+    BlobContainer::new(
         &format!("{account_url}/{name}"),
         BlobAuth::shared_key(super::azurite::ACCOUNT, super::azurite::KEY),
         BlobClientOptions::default(),
     )
-    .expect("client");
-    c.create_if_missing().await.expect("container created");
-    c
+    .expect("client")
+}
+
+/// Serves `app` on a free local port in the background; its address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
 }
 
 fn partition(hour: OffsetDateTime) -> String {
@@ -216,11 +231,7 @@ impl Receiver {
                 answer,
                 got: got.clone(),
             }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = serve(app).await;
         Receiver {
             url: format!("http://{addr}/alerts"),
             got,

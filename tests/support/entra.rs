@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hubwatch::azure::blob::{BlobAuth, BlobClientOptions, BlobContainer};
+use hubwatch::azure::blob::BlobContainer;
 use reqwest::Method;
 use serde_json::json;
 use std::collections::HashMap;
@@ -21,12 +21,7 @@ use std::sync::{Arc, Mutex};
 /// A container created with `x-ms-blob-public-access: container` (anonymous list and read),
 /// and its Shared Key client for writing.
 pub async fn public_container(account_url: &str, name: &str) -> BlobContainer {
-    let c = BlobContainer::new(
-        &format!("{account_url}/{name}"),
-        BlobAuth::shared_key(super::azurite::ACCOUNT, super::azurite::KEY),
-        BlobClientOptions::default(),
-    )
-    .expect("client");
+    let c = super::archive::client(account_url, name);
     let public = vec![(
         "x-ms-blob-public-access".to_string(),
         "container".to_string(),
@@ -96,11 +91,7 @@ impl TokenServer {
             requests: requests.clone(),
         });
         let app = axum::Router::new().fallback(issue).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = super::archive::serve(app).await;
         TokenServer {
             endpoint: format!("http://{addr}/msi/token"),
             requests,
@@ -252,11 +243,7 @@ impl BearerProxy {
             seen: seen.clone(),
         });
         let app = axum::Router::new().fallback(forward).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = super::archive::serve(app).await;
         BearerProxy {
             account_url: format!("http://{addr}{}", url.path().trim_end_matches('/')),
             seen,
