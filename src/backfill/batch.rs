@@ -40,14 +40,26 @@ impl<'a> RecordBatch<'a> {
         }
     }
 
-    /// The alert `source` of a line of this batch.
-    pub(super) fn source(&self, line: &ArchiveLine<'_>) -> Origin {
+    /// The alert `source` of the batch's lines, placed at its first line; [`Self::place`]
+    /// moves it to another, so the two names are copied once per batch, not once per line.
+    pub(super) fn source(&self) -> Origin {
         Origin::Blob {
             container: self.container.to_string(),
             blob: self.blob.to_string(),
-            line: line.line,
-            offset: line.offset,
+            line: 0,
+            offset: 0,
             record_index: None,
+        }
+    }
+
+    /// Moves a [`Self::source`] to `line`.
+    pub(super) fn place(source: &mut Origin, line: &ArchiveLine<'_>) {
+        if let Origin::Blob {
+            line: l, offset, ..
+        } = source
+        {
+            *l = line.line;
+            *offset = line.offset;
         }
     }
 }

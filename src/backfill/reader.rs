@@ -16,6 +16,7 @@ use crate::azure::blob::BlobContainer;
 use crate::decode::BodyError;
 use crate::pipeline::Pipeline;
 use crate::progress::Progress;
+use crate::source::lines::{BoundedLine, Line};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -52,13 +53,11 @@ pub(super) enum BlobError {
     },
 }
 
-/// A line being assembled across ranges.
+/// A line being assembled across chunks and ranges, and the blob offset it starts at.
 #[derive(Default)]
 struct Partial {
     start: u64,
-    bytes: Vec<u8>,
-    /// Length so far when over the limit (`bytes` then holds only its head).
-    too_long: Option<usize>,
+    line: BoundedLine,
 }
 
 /// A blob read to its end (or stopped), whose lines may still wait for the sinks.
@@ -137,11 +136,12 @@ impl Reader {
             };
             length = range.blob_length;
             etag = range.etag.clone();
-            let size: u64 = range.chunks.iter().map(|c| c.len() as u64).sum();
-            if size == 0 {
+            if range.len == 0 {
                 break;
             }
-            self.counters.bytes_read.fetch_add(size, Ordering::Relaxed);
+            self.counters
+                .bytes_read
+                .fetch_add(range.len, Ordering::Relaxed);
             let mut batch = RecordBatch::of(blob);
             for chunk in &range.chunks {
                 split(
@@ -166,18 +166,17 @@ impl Reader {
             }
         }
         let complete = result.is_ok() && !stopped && pos >= length;
-        if complete && closed && !partial.is_empty() {
+        if complete && closed && !partial.line.is_empty() {
             // The hour is closed: what follows the last newline is the final line.
             lines += 1;
             let last = std::mem::take(&mut partial);
             let mut batch = RecordBatch::of(blob);
-            batch.lines.push(ArchiveLine {
-                line: lines,
-                offset: last.start,
-                end: pos,
-                too_long: last.too_long,
-                body: Cow::Owned(last.bytes),
-            });
+            batch.lines.push(ArchiveLine::owned(
+                lines,
+                last.start,
+                pos,
+                last.line.finish(),
+            ));
             if !self
                 .deliver(&batch, &mut out, cancel, &key, &etag, length)
                 .await
@@ -241,8 +240,9 @@ impl Reader {
         etag: &Option<String>,
         length: u64,
     ) -> bool {
+        let mut source = batch.source();
         for line in &batch.lines {
-            let source = batch.source(line);
+            RecordBatch::place(&mut source, line);
             let handled = async {
                 if let Some(size) = line.too_long {
                     let e = BodyError::TooLarge {
@@ -349,61 +349,47 @@ fn split<'a>(
     for nl in memchr::memchr_iter(b'\n', data) {
         let piece = &data[start..nl];
         *lines += 1;
-        let line = if partial.is_empty() {
-            let body = trim_cr(piece);
+        let end = base + nl as u64 + 1;
+        let line = if partial.line.is_empty() && piece.len() <= max {
             ArchiveLine {
                 line: *lines,
                 offset: base + start as u64,
-                end: base + nl as u64 + 1,
-                too_long: (body.len() > max).then_some(body.len()),
-                body: Cow::Borrowed(body),
+                end,
+                too_long: None,
+                body: Cow::Borrowed(piece.strip_suffix(b"\r").unwrap_or(piece)),
             }
         } else {
             let mut p = std::mem::take(partial);
-            p.append(piece, max);
-            if p.too_long.is_none() && p.bytes.last() == Some(&b'\r') {
-                p.bytes.pop();
+            if p.line.is_empty() {
+                p.start = base + start as u64;
             }
-            ArchiveLine {
-                line: *lines,
-                offset: p.start,
-                end: base + nl as u64 + 1,
-                too_long: p.too_long,
-                body: Cow::Owned(p.bytes),
-            }
+            p.line.push(piece, max);
+            ArchiveLine::owned(*lines, p.start, end, p.line.finish())
         };
         batch.lines.push(line);
         start = nl + 1;
     }
     if start < data.len() {
-        if partial.is_empty() {
+        if partial.line.is_empty() {
             partial.start = base + start as u64;
         }
-        partial.append(&data[start..], max);
+        partial.line.push(&data[start..], max);
     }
 }
 
-fn trim_cr(b: &[u8]) -> &[u8] {
-    b.strip_suffix(b"\r").unwrap_or(b)
-}
-
-impl Partial {
-    fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.too_long.is_none()
-    }
-
-    /// Adds bytes to the line; past `max` only the dead-letter head is kept.
-    fn append(&mut self, piece: &[u8], max: usize) {
-        let len = self.too_long.unwrap_or(self.bytes.len()) + piece.len();
-        if len > max {
-            let head = crate::decode::DEAD_LETTER_HEAD;
-            self.bytes.truncate(head);
-            let room = head.saturating_sub(self.bytes.len());
-            self.bytes
-                .extend_from_slice(&piece[..piece.len().min(room)]);
-            self.too_long = Some(len);
-        } else {
-            self.bytes.extend_from_slice(piece);
+impl ArchiveLine<'_> {
+    /// A line put together from pieces, or over the limit.
+    fn owned(line: u64, offset: u64, end: u64, bounded: Line) -> Self {
+        let (too_long, body) = match bounded {
+            Line::Body(b) => (None, b),
+            Line::TooLong { len, head } => (Some(len), head),
+        };
+        ArchiveLine {
+            line,
+            offset,
+            end,
+            too_long,
+            body: Cow::Owned(body),
         }
     }
 }
@@ -454,6 +440,6 @@ mod tests {
                 (4, 19, &b"0123456789AB"[..], Some(12)),
             ]
         );
-        assert!(partial.is_empty());
+        assert!(partial.line.is_empty());
     }
 }

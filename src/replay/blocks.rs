@@ -5,10 +5,11 @@
 //!
 //! The lines are exactly [`LineReader`](crate::source::lines::LineReader)'s: every `\n` ends a
 //! line (a `\r` before it is dropped), bytes after the last `\n` are a final line, and a line
-//! longer than the limit keeps only its first [`TOO_LONG_HEAD`] bytes and its length, without
+//! longer than the limit keeps only its first
+//! [`TOO_LONG_HEAD`](crate::source::lines::TOO_LONG_HEAD) bytes and its length, without
 //! being held in memory. A property test compares the two.
 
-use crate::source::lines::TOO_LONG_HEAD;
+use crate::source::lines::BoundedLine;
 use std::io::{self, Read};
 use std::ops::Range;
 
@@ -57,20 +58,6 @@ impl Block {
     }
 }
 
-/// A line over the limit, being skipped: its length so far and its head.
-struct Skip {
-    len: usize,
-    head: Vec<u8>,
-}
-
-impl Skip {
-    fn absorb(&mut self, bytes: &[u8]) {
-        self.len += bytes.len();
-        let room = TOO_LONG_HEAD.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-}
-
 /// Reads blocks of lines of at most `max` bytes each.
 pub(super) struct BlockReader<R> {
     inner: R,
@@ -78,7 +65,8 @@ pub(super) struct BlockReader<R> {
     block: usize,
     /// The start of a line the previous block ended in.
     carry: Vec<u8>,
-    skipping: Option<Skip>,
+    /// A line over the limit, being skipped.
+    skipping: Option<BoundedLine>,
     eof: bool,
     next_line: u64,
 }
@@ -124,24 +112,16 @@ impl<R: Read> BlockReader<R> {
             }
             let partial = line_start..filled;
             if let Some(skip) = &mut self.skipping {
-                skip.absorb(&data[partial]);
+                skip.push(&data[partial], self.max);
                 filled = line_start;
             } else if partial.len() > self.max {
-                let mut skip = Skip {
-                    len: 0,
-                    head: Vec::new(),
-                };
-                skip.absorb(&data[partial]);
-                self.skipping = Some(skip);
+                self.skipping = Some(BoundedLine::of(&data[partial], self.max));
                 filled = line_start;
             }
             scanned = filled;
             if self.eof {
                 if let Some(skip) = self.skipping.take() {
-                    pieces.push(Piece::TooLong {
-                        len: skip.len,
-                        head: skip.head,
-                    });
+                    pieces.push(Piece::from(skip));
                 } else if filled > line_start {
                     let end = trim_cr(&data[line_start..filled], line_start);
                     pieces.push(Piece::Body(line_start..end));
@@ -185,19 +165,21 @@ impl<R: Read> BlockReader<R> {
     /// The line `raw` (before its `\n`), which starts at `start` in the block.
     fn piece(&mut self, raw: &[u8], start: usize) -> Piece {
         if let Some(mut skip) = self.skipping.take() {
-            skip.absorb(raw);
-            return Piece::TooLong {
-                len: skip.len,
-                head: skip.head,
-            };
+            skip.push(raw, self.max);
+            return Piece::from(skip);
         }
         if raw.len() > self.max {
-            return Piece::TooLong {
-                len: raw.len(),
-                head: raw[..raw.len().min(TOO_LONG_HEAD)].to_vec(),
-            };
+            return Piece::from(BoundedLine::of(raw, self.max));
         }
         Piece::Body(start..trim_cr(raw, start))
+    }
+}
+
+impl From<BoundedLine> for Piece {
+    /// A line over the limit (one within it is a range of its block instead).
+    fn from(line: BoundedLine) -> Self {
+        let (len, head) = line.into_parts();
+        Piece::TooLong { len, head }
     }
 }
 
@@ -209,7 +191,7 @@ fn trim_cr(raw: &[u8], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::lines::{Line, LineReader};
+    use crate::source::lines::{Line, LineReader, TOO_LONG_HEAD};
     use proptest::prelude::*;
 
     /// Hands out at most `step` bytes per read, like a pipe.

@@ -30,9 +30,7 @@ impl<R: BufRead> LineReader<R> {
 
     /// The next line, or `None` at end of input.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<Line>> {
-        let mut buf = Vec::new();
-        let mut len = 0usize;
-        let mut too_long = false;
+        let mut line = BoundedLine::default();
         loop {
             let chunk = match self.inner.fill_buf() {
                 Ok(c) => c,
@@ -40,7 +38,8 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) => return Err(e),
             };
             if chunk.is_empty() {
-                if len == 0 {
+                // An empty final line after the last newline is not a line.
+                if line.is_empty() {
                     return Ok(None);
                 }
                 break;
@@ -49,34 +48,78 @@ impl<R: BufRead> LineReader<R> {
                 Some(i) => (&chunk[..i], Some(i + 1)),
                 None => (chunk, None),
             };
-            len += part.len();
-            if !too_long && len > self.max {
-                too_long = true;
-                buf.truncate(TOO_LONG_HEAD);
-            }
-            if too_long {
-                let room = TOO_LONG_HEAD.saturating_sub(buf.len());
-                buf.extend_from_slice(&part[..part.len().min(room)]);
-            } else {
-                buf.extend_from_slice(part);
-            }
+            line.push(part, self.max);
             let consumed = done.unwrap_or(chunk.len());
             self.inner.consume(consumed);
             if done.is_some() {
-                // An empty final line after the last newline is not a line.
-                if len == 0 && !too_long {
-                    return Ok(Some(Line::Body(buf)));
-                }
                 break;
             }
         }
-        if too_long {
-            return Ok(Some(Line::TooLong { len, head: buf }));
+        Ok(Some(line.finish()))
+    }
+}
+
+/// A line put together from pieces (reads, blocks, downloaded chunks) and bounded by a limit:
+/// past it only the first [`TOO_LONG_HEAD`] bytes and the length are kept. The file source,
+/// replay's blocks and the backfill's ranges all bound their lines with it, so they agree on
+/// what is too long (the length before a final `\r` is dropped) and on the head kept.
+#[derive(Debug, Default)]
+pub(crate) struct BoundedLine {
+    bytes: Vec<u8>,
+    /// `Some(length so far)` once over the limit (`bytes` then holds only the head).
+    too_long: Option<usize>,
+}
+
+impl BoundedLine {
+    /// The line `raw`, whole.
+    pub(crate) fn of(raw: &[u8], max: usize) -> Self {
+        let mut line = BoundedLine::default();
+        line.push(raw, max);
+        line
+    }
+
+    /// Adds the next bytes of the line (without its `\n`).
+    pub(crate) fn push(&mut self, piece: &[u8], max: usize) {
+        let len = self.len() + piece.len();
+        if len > max {
+            self.bytes.truncate(TOO_LONG_HEAD);
+            let room = TOO_LONG_HEAD - self.bytes.len();
+            self.bytes
+                .extend_from_slice(&piece[..piece.len().min(room)]);
+            self.too_long = Some(len);
+        } else {
+            self.bytes.extend_from_slice(piece);
         }
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
+    }
+
+    /// Bytes so far, including those not kept.
+    pub(crate) fn len(&self) -> usize {
+        self.too_long.unwrap_or(self.bytes.len())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its length and the bytes kept: all of them within the limit, the head past it.
+    pub(crate) fn into_parts(self) -> (usize, Vec<u8>) {
+        (self.len(), self.bytes)
+    }
+
+    /// The line, its final `\r` dropped when it is within the limit.
+    pub(crate) fn finish(mut self) -> Line {
+        match self.too_long {
+            Some(len) => Line::TooLong {
+                len,
+                head: self.bytes,
+            },
+            None => {
+                if self.bytes.last() == Some(&b'\r') {
+                    self.bytes.pop();
+                }
+                Line::Body(self.bytes)
+            }
         }
-        Ok(Some(Line::Body(buf)))
     }
 }
 
