@@ -349,7 +349,14 @@ fn lower_and_find_hiders(body: &[u8], lowered: &mut Vec<u8>) -> Vec<usize> {
     let text = lowered.as_slice();
     leads.retain(|&i| {
         let rest = &text[i..];
-        HIDER_LEADS[usize::from(rest[0])] && HIDERS.iter().any(|h| rest.starts_with(h))
+        // Every hider is two bytes or more; comparing the second byte first spares the slice
+        // compares (calls to `memcmp`) for the common `\/` and for non-ASCII letters that hide
+        // nothing (`ë`: c3 ab against `ß`: c3 9f).
+        let second = rest.get(1).copied();
+        HIDER_LEADS[usize::from(rest[0])]
+            && HIDERS
+                .iter()
+                .any(|h| Some(h[1]) == second && rest.starts_with(h))
     });
     leads
 }
