@@ -40,8 +40,8 @@ impl<'a> RecordBatch<'a> {
         }
     }
 
-    /// The alert `source` of the batch's lines, placed at its first line; [`Self::place`]
-    /// moves it to another, so the two names are copied once per batch, not once per line.
+    /// The alert `source` of the batch's lines, at no line yet; [`Self::place`] moves it to
+    /// each in turn, so the two names are copied once per batch, not once per line.
     pub(super) fn source(&self) -> Origin {
         Origin::Blob {
             container: self.container.to_string(),

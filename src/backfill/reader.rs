@@ -16,7 +16,7 @@ use crate::azure::blob::BlobContainer;
 use crate::decode::BodyError;
 use crate::pipeline::Pipeline;
 use crate::progress::Progress;
-use crate::source::lines::{BoundedLine, Line};
+use crate::source::lines::{without_cr, BoundedLine, Line};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -136,12 +136,11 @@ impl Reader {
             };
             length = range.blob_length;
             etag = range.etag.clone();
-            if range.len == 0 {
+            let size = range.byte_len();
+            if size == 0 {
                 break;
             }
-            self.counters
-                .bytes_read
-                .fetch_add(range.len, Ordering::Relaxed);
+            self.counters.bytes_read.fetch_add(size, Ordering::Relaxed);
             let mut batch = RecordBatch::of(blob);
             for chunk in &range.chunks {
                 split(
@@ -356,7 +355,7 @@ fn split<'a>(
                 offset: base + start as u64,
                 end,
                 too_long: None,
-                body: Cow::Borrowed(piece.strip_suffix(b"\r").unwrap_or(piece)),
+                body: Cow::Borrowed(without_cr(piece)),
             }
         } else {
             let mut p = std::mem::take(partial);

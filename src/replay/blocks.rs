@@ -9,7 +9,7 @@
 //! [`TOO_LONG_HEAD`](crate::source::lines::TOO_LONG_HEAD) bytes and its length, without
 //! being held in memory. A property test compares the two.
 
-use crate::source::lines::BoundedLine;
+use crate::source::lines::{without_cr, BoundedLine};
 use std::io::{self, Read};
 use std::ops::Range;
 
@@ -185,7 +185,7 @@ impl From<BoundedLine> for Piece {
 
 /// The end of `raw` (which starts at `start`) without a final `\r`.
 fn trim_cr(raw: &[u8], start: usize) -> usize {
-    start + raw.len() - usize::from(raw.last() == Some(&b'\r'))
+    start + without_cr(raw).len()
 }
 
 #[cfg(test)]

@@ -59,6 +59,11 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+/// A line within the limit as every reader gives it: without the `\r` of a `\r\n` ending.
+pub(crate) fn without_cr(raw: &[u8]) -> &[u8] {
+    raw.strip_suffix(b"\r").unwrap_or(raw)
+}
+
 /// A line put together from pieces (reads, blocks, downloaded chunks) and bounded by a limit:
 /// past it only the first [`TOO_LONG_HEAD`] bytes and the length are kept. The file source,
 /// replay's blocks and the backfill's ranges all bound their lines with it, so they agree on
@@ -114,9 +119,7 @@ impl BoundedLine {
                 head: self.bytes,
             },
             None => {
-                if self.bytes.last() == Some(&b'\r') {
-                    self.bytes.pop();
-                }
+                self.bytes.truncate(without_cr(&self.bytes).len());
                 Line::Body(self.bytes)
             }
         }

@@ -108,11 +108,16 @@ pub(crate) fn config_error(message: impl Into<String>) -> Error {
 pub struct BlobRange {
     /// The bytes, in the chunks they arrived in (see [`BlobResponse::chunks`]).
     pub chunks: Vec<bytes::Bytes>,
-    /// Their length in bytes.
-    pub len: u64,
     /// Total length of the blob (from `Content-Range`, else the body length).
     pub blob_length: u64,
     pub etag: Option<String>,
+}
+
+impl BlobRange {
+    /// The length of the bytes read.
+    pub fn byte_len(&self) -> u64 {
+        rest::chunks_len(&self.chunks)
+    }
 }
 
 impl BlobContainer {
@@ -227,16 +232,14 @@ impl BlobContainer {
             .await?;
         match resp.status {
             200 | 206 => {
-                let len = resp.body_len() as u64;
                 let blob_length = resp
                     .header("content-range")
                     .and_then(|v| v.rsplit('/').next())
                     .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(start + len);
+                    .unwrap_or(start + resp.body_len());
                 Ok(Some(BlobRange {
                     etag: resp.header("etag").map(str::to_string),
                     chunks: resp.chunks,
-                    len,
                     blob_length,
                 }))
             }

@@ -36,8 +36,8 @@ impl BlobResponse {
     }
 
     /// The body's length in bytes.
-    pub fn body_len(&self) -> usize {
-        self.chunks.iter().map(bytes::Bytes::len).sum()
+    pub fn body_len(&self) -> u64 {
+        chunks_len(&self.chunks)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -233,6 +233,11 @@ impl BlobContainer {
             message,
         )
     }
+}
+
+/// The length in bytes of a body kept in chunks.
+pub(super) fn chunks_len(chunks: &[bytes::Bytes]) -> u64 {
+    chunks.iter().map(|c| c.len() as u64).sum()
 }
 
 /// A response's body, chunk by chunk as it arrives.
