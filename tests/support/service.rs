@@ -44,17 +44,33 @@ pub async fn producer(addr: std::net::SocketAddr) -> ProducerClient {
 }
 
 /// Sends each body as one event to `partition`.
+///
+/// A send is tried again (up to five times, a second apart) when it fails: on a loaded 2-core
+/// CI machine the SDK once gave up on a session the local server had just ended ("Connection
+/// dropped: Illegal session state") while three services were starting; its next call opens a
+/// new connection. A retried event may arrive twice, which the tests' sets of ids absorb.
 pub async fn send(producer: &ProducerClient, partition: &str, bodies: &[String]) {
     for b in bodies {
-        producer
-            .send_event(
-                b.clone().into_bytes(),
-                Some(SendEventOptions {
-                    partition_id: Some(partition.to_string()),
-                }),
-            )
-            .await
-            .expect("event sent");
+        let mut tries = 0;
+        loop {
+            let sent = producer
+                .send_event(
+                    b.clone().into_bytes(),
+                    Some(SendEventOptions {
+                        partition_id: Some(partition.to_string()),
+                    }),
+                )
+                .await;
+            match sent {
+                Ok(()) => break,
+                Err(e) if tries < 4 => {
+                    tries += 1;
+                    eprintln!("send to partition {partition} failed (try {tries}): {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => panic!("event not sent after {} tries: {e}", tries + 1),
+            }
+        }
     }
 }
 
