@@ -19,7 +19,17 @@
 # waits for the download or for its own work. PARALLELISM and MEMORY_MIB (environment)
 # set [backfill] parallelism and memory_mib. Starts its own Azurite (node_modules, `npm ci`)
 # unless AZURITE_BLOB_URL is set.
+# RATE=1gbit (a tc rate) runs the whole script in a network namespace of its own whose loopback
+# is shaped to that rate (token bucket, both directions): a download bounded by the network, as
+# from a storage account, where the backfill should keep pace with curl (the script's own Azurite
+# only: the namespace has no other network; needs `unshare -rn` and tc, from iproute2).
 set -euo pipefail
+
+if [ -n "${RATE:-}" ] && [ -z "${BENCH_NETNS:-}" ]; then
+  exec unshare -rn env BENCH_NETNS=1 bash -c \
+    'ip link set lo up && tc qdisc add dev lo root tbf rate "$RATE" burst 1mb latency 50ms &&
+     echo "loopback shaped to $RATE" >&2 && exec bash "$0" "$@"' "$0" "$@"
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/hubwatch-backfill-bench}
