@@ -48,7 +48,8 @@ pub async fn producer(addr: std::net::SocketAddr) -> ProducerClient {
 /// A send is tried again (up to five times, a second apart) when it fails: on a loaded 2-core
 /// CI machine the SDK once gave up on a session the local server had just ended ("Connection
 /// dropped: Illegal session state") while three services were starting; its next call opens a
-/// new connection. A retried event may arrive twice, which the tests' sets of ids absorb.
+/// new connection. A retried event may arrive twice: tests that compare sets of ids absorb
+/// that; one that counts alerts fails and lists them, where before it failed at the send.
 pub async fn send(producer: &ProducerClient, partition: &str, bodies: &[String]) {
     for b in bodies {
         let mut tries = 0;
