@@ -1,9 +1,10 @@
 //! Criterion benchmarks of the detection core, per stage: `decode` (validating a body and
 //! splitting it into records, with the fast path and with `serde_json` alone), `scan` (the
 //! prefilter alone, with the default rules and with every built-in rule: its cost should not
-//! grow with the number of rules), `detect` (decode + prefilter + rules + dedup + alerts, per
-//! body, with each selection) and `alert_json` (the alerts of the whole pack serialized, what
-//! the sinks write).
+//! grow with the number of rules), `record_parse` (a record's text into the map rules read,
+//! with hubwatch's builder and with `serde_json`), `detect` (decode, prefilter, rules, dedup
+//! and alerts, per body, with each selection) and `alert_json` (the alerts of the whole pack
+//! serialized, what the sinks write).
 //!
 //! `cargo bench --bench pipeline` (see bench/README.md for the figures).
 
@@ -15,6 +16,7 @@ use hubwatch::decode::{decode_body, decode_body_with_serde_json, DecodeLimits};
 use hubwatch::dedup::Deduper;
 use hubwatch::detect::Detector;
 use hubwatch::prefilter::Prefilter;
+use hubwatch::record::parse_object;
 use hubwatch::rules::loader::RuleOptions;
 use hubwatch::rules::RuleSet;
 use std::sync::Arc;
@@ -87,6 +89,37 @@ fn bench(c: &mut Criterion) {
                 .iter()
                 .map(|body| {
                     decode_body_with_serde_json(body.as_bytes(), &limits).map_or(0, |d| d.total())
+                })
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+
+    // Every record of the bodies (the full pack parses a fifth of them).
+    let records: Vec<&str> = bodies
+        .iter()
+        .filter_map(|body| decode_body(body.as_bytes(), &limits).ok())
+        .flat_map(|d| d.records.into_iter().map(|r| r.text))
+        .collect();
+    let mut group = c.benchmark_group("record_parse");
+    group.throughput(Throughput::Bytes(
+        records.iter().map(|r| r.len() as u64).sum::<u64>(),
+    ));
+    group.bench_function("hubwatch", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| parse_object(r).map_or(0, |m| m.len()))
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("serde_json", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| {
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(r)
+                        .map_or(0, |m| m.len())
                 })
                 .sum::<usize>()
         })

@@ -22,6 +22,7 @@ mod fast;
 mod salvage;
 
 use envelope::{valid_envelope, Envelope};
+pub(crate) use fast::string_run;
 
 use serde_json::value::RawValue;
 

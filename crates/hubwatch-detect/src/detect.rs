@@ -12,7 +12,6 @@ use crate::dedup::{event_time, Admission, Admit};
 use crate::prefilter::{Hits, Prefilter, Route};
 use crate::record::Record;
 use crate::rules::RuleSet;
-use serde_json::{Map, Value};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -215,7 +214,7 @@ impl Detector {
                     }
                 }
             };
-            let fields: Map<String, Value> = match serde_json::from_str(rec.text) {
+            let fields = match crate::record::parse_object(rec.text) {
                 Ok(f) => f,
                 Err(e) => {
                     // The decoder validated this text; a failure here is a limit such as depth.

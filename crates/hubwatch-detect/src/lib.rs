@@ -13,6 +13,8 @@ pub mod decode;
 pub mod dedup;
 pub mod detect;
 pub mod entities;
+#[cfg(test)]
+mod json_strategies;
 pub mod prefilter;
 pub mod record;
 pub mod rules;

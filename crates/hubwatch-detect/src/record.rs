@@ -7,7 +7,10 @@
 //! applies only when a key is missing: a JSON `null` is a present value.
 
 mod cased;
+mod parse;
 mod unprintable;
+
+pub use parse::parse_object;
 
 use serde_json::{Map, Value};
 

@@ -306,7 +306,7 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 /// time elsewhere. Telling the quote from its mask spares reloading the byte, a dependent load
 /// that was the hottest instruction of decoding.
 #[inline]
-fn string_run(b: &[u8], mut i: usize) -> (usize, bool) {
+pub(crate) fn string_run(b: &[u8], mut i: usize) -> (usize, bool) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{

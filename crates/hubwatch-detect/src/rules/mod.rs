@@ -135,7 +135,7 @@ impl Rule {
         };
         let alert_context = match self.logic.alert_context(record) {
             Ok(ctx) => {
-                let len = py::json_dumps_len(&Value::Object(ctx.clone()));
+                let len = py::json_dumps_object_len(&ctx);
                 if len > MAX_ALERT_CONTEXT_CHARS {
                     context_error(format!(
                         "alert_context size is [{len}] characters, bigger than maximum of [{MAX_ALERT_CONTEXT_CHARS}] characters"

@@ -199,14 +199,17 @@ pub fn json_dumps_len(v: &Value) -> usize {
         Value::Array(items) => {
             2 + items.iter().map(json_dumps_len).sum::<usize>() + 2 * items.len().saturating_sub(1)
         }
-        Value::Object(m) => {
-            2 + m
-                .iter()
-                .map(|(k, v)| json_str_len(k) + 2 + json_dumps_len(v))
-                .sum::<usize>()
-                + 2 * m.len().saturating_sub(1)
-        }
+        Value::Object(m) => json_dumps_object_len(m),
     }
+}
+
+/// [`json_dumps_len`] of an object.
+pub fn json_dumps_object_len(m: &serde_json::Map<String, Value>) -> usize {
+    2 + m
+        .iter()
+        .map(|(k, v)| json_str_len(k) + 2 + json_dumps_len(v))
+        .sum::<usize>()
+        + 2 * m.len().saturating_sub(1)
 }
 
 fn python_number_json(n: &serde_json::Number) -> String {
@@ -215,6 +218,12 @@ fn python_number_json(n: &serde_json::Number) -> String {
 }
 
 fn json_str_len(s: &str) -> usize {
+    // Most strings are printable ASCII without a quote or backslash: one character a byte.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        return 2 + s.len();
+    }
     2 + s
         .chars()
         .map(|c| match c {

@@ -19,11 +19,22 @@ pub fn extract_resource_name_from_id<'a>(
     if !py::truthy(resource_id) {
         return Ok(None);
     }
-    let parts = py::split(resource_id, "/")?;
+    let Value::String(id) = resource_id else {
+        return Err(py::no_attribute(resource_id, "split"));
+    };
     let marker = py_lower(resource_type);
-    for (i, part) in parts.iter().enumerate() {
-        if py_lower(part) == marker && i + 1 < parts.len() {
-            return Ok(Some(parts[i + 1]));
+    let mut parts = id.split('/');
+    while let Some(part) = parts.next() {
+        // Ids are ASCII: compare without lower-casing a copy of each segment.
+        let same = if part.is_ascii() && marker.is_ascii() {
+            part.eq_ignore_ascii_case(&marker)
+        } else {
+            py_lower(part) == marker
+        };
+        if same {
+            if let Some(next) = parts.clone().next() {
+                return Ok(Some(next));
+            }
         }
     }
     Ok(None)
