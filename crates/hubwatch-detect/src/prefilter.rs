@@ -271,6 +271,10 @@ impl Prefilter {
 
     /// The rules owning these needle occurrences; `None` when there are none.
     fn rules_of(&self, needles: &[(usize, usize)]) -> Option<Route> {
+        // Most records of a body with a hit hold none.
+        if needles.is_empty() {
+            return None;
+        }
         let mut rules = vec![false; self.rules];
         let mut any = false;
         for &(_, needle) in needles {
