@@ -10,8 +10,8 @@
 //! a trailing byte, nesting deeper than [`MAX_DEPTH`]) is handed to `serde_json` itself, either
 //! for that one token (`String` and `Number` from their text) or for the whole record, which
 //! then also gives `serde_json`'s error. Duplicate keys keep the first position and the last
-//! value, as `Map::insert` does for `serde_json`. The differential tests below and the property
-//! test in `tests/record_parse.rs` compare the two.
+//! value, as `Map::insert` does for `serde_json`. The tests below (examples and a proptest) and
+//! the fuzz target `record_parse` compare the two.
 
 use crate::decode::string_run;
 use serde_json::{Map, Number, Value};
@@ -19,6 +19,10 @@ use std::cell::RefCell;
 
 /// Deepest nesting built here; deeper records go to `serde_json` whole (its limit is 128).
 const MAX_DEPTH: usize = 100;
+
+/// Members the stack keeps room for between records; a record with more (a hostile one) does
+/// not leave its stack allocated for the life of the thread.
+const KEPT_MEMBERS: usize = 4096;
 
 thread_local! {
     /// Members of the objects being built, innermost last; empty between records.
@@ -37,6 +41,9 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error>
         let out = b.record();
         // A record given up half-way leaves members behind.
         members.clear();
+        if members.capacity() > KEPT_MEMBERS {
+            *members = Vec::new();
+        }
         out
     });
     match built {
@@ -255,6 +262,13 @@ mod tests {
         ] {
             same(text);
         }
+    }
+
+    #[test]
+    fn a_huge_record_does_not_keep_its_stack() {
+        let members: Vec<String> = (0..10_000).map(|i| format!("\"k{i}\":{i}")).collect();
+        same(&format!("{{{}}}", members.join(",")));
+        MEMBERS.with(|m| assert!(m.borrow().capacity() <= KEPT_MEMBERS));
     }
 
     #[test]
