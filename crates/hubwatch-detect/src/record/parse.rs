@@ -20,6 +20,10 @@ use std::cell::RefCell;
 /// Deepest nesting built here; deeper records go to `serde_json` whole (its limit is 128).
 const MAX_DEPTH: usize = 100;
 
+/// The prefix of the keys `serde_json`'s `Value` reads specially (`arbitrary_precision`,
+/// `raw_value`); found by the `record_parse` fuzz target.
+const PRIVATE: &str = "$serde_json::private::";
+
 /// Members the stack keeps room for between records; a record with more (a hostile one) does
 /// not leave its stack allocated for the life of the thread.
 const KEPT_MEMBERS: usize = 4096;
@@ -96,6 +100,11 @@ impl Builder<'_, '_> {
                     return None;
                 }
                 let key = self.string()?;
+                // serde_json reads a nested object whose first key is one of its private
+                // tokens (`$serde_json::private::Number`, `...::RawValue`) as that type.
+                if depth > 0 && self.members.len() == base && key.starts_with(PRIVATE) {
+                    return None;
+                }
                 if self.next_nonws()? != b':' {
                     return None;
                 }
@@ -239,6 +248,12 @@ mod tests {
             r#"{"n":0.1E-5,"b":true,"f":false,"z":null}"#,
             r#"{"k\u0041y":"v","kAy":"w"}"#,
             "{\"caf\u{e9}\":\"\u{1f600}\"}",
+            // serde_json's private tokens as a nested object's first key, plain elsewhere.
+            r#"{"a":{"$serde_json::private::Number":"12"}}"#,
+            r#"{"a":[{"$serde_json::private::Number":"99.9$x"}]}"#,
+            r#"{"a":{"\u0024serde_json::private::RawValue":"[1]"}}"#,
+            r#"{"a":{"k":1,"$serde_json::private::Number":"12"}}"#,
+            r#"{"$serde_json::private::Number":"12"}"#,
         ] {
             same(text);
         }
