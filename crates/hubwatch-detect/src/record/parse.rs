@@ -13,7 +13,7 @@
 //! value, as `Map::insert` does for `serde_json`. The tests below (examples and a proptest) and
 //! the fuzz target `record_parse` compare the two.
 
-use crate::decode::string_run;
+use crate::decode::{next_nonws, string_run};
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 
@@ -77,14 +77,7 @@ impl Builder<'_, '_> {
 
     #[inline]
     fn next_nonws(&mut self) -> Option<u8> {
-        let b = self.text.as_bytes();
-        loop {
-            let c = *b.get(self.i)?;
-            if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
-                return Some(c);
-            }
-            self.i += 1;
-        }
+        next_nonws(self.text.as_bytes(), &mut self.i)
     }
 
     /// The object whose `{` is at `i`.

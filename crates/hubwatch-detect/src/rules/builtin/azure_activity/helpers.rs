@@ -23,10 +23,11 @@ pub fn extract_resource_name_from_id<'a>(
         return Err(py::no_attribute(resource_id, "split"));
     };
     let marker = py_lower(resource_type);
+    let ascii = marker.is_ascii();
     let mut parts = id.split('/');
     while let Some(part) = parts.next() {
         // Ids are ASCII: compare without lower-casing a copy of each segment.
-        let same = if part.is_ascii() && marker.is_ascii() {
+        let same = if ascii && part.is_ascii() {
             part.eq_ignore_ascii_case(&marker)
         } else {
             py_lower(part) == marker
