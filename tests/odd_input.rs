@@ -65,7 +65,14 @@ async fn odd_bodies_are_evaluated_or_dead_lettered() {
         format!("{{\"records\":[{},]}}", key_read("trailing-comma")).into_bytes(),
         // 8: over service.max_body_bytes (but under Event Hubs' limit).
         oversized.into_bytes(),
-        // 9: the stream goes on.
+        // 9: a field that names serde_json's private number token: a plain object, as in
+        // Python (serde_json's `Value` refuses "1.5$" as a number).
+        format!(
+            "{{\"records\":[{},\"properties\":{{\"k\":{{\"$serde_json::private::Number\":\"1.5$\"}}}}}}]}}",
+            key_read("private-token").trim_end_matches('}')
+        )
+        .into_bytes(),
+        // 10: the stream goes on.
         envelope(&["last"]).into_bytes(),
     ];
     let events: Vec<(&str, Vec<u8>)> = bodies.into_iter().map(|b| ("0", b)).collect();
@@ -94,6 +101,7 @@ async fn odd_bodies_are_evaluated_or_dead_lettered() {
         "trailing-ff",
         "trailing-nul",
         "trailing-comma",
+        "private-token",
         "last",
     ];
     let alerts = hw.wait_for(Duration::from_secs(90), "every document's alerts", |a| {
@@ -103,7 +111,7 @@ async fn odd_bodies_are_evaluated_or_dead_lettered() {
     let state = dir.path().join("state");
     let dl_path = state.join("dead-letter.jsonl");
     let end = std::time::Instant::now() + Duration::from_secs(30);
-    while checkpoints(&state).get("0") != Some(&9) {
+    while checkpoints(&state).get("0") != Some(&10) {
         assert!(
             std::time::Instant::now() < end,
             "partition 0 was not checkpointed past its last event: {:?}\n{}",

@@ -21,7 +21,7 @@ pub(super) const ALERT_UPDATE: &str = "alert_update";
 /// The alert's own record as a Key Vault operation, if it is one.
 pub(super) fn subject(alert: &Alert) -> Option<KvOp> {
     let raw = alert.event.get();
-    let fields = serde_json::from_str::<Map<String, Value>>(raw).ok()?;
+    let fields = crate::record::parse_object(raw).ok()?;
     extract(&fields, raw, alert.detected_at)
 }
 

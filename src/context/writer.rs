@@ -14,6 +14,7 @@ use crate::ack::Ack;
 use crate::alert::{Alert, Origin};
 use crate::decode::{decode_body, DecodeLimits};
 use crate::health::Health;
+use crate::record::parse_object;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -117,7 +118,7 @@ impl Context {
             .unwrap_or_else(OffsetDateTime::now_utc);
         let mut ops = Vec::new();
         for rec in &decoded.records {
-            if let Ok(fields) = serde_json::from_str::<Map<String, Value>>(rec.text) {
+            if let Ok(fields) = parse_object(rec.text) {
                 if let Some(op) = extract(&fields, rec.text, fallback) {
                     ops.push(op);
                 }
@@ -320,7 +321,7 @@ impl Context {
     async fn answers_for(&self, alert: &Alert) -> Map<String, Value> {
         let kind = self.store.kind();
         let raw = alert.event.get();
-        let subject = serde_json::from_str::<Map<String, Value>>(raw)
+        let subject = parse_object(raw)
             .ok()
             .and_then(|f| extract(&f, raw, alert.detected_at));
         let Some(subject) = subject else {

@@ -264,7 +264,8 @@ def limit_records(rng):
 
 
 def raw_records():
-    """Records as JSON text: duplicate keys (the last wins in both parsers) and -0."""
+    """Records as JSON text: duplicate keys (the last wins in both parsers), -0 and keys that
+    serde_json reads specially."""
     op = "Microsoft.KeyVault/vaults/keys/read/action"
     rid = f"{T.KV}/keys/signing-key"
     out = []
@@ -280,4 +281,14 @@ def raw_records():
     out.append('{"operationName": "Microsoft.Storage/storageAccounts/regenerateKey/action", '
                '"resultType": "Success", "resourceId": "%s", "properties": {"requestbody": '
                '"{\\"keyName\\": -0}"}}' % T.SA)
+    # serde_json's `Value` reads an object led by its private tokens as a number or a raw value
+    # (or refuses it); json.loads, and hubwatch, see a plain object.
+    out.append('{"operationName": "%s", "resultType": "Success", "resourceId": "%s", '
+               '"callerIpAddress": {"$serde_json::private::Number": "12"}, '
+               '"properties": {"$serde_json::private::RawValue": "[1]", "n": 1}}' % (op, rid))
+    out.append('{"operationName": "%s", "resultType": "Success", "resourceId": "%s", '
+               '"properties": {"k": {"$serde_json::private::Number": "1.5$"}}}' % (op, rid))
+    out.append('{"operationName": "Microsoft.Storage/storageAccounts/regenerateKey/action", '
+               '"resultType": "Success", "resourceId": "%s", "properties": {"requestbody": '
+               '"{\\"keyName\\": {\\"$serde_json::private::Number\\": \\"1\\"}}"}}' % T.SA)
     return out

@@ -2,6 +2,7 @@
 
 use crate::actor::Actor;
 use crate::entities::Entity;
+use crate::record::plain;
 use crate::rules::spec::{Mitre, Severity};
 use crate::rules::{Detection, Rule};
 use serde::{Deserialize, Serialize};
@@ -113,10 +114,13 @@ pub struct Alert {
     pub severity: Severity,
     pub dedup: String,
     #[serde(rename = "resourceId")]
+    #[serde(deserialize_with = "plain::value")]
     pub resource_id: Value,
     #[serde(rename = "callerIpAddress")]
+    #[serde(deserialize_with = "plain::value")]
     pub caller_ip_address: Value,
     #[serde(rename = "correlationId")]
+    #[serde(deserialize_with = "plain::value")]
     pub correlation_id: Value,
     /// Who acted, from the record (not from the rule); `{}` when unknown. Defaults on reading
     /// alerts written before it existed (dead letters being redriven).
@@ -126,12 +130,14 @@ pub struct Alert {
     #[serde(default)]
     pub entities: Vec<Entity>,
     /// The record's `time`, as received.
+    #[serde(deserialize_with = "plain::value")]
     pub event_time: Value,
     #[serde(with = "time::serde::rfc3339")]
     pub detected_at: OffsetDateTime,
     /// Start of the dedup window this alert stands for (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub window_start: OffsetDateTime,
+    #[serde(deserialize_with = "plain::object")]
     pub alert_context: Map<String, Value>,
     pub display_name: String,
     pub description: String,
@@ -141,10 +147,15 @@ pub struct Alert {
     pub tags: Vec<String>,
     pub log_types: Vec<String>,
     /// The rule's `SummaryAttributes` and their values in the record.
+    #[serde(deserialize_with = "plain::object")]
     pub summary: Map<String, Value>,
     /// Answers to the rule's runbook from hubwatch's context store (Key Vault rules, when
     /// `[context]` is enabled); left out otherwise. Filled in by the service, not here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "plain::option"
+    )]
     pub runbook_answers: Option<Value>,
     /// The matched record exactly as received.
     pub event: Box<RawValue>,

@@ -8,9 +8,10 @@
 
 mod cased;
 mod parse;
+pub mod plain;
 mod unprintable;
 
-pub use parse::parse_object;
+pub use parse::{parse_document, parse_object, PRIVATE};
 
 use serde_json::{Map, Value};
 

@@ -6,23 +6,30 @@
 //! each object's members are gathered on one reused stack and moved into a map allocated at its
 //! final size, and plain strings (no escape) are copied straight from the text.
 //!
-//! Exact by construction: anything but the plain grammar (a string with an escape, a number,
-//! a trailing byte, nesting deeper than [`MAX_DEPTH`]) is handed to `serde_json` itself, either
-//! for that one token (`String` and `Number` from their text) or for the whole record, which
-//! then also gives `serde_json`'s error. Duplicate keys keep the first position and the last
-//! value, as `Map::insert` does for `serde_json`. The tests below (examples and a proptest) and
-//! the fuzz target `record_parse` compare the two.
+//! Exact by construction: a string with an escape and every number are read by `serde_json`
+//! from their own text (`String` and `Number`); anything the grammar refuses (a trailing byte,
+//! nesting deeper than `serde_json`'s limit, any error) sends the whole record to
+//! `serde_json::from_str`, which then gives its error. Duplicate keys keep the first position
+//! and the last value, as `Map::insert` does for `serde_json` and a `dict` for Python.
+//!
+//! One difference is deliberate: `serde_json`'s `Value` reads an object whose first key is one
+//! of its private tokens (`$serde_json::private::Number`, `...::RawValue`) as a number or raw
+//! value, so a record could turn a field into a number, or fail to parse at all, by naming one.
+//! Python's `json.loads`, which Panther runs, sees a plain object; so does this builder, which
+//! answers for every record `serde_json` accepts. The tests below (examples and a proptest),
+//! the fuzz target `record_parse` and the panther_core differential tests hold it.
 
 use crate::decode::{next_nonws, string_run};
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 
-/// Deepest nesting built here; deeper records go to `serde_json` whole (its limit is 128).
-const MAX_DEPTH: usize = 100;
+/// Deepest nesting of a record, `serde_json`'s: it refuses the 128th nested container, so a
+/// deeper record goes to it and gets its error.
+const MAX_DEPTH: usize = 127;
 
 /// The prefix of the keys `serde_json`'s `Value` reads specially (`arbitrary_precision`,
 /// `raw_value`); found by the `record_parse` fuzz target.
-const PRIVATE: &str = "$serde_json::private::";
+pub const PRIVATE: &str = "$serde_json::private::";
 
 /// Members the stack keeps room for between records; a record with more (a hostile one) does
 /// not leave its stack allocated for the life of the thread.
@@ -35,54 +42,66 @@ thread_local! {
 
 /// Parses a record that must be a JSON object, exactly as `serde_json::from_str` would.
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
-    let built = MEMBERS.with(|members| {
-        let mut members = members.borrow_mut();
-        let mut b = Builder {
-            text,
-            i: 0,
-            members: &mut members,
-        };
-        let out = b.record();
-        // A record given up half-way leaves members behind.
-        members.clear();
-        if members.capacity() > KEPT_MEMBERS {
-            *members = Vec::new();
+    match build(text, MAX_DEPTH, |b| {
+        if b.next_nonws()? != b'{' {
+            return None;
         }
-        out
-    });
-    match built {
+        b.object(0)
+    }) {
         Some(map) => Ok(map),
         None => serde_json::from_str(text),
     }
 }
 
+/// Any JSON document (whitespace around it allowed), containers nested at most `max_depth`
+/// deep, private-token keys plain: `None` for anything else. What Python's `json.loads` gives
+/// for the text, up to the differences [`json_loads`](crate::rules::py::json_loads) names.
+pub fn parse_document(text: &str, max_depth: usize) -> Option<Value> {
+    build(text, max_depth, |b| b.value(0))
+}
+
+/// Runs `parse` over the whole of `text` on the thread's member stack.
+fn build<T>(
+    text: &str,
+    max_depth: usize,
+    parse: impl FnOnce(&mut Builder<'_, '_>) -> Option<T>,
+) -> Option<T> {
+    MEMBERS.with(|members| {
+        let mut members = members.borrow_mut();
+        let mut b = Builder {
+            text,
+            i: 0,
+            max_depth,
+            members: &mut members,
+        };
+        // Only whitespace may follow the document.
+        let out = parse(&mut b).filter(|_| b.next_nonws().is_none());
+        // A document given up half-way leaves members behind.
+        members.clear();
+        if members.capacity() > KEPT_MEMBERS {
+            *members = Vec::new();
+        }
+        out
+    })
+}
+
 struct Builder<'a, 'm> {
     text: &'a str,
     i: usize,
+    /// Containers nested deeper than this are refused.
+    max_depth: usize,
     members: &'m mut Vec<(String, Value)>,
 }
 
 impl Builder<'_, '_> {
-    fn record(&mut self) -> Option<Map<String, Value>> {
-        if self.next_nonws()? != b'{' {
-            return None;
-        }
-        let map = self.object(0)?;
-        // Only whitespace may follow.
-        match self.next_nonws() {
-            None => Some(map),
-            Some(_) => None,
-        }
-    }
-
     #[inline]
     fn next_nonws(&mut self) -> Option<u8> {
         next_nonws(self.text.as_bytes(), &mut self.i)
     }
 
-    /// The object whose `{` is at `i`.
+    /// The object whose `{` is at `i`, nested in `depth` containers.
     fn object(&mut self, depth: usize) -> Option<Map<String, Value>> {
-        if depth == MAX_DEPTH {
+        if depth >= self.max_depth {
             return None;
         }
         self.i += 1;
@@ -93,16 +112,11 @@ impl Builder<'_, '_> {
                     return None;
                 }
                 let key = self.string()?;
-                // serde_json reads a nested object whose first key is one of its private
-                // tokens (`$serde_json::private::Number`, `...::RawValue`) as that type.
-                if depth > 0 && self.members.len() == base && key.starts_with(PRIVATE) {
-                    return None;
-                }
                 if self.next_nonws()? != b':' {
                     return None;
                 }
                 self.i += 1;
-                let value = self.value(depth)?;
+                let value = self.value(depth + 1)?;
                 self.members.push((key, value));
                 match self.next_nonws()? {
                     b',' => self.i += 1,
@@ -119,9 +133,9 @@ impl Builder<'_, '_> {
         Some(map)
     }
 
-    /// The array whose `[` is at `i`.
+    /// The array whose `[` is at `i`, nested in `depth` containers.
     fn array(&mut self, depth: usize) -> Option<Vec<Value>> {
-        if depth == MAX_DEPTH {
+        if depth >= self.max_depth {
             return None;
         }
         self.i += 1;
@@ -131,7 +145,7 @@ impl Builder<'_, '_> {
             return Some(items);
         }
         loop {
-            items.push(self.value(depth)?);
+            items.push(self.value(depth + 1)?);
             match self.next_nonws()? {
                 b',' => self.i += 1,
                 b']' => {
@@ -143,11 +157,11 @@ impl Builder<'_, '_> {
         }
     }
 
-    /// One value (whitespace before it skipped); `i` ends past it.
+    /// One value inside `depth` containers (whitespace before it skipped); `i` ends past it.
     fn value(&mut self, depth: usize) -> Option<Value> {
         Some(match self.next_nonws()? {
-            b'{' => Value::Object(self.object(depth + 1)?),
-            b'[' => Value::Array(self.array(depth + 1)?),
+            b'{' => Value::Object(self.object(depth)?),
+            b'[' => Value::Array(self.array(depth)?),
             b'"' => Value::String(self.string()?),
             b't' => self.literal("true", Value::Bool(true))?,
             b'f' => self.literal("false", Value::Bool(false))?,
@@ -212,9 +226,26 @@ mod tests {
     use crate::json_strategies::{mutate, respell, value};
     use proptest::prelude::*;
 
+    /// Whether a key anywhere in `v` is one of serde_json's private tokens, where it and this
+    /// builder differ on purpose.
+    fn names_private(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .any(|(k, v)| k.starts_with(PRIVATE) || names_private(v)),
+            Value::Array(a) => a.iter().any(names_private),
+            _ => false,
+        }
+    }
+
     fn same(text: &str) {
         let ours = parse_object(text);
         let theirs: Result<Map<String, Value>, _> = serde_json::from_str(text);
+        if let Ok(map) = &ours {
+            if names_private(&Value::Object(map.clone())) {
+                return;
+            }
+        }
         match (&ours, &theirs) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "{text}");
@@ -241,14 +272,76 @@ mod tests {
             r#"{"n":0.1E-5,"b":true,"f":false,"z":null}"#,
             r#"{"k\u0041y":"v","kAy":"w"}"#,
             "{\"caf\u{e9}\":\"\u{1f600}\"}",
-            // serde_json's private tokens as a nested object's first key, plain elsewhere.
-            r#"{"a":{"$serde_json::private::Number":"12"}}"#,
-            r#"{"a":[{"$serde_json::private::Number":"99.9$x"}]}"#,
-            r#"{"a":{"\u0024serde_json::private::RawValue":"[1]"}}"#,
-            r#"{"a":{"k":1,"$serde_json::private::Number":"12"}}"#,
-            r#"{"$serde_json::private::Number":"12"}"#,
         ] {
             same(text);
+        }
+    }
+
+    /// Where serde_json's `Value` reads a number or a raw value (or fails), Python and this
+    /// builder see a plain object, at any depth serde_json accepts.
+    #[test]
+    fn private_tokens_are_plain_keys() {
+        let plain = |key: &str, v: &str| {
+            let mut m = Map::new();
+            m.insert(key.to_string(), Value::String(v.to_string()));
+            Value::Object(m)
+        };
+        let number = "$serde_json::private::Number";
+        let raw = "$serde_json::private::RawValue";
+        for (text, a) in [
+            (
+                r#"{"a":{"$serde_json::private::Number":"12"}}"#,
+                plain(number, "12"),
+            ),
+            (
+                r#"{"a":{"$serde_json::private::Number":"99.9$x"}}"#,
+                plain(number, "99.9$x"),
+            ),
+            (
+                r#"{"a":{"\u0024serde_json::private::RawValue":"[1]"}}"#,
+                plain(raw, "[1]"),
+            ),
+        ] {
+            // serde_json reads the first as 12 and refuses the other two.
+            assert_ne!(
+                serde_json::from_str::<Map<String, Value>>(text).ok(),
+                Some(Map::from_iter([("a".to_string(), a.clone())])),
+                "{text}"
+            );
+            let ours = parse_object(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(ours.get("a"), Some(&a), "{text}");
+            assert_eq!(
+                parse_document(&format!(" [{text}] "), 3),
+                Some(Value::Array(vec![Value::Object(ours)]))
+            );
+        }
+        // The deepest record serde_json accepts is built here too.
+        let depth = MAX_DEPTH - 1;
+        let text = format!(
+            "{}{}{}",
+            "{\"a\":".repeat(depth),
+            r#"{"$serde_json::private::Number":"1"}"#,
+            "}".repeat(depth)
+        );
+        let mut v = &Value::Object(parse_object(&text).unwrap_or_default());
+        for _ in 0..depth {
+            v = &v["a"];
+        }
+        assert_eq!(v, &plain(number, "1"));
+    }
+
+    #[test]
+    fn documents_of_any_kind_within_their_depth() {
+        for (text, depth, expected) in [
+            (" 1 ", 0, Some(serde_json::json!(1))),
+            ("\"s\"", 0, Some(serde_json::json!("s"))),
+            ("[[1]]", 2, Some(serde_json::json!([[1]]))),
+            ("[[1]]", 1, None),
+            (r#"{"a":{}}"#, 1, None),
+            ("[1] x", 5, None),
+            ("", 5, None),
+        ] {
+            assert_eq!(parse_document(text, depth), expected, "{text}");
         }
     }
 

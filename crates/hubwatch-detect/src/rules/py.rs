@@ -272,11 +272,8 @@ pub fn json_loads(text: &str) -> Result<Option<Value>, RuleError> {
             "maximum recursion depth exceeded while decoding a JSON document",
         ));
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    // The depth is bounded above, so serde_json's own limit (128) can go.
-    de.disable_recursion_limit();
-    let parsed = serde::Deserialize::deserialize(&mut de).and_then(|v: Value| de.end().map(|_| v));
-    Ok(parsed.ok())
+    // Not serde_json's `Value`, which reads an object keyed by its private tokens as a number.
+    Ok(crate::record::parse_document(text, PY_MAX_JSON_DEPTH))
 }
 
 /// The deepest nesting [`json_loads`] parses.
@@ -357,6 +354,21 @@ mod tests {
         assert_eq!(
             json_dumps_len(&json!({"a": [1, "é", null], "b": "x\n"})),
             38
+        );
+    }
+
+    #[test]
+    fn json_loads_as_python() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(matches!(json_loads(&deep(PY_MAX_JSON_DEPTH)), Ok(Some(_))));
+        assert!(json_loads(&deep(PY_MAX_JSON_DEPTH + 1)).is_err());
+        assert_eq!(json_loads(" \"x\" "), Ok(Some(json!("x"))));
+        assert_eq!(json_loads("{\"a\":1,\"a\":2}"), Ok(Some(json!({"a": 2}))));
+        assert_eq!(json_loads("[1,]"), Ok(None));
+        // Python's dict, not serde_json's number.
+        assert_eq!(
+            json_loads(r#"{"k":{"$serde_json::private::Number":"1"}}"#),
+            Ok(Some(json!({"k": {"$serde_json::private::Number": "1"}})))
         );
     }
 }

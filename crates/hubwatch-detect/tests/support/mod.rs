@@ -267,10 +267,8 @@ pub fn compare(
     out
 }
 
-/// A record line as a JSON object (`None` when it is not one; the oracle skips those too).
+/// A record line as a JSON object, parsed as the service parses records (`None` when it is
+/// not one; the oracle skips those too).
 pub fn parse_record(line: &str) -> Option<Map<String, Value>> {
-    match serde_json::from_str::<Value>(line) {
-        Ok(Value::Object(m)) => Some(m),
-        _ => None,
-    }
+    hubwatch_detect::record::parse_object(line).ok()
 }

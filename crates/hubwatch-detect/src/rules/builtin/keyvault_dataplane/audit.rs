@@ -312,7 +312,7 @@ impl Caller {
         let parsed;
         let identity = match record.get("identity") {
             Some(Value::String(s)) => {
-                parsed = serde_json::from_str::<Value>(s).ok();
+                parsed = crate::record::parse_object(s).ok().map(Value::Object);
                 parsed.as_ref()
             }
             other => other,
