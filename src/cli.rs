@@ -435,7 +435,7 @@ fn list_rules() -> ExitCode {
     println!("rule_id\tseverity\tdefault\tfilename");
     let embedded: Vec<_> = crate::rules::EMBEDDED_RULES
         .iter()
-        .filter_map(|(name, text)| crate::rules::load_rule(Path::new(name), text).ok())
+        .filter_map(|(name, _, text)| crate::rules::load_rule(Path::new(name), text).ok())
         .collect();
     let mut rows: Vec<(&str, &str, &str)> = embedded
         .iter()

@@ -3,7 +3,7 @@
 //! is one of serde_json's private tokens, which `parse_object` keeps plain (as Python does).
 #![no_main]
 
-use hubwatch::record::{parse_object, PRIVATE};
+use hubwatch::record::{names_private, parse_object};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
@@ -23,11 +23,3 @@ fuzz_target!(|data: &[u8]| {
         _ => panic!("parse_object differs from serde_json: {ours:?} vs {theirs:?}"),
     }
 });
-
-fn names_private(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => m.iter().any(|(k, v)| k.starts_with(PRIVATE) || names_private(v)),
-        Value::Array(a) => a.iter().any(names_private),
-        _ => false,
-    }
-}

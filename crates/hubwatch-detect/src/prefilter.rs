@@ -16,12 +16,15 @@
 //! no hit cannot match and is never parsed. A record with a hit goes only to the rules whose
 //! needles it holds ([`Prefilter::route_in`]), or to every rule when it holds a hiding place.
 
+mod lower;
+
 use aho_corasick::{AhoCorasick, Input, MatchKind};
+use lower::lower_and_find_hiders;
 use std::cell::RefCell;
 use std::ops::Range;
 
 /// Byte patterns (on lower-cased text) that may hide a needle.
-const HIDERS: &[&[u8]] = &[
+pub(crate) const HIDERS: &[&[u8]] = &[
     b"\\/",
     b"\\u000",
     b"\\u001",
@@ -67,7 +70,7 @@ const HIDERS: &[&[u8]] = &[
 ];
 
 /// The bytes a hider can begin with.
-const HIDER_LEADS: [bool; 256] = {
+pub(crate) const HIDER_LEADS: [bool; 256] = {
     let mut leads = [false; 256];
     let mut i = 0;
     while i < HIDERS.len() {
@@ -292,79 +295,6 @@ impl Prefilter {
     }
 }
 
-/// Writes `body` ASCII-lower-cased into `lowered` and returns the start of every hiding place
-/// in it, ascending. One pass does both, 64 bytes at a time with SSE2 (part of the x86-64
-/// baseline, so no runtime detection): every hider begins with a backslash or a non-ASCII
-/// byte, both rare in Azure records, so the pass notes where those are and each is compared
-/// with the hiders in place once the text is lowered. Folding the search for them into the
-/// lower-casing spared a second pass over the body (about 40% of the scan's own time).
-fn lower_and_find_hiders(body: &[u8], lowered: &mut Vec<u8>) -> Vec<usize> {
-    lowered.clear();
-    lowered.reserve(body.len());
-    let dst = lowered.as_mut_ptr();
-    let mut leads = Vec::new();
-    let mut i = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-            _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_storeu_si128,
-        };
-        // One 16-byte lane: lowers it into `dst` and returns its lead mask.
-        #[inline(always)]
-        unsafe fn lane(src: *const u8, dst: *mut u8) -> u64 {
-            let v = _mm_loadu_si128(src.cast::<__m128i>());
-            // b'A'..=b'Z' shifted to -128..=-103, the only bytes below -102 as signed.
-            let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(b'A') as i8));
-            let upper = _mm_cmplt_epi8(shifted, _mm_set1_epi8(-102));
-            let lower = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
-            _mm_storeu_si128(dst.cast::<__m128i>(), lower);
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // The high bit of each byte: non-ASCII.
-            u64::from(_mm_movemask_epi8(_mm_or_si128(v, backslash)) as u16)
-        }
-        let src = body.as_ptr();
-        while i + 64 <= body.len() {
-            // SAFETY: SSE2 is part of the x86-64 baseline; the loads read body[i..i + 64], in
-            // bounds by the loop condition, the stores write the same range of `lowered`'s
-            // reserved capacity, and neither needs alignment.
-            let mut mask = unsafe {
-                lane(src.add(i), dst.add(i))
-                    | lane(src.add(i + 16), dst.add(i + 16)) << 16
-                    | lane(src.add(i + 32), dst.add(i + 32)) << 32
-                    | lane(src.add(i + 48), dst.add(i + 48)) << 48
-            };
-            while mask != 0 {
-                leads.push(i + mask.trailing_zeros() as usize);
-                mask &= mask - 1;
-            }
-            i += 64;
-        }
-    }
-    for (j, &b) in body.iter().enumerate().skip(i) {
-        // SAFETY: j < body.len(), within the reserved capacity.
-        unsafe { dst.add(j).write(b.to_ascii_lowercase()) };
-        if b == b'\\' || b >= 0x80 {
-            leads.push(j);
-        }
-    }
-    // SAFETY: every byte of 0..body.len() was written above.
-    unsafe { lowered.set_len(body.len()) };
-    let text = lowered.as_slice();
-    leads.retain(|&i| {
-        let rest = &text[i..];
-        // Every hider is two bytes or more; comparing the second byte first spares the slice
-        // compares (calls to `memcmp`) for the common `\/` and for non-ASCII letters that hide
-        // nothing (`ë`: c3 ab against `ß`: c3 9f).
-        let second = rest.get(1).copied();
-        HIDER_LEADS[usize::from(rest[0])]
-            && HIDERS
-                .iter()
-                .any(|h| Some(h[1]) == second && rest.starts_with(h))
-    });
-    leads
-}
-
 /// JSON text with its escapes of ASCII characters written out (`\/` as `/`, `\u0041` as `A`)
 /// and the others kept (`\u00e9`) or blanked (`\\`, `\n`), read left to right so that
 /// `\\u0041` is not an escape. What is kept or blanked cannot spell a needle character:
@@ -441,30 +371,6 @@ fn anchor_at(needle: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The SSE2 pass lower-cases as `to_ascii_lowercase` does and finds the hiders the
-        /// plain byte loop finds in the lowered text, at every length and alignment (hiders
-        /// across its 16-byte lanes and 64-byte steps included).
-        #[test]
-        fn lowers_and_finds_hiders_as_the_byte_loop(
-            text in proptest::collection::vec(prop_oneof![
-                any::<u8>(),
-                Just(b'\\'), Just(b'u'), Just(b'U'), Just(b'0'), Just(b'd'), Just(b'D'),
-                Just(b'f'), Just(b'F'), Just(b'@'), Just(b'['), Just(b'Z'), Just(b'A'),
-                Just(0xc3), Just(0x9f),
-            ], 0..200),
-        ) {
-            let lower = text.to_ascii_lowercase();
-            let expected: Vec<usize> = (0..lower.len())
-                .filter(|&i| HIDERS.iter().any(|h| lower[i..].starts_with(h)))
-                .collect();
-            let mut lowered = b"left over".to_vec();
-            prop_assert_eq!(lower_and_find_hiders(&text, &mut lowered), expected);
-            prop_assert_eq!(lowered, lower);
-        }
-    }
 
     fn pf() -> Prefilter {
         Prefilter::new(Some(vec![vec!["keys/re".into()]])).unwrap_or_else(|| unreachable!())

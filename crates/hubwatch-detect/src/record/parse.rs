@@ -85,6 +85,18 @@ fn build<T>(
     })
 }
 
+/// Whether a key anywhere in `v` starts with [`PRIVATE`]: where `serde_json::from_str` and
+/// this builder differ on purpose (for differential tests).
+pub fn names_private(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.starts_with(PRIVATE) || names_private(v)),
+        Value::Array(a) => a.iter().any(names_private),
+        _ => false,
+    }
+}
+
 struct Builder<'a, 'm> {
     text: &'a str,
     i: usize,
@@ -225,18 +237,6 @@ mod tests {
     use super::*;
     use crate::json_strategies::{mutate, respell, value};
     use proptest::prelude::*;
-
-    /// Whether a key anywhere in `v` is one of serde_json's private tokens, where it and this
-    /// builder differ on purpose.
-    fn names_private(v: &Value) -> bool {
-        match v {
-            Value::Object(m) => m
-                .iter()
-                .any(|(k, v)| k.starts_with(PRIVATE) || names_private(v)),
-            Value::Array(a) => a.iter().any(names_private),
-            _ => false,
-        }
-    }
 
     fn same(text: &str) {
         let ours = parse_object(text);

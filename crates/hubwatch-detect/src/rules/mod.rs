@@ -279,26 +279,33 @@ impl RuleSet {
     }
 }
 
-/// The shipped rule files, compiled in so the binary works without a rules directory.
-pub const EMBEDDED_RULES: &[(&str, &str)] = &[
+/// The shipped rule files, compiled in so the binary works without a rules directory: path,
+/// `RuleID` (so that a load parses only the ones it selects; a test holds it to the file's)
+/// and text.
+pub const EMBEDDED_RULES: &[(&str, &str, &str)] = &[
     (
         "rules/azure_keyvault_key_accessed_or_recovered.yml",
+        "Azure.MonitorActivity.KeyVault.KeyAccessed.Recovered",
         include_str!("../../../../rules/azure_keyvault_key_accessed_or_recovered.yml"),
     ),
     (
         "rules/azure_keyvault_auditevent_key_access.yml",
+        "Azure.KeyVault.AuditEvent.KeyAccessed.Recovered",
         include_str!("../../../../rules/azure_keyvault_auditevent_key_access.yml"),
     ),
     (
         "rules/azure_keyvault_auditevent_secret_access.yml",
+        "Azure.KeyVault.AuditEvent.SecretAccessedOrRecovered",
         include_str!("../../../../rules/azure_keyvault_auditevent_secret_access.yml"),
     ),
     (
         "rules/azure_keyvault_auditevent_certificate_access.yml",
+        "Azure.KeyVault.AuditEvent.CertificateAccessed",
         include_str!("../../../../rules/azure_keyvault_auditevent_certificate_access.yml"),
     ),
     (
         "rules/azure_keyvault_auditevent_access_denied.yml",
+        "Azure.KeyVault.AuditEvent.DataPlaneAccessDenied",
         include_str!("../../../../rules/azure_keyvault_auditevent_access_denied.yml"),
     ),
 ];
