@@ -18,3 +18,4 @@ mod json_strategies;
 pub mod prefilter;
 pub mod record;
 pub mod rules;
+mod simd;

@@ -10,36 +10,12 @@
 //! holds every variant to the byte loop.
 
 use super::{HIDERS, HIDER_LEADS};
+use crate::simd::Simd;
 
 /// Writes `body` ASCII-lower-cased into `lowered` and returns the start of every hiding place
 /// in it, ascending.
 pub(super) fn lower_and_find_hiders(body: &[u8], lowered: &mut Vec<u8>) -> Vec<usize> {
     lower_and_find_hiders_with(body, lowered, Simd::detect())
-}
-
-/// The widest vector instructions the pass may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    Avx2,
-    Sse2,
-    /// The byte loop alone: other CPUs, and the tests' reference on x86-64.
-    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
-    None,
-}
-
-impl Simd {
-    fn detect() -> Simd {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // The standard library caches the answer: one atomic load a body.
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Simd::Avx2;
-            }
-            Simd::Sse2
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        Simd::None
-    }
 }
 
 fn lower_and_find_hiders_with(body: &[u8], lowered: &mut Vec<u8>, simd: Simd) -> Vec<usize> {
@@ -187,14 +163,7 @@ mod tests {
             let expected: Vec<usize> = (0..lower.len())
                 .filter(|&i| HIDERS.iter().any(|h| lower[i..].starts_with(h)))
                 .collect();
-            let mut variants = vec![Simd::None];
-            if cfg!(target_arch = "x86_64") {
-                variants.push(Simd::Sse2);
-            }
-            if Simd::detect() == Simd::Avx2 {
-                variants.push(Simd::Avx2);
-            }
-            for simd in variants {
+            for simd in Simd::variants() {
                 let mut lowered = b"left over".to_vec();
                 prop_assert_eq!(lower_and_find_hiders_with(&text, &mut lowered, simd), expected.clone());
                 prop_assert_eq!(&lowered, &lower);
