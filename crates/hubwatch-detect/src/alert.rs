@@ -113,14 +113,11 @@ pub struct Alert {
     pub title: String,
     pub severity: Severity,
     pub dedup: String,
-    #[serde(rename = "resourceId")]
-    #[serde(deserialize_with = "plain::value")]
+    #[serde(rename = "resourceId", deserialize_with = "plain::value")]
     pub resource_id: Value,
-    #[serde(rename = "callerIpAddress")]
-    #[serde(deserialize_with = "plain::value")]
+    #[serde(rename = "callerIpAddress", deserialize_with = "plain::value")]
     pub caller_ip_address: Value,
-    #[serde(rename = "correlationId")]
-    #[serde(deserialize_with = "plain::value")]
+    #[serde(rename = "correlationId", deserialize_with = "plain::value")]
     pub correlation_id: Value,
     /// Who acted, from the record (not from the rule); `{}` when unknown. Defaults on reading
     /// alerts written before it existed (dead letters being redriven).

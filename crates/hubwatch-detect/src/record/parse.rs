@@ -40,7 +40,8 @@ thread_local! {
     static MEMBERS: RefCell<Vec<(String, Value)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Parses a record that must be a JSON object, exactly as `serde_json::from_str` would.
+/// Parses a record that must be a JSON object as `serde_json::from_str` would, private-token
+/// keys kept plain (see the module doc).
 pub fn parse_object(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
     match build(text, MAX_DEPTH, |b| {
         if b.next_nonws()? != b'{' {
