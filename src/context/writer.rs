@@ -320,11 +320,7 @@ impl Context {
 
     async fn answers_for(&self, alert: &Alert) -> Map<String, Value> {
         let kind = self.store.kind();
-        let raw = alert.event.get();
-        let subject = parse_object(raw)
-            .ok()
-            .and_then(|f| extract(&f, raw, alert.detected_at));
-        let Some(subject) = subject else {
+        let Some(subject) = followup::subject(alert) else {
             return answers::not_applicable(kind);
         };
         let started = Instant::now();

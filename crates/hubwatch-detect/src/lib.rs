@@ -18,4 +18,3 @@ mod json_strategies;
 pub mod prefilter;
 pub mod record;
 pub mod rules;
-mod simd;

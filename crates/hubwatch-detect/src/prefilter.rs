@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 /// Byte patterns (on lower-cased text) that may hide a needle.
-pub(crate) const HIDERS: &[&[u8]] = &[
+const HIDERS: &[&[u8]] = &[
     b"\\/",
     b"\\u000",
     b"\\u001",
@@ -70,7 +70,7 @@ pub(crate) const HIDERS: &[&[u8]] = &[
 ];
 
 /// The bytes a hider can begin with.
-pub(crate) const HIDER_LEADS: [bool; 256] = {
+const HIDER_LEADS: [bool; 256] = {
     let mut leads = [false; 256];
     let mut i = 0;
     while i < HIDERS.len() {

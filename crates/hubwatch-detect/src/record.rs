@@ -11,7 +11,7 @@ mod parse;
 pub mod plain;
 mod unprintable;
 
-pub use parse::{names_private, parse_document, parse_object, PRIVATE};
+pub use parse::{names_private, parse_document, parse_object};
 
 use serde_json::{Map, Value};
 

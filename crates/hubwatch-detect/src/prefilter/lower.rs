@@ -10,12 +10,49 @@
 //! holds every variant to the byte loop.
 
 use super::{HIDERS, HIDER_LEADS};
-use crate::simd::Simd;
 
 /// Writes `body` ASCII-lower-cased into `lowered` and returns the start of every hiding place
 /// in it, ascending.
 pub(super) fn lower_and_find_hiders(body: &[u8], lowered: &mut Vec<u8>) -> Vec<usize> {
     lower_and_find_hiders_with(body, lowered, Simd::detect())
+}
+
+/// The widest vector instructions the pass may use on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    Avx2,
+    Sse2,
+    /// A byte at a time: other CPUs, and the tests' reference on x86-64.
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    None,
+}
+
+impl Simd {
+    fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // The standard library caches the answer: one atomic load a call.
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Simd::Avx2;
+            }
+            Simd::Sse2
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Simd::None
+    }
+
+    /// Every variant this machine can run, the byte loop first (for tests).
+    #[cfg(test)]
+    fn variants() -> Vec<Simd> {
+        let mut all = vec![Simd::None];
+        if cfg!(target_arch = "x86_64") {
+            all.push(Simd::Sse2);
+        }
+        if Simd::detect() == Simd::Avx2 {
+            all.push(Simd::Avx2);
+        }
+        all
+    }
 }
 
 fn lower_and_find_hiders_with(body: &[u8], lowered: &mut Vec<u8>, simd: Simd) -> Vec<usize> {

@@ -29,7 +29,7 @@ const MAX_DEPTH: usize = 127;
 
 /// The prefix of the keys `serde_json`'s `Value` reads specially (`arbitrary_precision`,
 /// `raw_value`); found by the `record_parse` fuzz target.
-pub const PRIVATE: &str = "$serde_json::private::";
+const PRIVATE: &str = "$serde_json::private::";
 
 /// Members the stack keeps room for between records; a record with more (a hostile one) does
 /// not leave its stack allocated for the life of the thread.
@@ -86,7 +86,7 @@ fn build<T>(
     })
 }
 
-/// Whether a key anywhere in `v` starts with [`PRIVATE`]: where `serde_json::from_str` and
+/// Whether a key anywhere in `v` starts with `$serde_json::private::`: where `serde_json::from_str` and
 /// this builder differ on purpose (for differential tests).
 pub fn names_private(v: &Value) -> bool {
     match v {
