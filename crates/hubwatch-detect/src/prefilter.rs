@@ -23,7 +23,9 @@ use lower::lower_and_find_hiders;
 use std::cell::RefCell;
 use std::ops::Range;
 
-/// Byte patterns (on lower-cased text) that may hide a needle.
+/// Byte patterns (on lower-cased text) that may hide a needle: the list the pass matches
+/// (`lower::hides`, written as a `match`) and the reference its tests hold it to.
+#[cfg(test)]
 const HIDERS: &[&[u8]] = &[
     b"\\/",
     b"\\u000",
@@ -68,17 +70,6 @@ const HIDERS: &[&[u8]] = &[
     b"\xef\xac\x85",
     b"\xef\xac\x86",
 ];
-
-/// The bytes a hider can begin with.
-const HIDER_LEADS: [bool; 256] = {
-    let mut leads = [false; 256];
-    let mut i = 0;
-    while i < HIDERS.len() {
-        leads[HIDERS[i][0] as usize] = true;
-        i += 1;
-    }
-    leads
-};
 
 thread_local! {
     static LOWERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };

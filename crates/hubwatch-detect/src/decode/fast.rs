@@ -138,56 +138,69 @@ impl<'a> Parser<'a> {
     }
 
     /// One value at `i` (whitespace skipped), nested to any depth up to [`MAX_DEPTH`]; `i` ends
-    /// past it. A bit per open container says whether it is an object.
+    /// past it. A bit per open container says whether it is an object, the innermost in the
+    /// lowest bit (shifts by one, not by the depth: a variable shift of a `u128` was several
+    /// instructions a token). It runs on a copy of the cursor, which stays in registers.
     fn value(&mut self) -> Option<()> {
+        let mut p = Parser {
+            text: self.text,
+            i: self.i,
+        };
         let mut objects: u128 = 0;
         let mut depth: u32 = 0;
         loop {
             // A value is due.
-            match self.next_nonws()? {
+            match p.next_nonws()? {
+                b'"' => {
+                    p.i += 1;
+                    p.string()?;
+                }
                 open @ (b'{' | b'[') => {
                     let object = open == b'{';
-                    self.i += 1;
-                    if self.next_nonws()? == if object { b'}' } else { b']' } {
-                        self.i += 1;
+                    p.i += 1;
+                    if p.next_nonws()? == if object { b'}' } else { b']' } {
+                        p.i += 1;
                     } else {
                         if depth == MAX_DEPTH {
                             return None;
                         }
-                        objects = objects & !(1 << depth) | u128::from(object) << depth;
+                        objects = objects << 1 | u128::from(object);
                         depth += 1;
                         if object {
-                            self.key()?;
+                            p.key()?;
                         }
                         continue;
                     }
                 }
-                b'"' => {
-                    self.i += 1;
-                    self.string()?;
-                }
-                b't' => self.literal(b"true")?,
-                b'f' => self.literal(b"false")?,
-                b'n' => self.literal(b"null")?,
-                _ => self.number()?,
+                b't' => p.literal(b"true")?,
+                b'f' => p.literal(b"false")?,
+                b'n' => p.literal(b"null")?,
+                _ => p.number()?,
             }
             // A value ended: close containers until one continues.
             loop {
                 if depth == 0 {
+                    self.i = p.i;
                     return Some(());
                 }
-                let object = objects & (1 << (depth - 1)) != 0;
-                match self.next_nonws()? {
+                let object = objects & 1 != 0;
+                // Compact JSON has the comma or the close right after the value.
+                let next = match p.bytes().get(p.i) {
+                    Some(&c @ (b',' | b'}' | b']')) => c,
+                    _ => p.next_nonws()?,
+                };
+                match next {
                     b',' => {
-                        self.i += 1;
+                        p.i += 1;
                         if object {
-                            self.key()?;
+                            p.key()?;
                         }
                         break;
                     }
                     close @ (b'}' | b']') if (close == b'}') == object => {
-                        self.i += 1;
+                        p.i += 1;
                         depth -= 1;
+                        objects >>= 1;
                     }
                     _ => return None,
                 }
@@ -203,7 +216,8 @@ impl<'a> Parser<'a> {
         }
         self.i += 1;
         self.string()?;
-        if self.next_nonws()? != b':' {
+        // Compact JSON, as Azure writes it, has the colon right after the key.
+        if self.bytes().get(self.i) != Some(&b':') && self.next_nonws()? != b':' {
             return None;
         }
         self.i += 1;
@@ -220,22 +234,9 @@ impl<'a> Parser<'a> {
                 return Some(());
             }
             match *self.bytes().get(at)? {
-                b'\\' => self.i = at + 1 + self.escape(at + 1)?,
+                b'\\' => self.i = at + 1 + escape(self.bytes(), at + 1)?,
                 _ => return None, // a control character
             }
-        }
-    }
-
-    /// Length of the escape whose letter is at `at` (after the backslash): what `serde_json`
-    /// accepts when it skips a string, which takes any four hex digits after `\u`.
-    fn escape(&self, at: usize) -> Option<usize> {
-        match *self.bytes().get(at)? {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
-            b'u' => {
-                let hex = self.bytes().get(at + 1..at + 5)?;
-                hex.iter().all(u8::is_ascii_hexdigit).then_some(5)
-            }
-            _ => None,
         }
     }
 
@@ -284,6 +285,19 @@ impl<'a> Parser<'a> {
         }
         self.i = i;
         Some(())
+    }
+}
+
+/// Length of the escape whose letter is at `at` (after the backslash): what `serde_json`
+/// accepts when it skips a string, which takes any four hex digits after `\u`.
+fn escape(b: &[u8], at: usize) -> Option<usize> {
+    match *b.get(at)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
+        b'u' => {
+            let hex = b.get(at + 1..at + 5)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(5)
+        }
+        _ => None,
     }
 }
 
